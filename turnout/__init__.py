@@ -1,0 +1,7 @@
+"""turnout: a release control plane for Envoy."""
+
+from __future__ import annotations
+
+__all__ = ["__version__"]
+
+__version__ = "0.1.0"

@@ -1,0 +1,205 @@
+"""The validated release policy model.
+
+Everything here is immutable and already checked: a `PolicySet` only exists when the
+whole set of files passed validation. Field names follow POLICY.md (the contract),
+spelled in snake_case.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Literal
+
+__all__ = [
+    "INSTANCES",
+    "Analysis",
+    "Endpoint",
+    "Gateway",
+    "HealthCheck",
+    "Incremental",
+    "Location",
+    "Match",
+    "Mirror",
+    "PathMatch",
+    "PolicySet",
+    "Rule",
+    "Service",
+    "Split",
+    "Sticky",
+    "StringMatch",
+    "Traffic",
+    "Version",
+]
+
+#: The `traffic: instances` keyword: one pool over all versions' endpoints.
+INSTANCES: Literal["instances"] = "instances"
+
+#: version name -> share in percent (0 < share <= 100, two decimals at most),
+#: in the order the versions are declared under `versions:`. Versions with a 0 share
+#: are left out. The shares sum to exactly 100.
+Split = tuple[tuple[str, Decimal], ...]
+
+Traffic = Split | Literal["instances"]
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where something was written: the file as given to the loader, 1-based line."""
+
+    file: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True, slots=True)
+class StringMatch:
+    """How a header, cookie or query value is matched.
+
+    `kind` is one of exact/prefix/suffix/regex/present; `value` is "" for present.
+    A `regex` value is known to compile in RE2.
+    """
+
+    kind: Literal["exact", "prefix", "suffix", "regex", "present"]
+    value: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PathMatch:
+    kind: Literal["prefix", "exact", "regex"]
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """Conditions of a rule; every condition given must hold. Pairs keep file order."""
+
+    headers: tuple[tuple[str, StringMatch], ...] = ()
+    cookies: tuple[tuple[str, StringMatch], ...] = ()
+    query: tuple[tuple[str, StringMatch], ...] = ()
+    path: PathMatch | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Mirror:
+    """Dark traffic: a copy of `percent` (0..100, two decimals at most) of requests to `to`."""
+
+    to: str
+    percent: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    name: str
+    match: Match
+    traffic: Traffic
+    mirror: Mirror | None = None
+    location: Location | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Sticky:
+    """Exactly one of `header` / `cookie` is set; `ttl_seconds` only with `cookie`."""
+
+    header: str | None = None
+    cookie: str | None = None
+    ttl_seconds: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HealthCheck:
+    path: str = "/healthz"
+    interval_seconds: float = 2.0
+    timeout_seconds: float = 1.0
+    unhealthy_threshold: int = 2
+    healthy_threshold: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class Version:
+    name: str
+    endpoints: tuple[Endpoint, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    min_requests: int = 100
+    max_error_rate: float | None = None
+    max_error_rate_increase: float | None = None
+    max_latency_p99_seconds: float | None = None
+    max_latency_p99_increase: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Incremental:
+    to: str
+    steps: tuple[Decimal, ...]
+    interval_seconds: float
+    analysis: Analysis
+    on_failure: Literal["rollback", "hold"] = "rollback"
+
+
+@dataclass(frozen=True, slots=True)
+class Gateway:
+    name: str
+    port: int
+    address: str = "0.0.0.0"
+    proxies: tuple[str, ...] = ("*",)
+    location: Location | None = field(default=None, compare=False)
+
+    def serves(self, node_cluster: str) -> bool:
+        """True when an Envoy whose node.cluster is `node_cluster` gets this gateway."""
+        return any(fnmatch.fnmatchcase(node_cluster, glob) for glob in self.proxies)
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    name: str
+    gateways: tuple[str, ...]  # resolved: never empty when any gateway exists
+    hosts: tuple[str, ...]
+    versions: tuple[Version, ...]  # declaration order
+    stable: str
+    traffic: Traffic
+    health_check: HealthCheck | None = None
+    sticky: Sticky | None = None
+    rules: tuple[Rule, ...] = ()
+    mirror: Mirror | None = None
+    pin_header: str | None = "x-turnout-version"  # None: turned off
+    incremental: Incremental | None = None
+    location: Location | None = field(default=None, compare=False)
+
+    def version(self, name: str) -> Version:
+        for version in self.versions:
+            if version.name == name:
+                return version
+        raise KeyError(name)
+
+
+@dataclass(frozen=True, slots=True)
+class PolicySet:
+    """A whole, valid set of policies. Gateways and services are sorted by name."""
+
+    gateways: tuple[Gateway, ...]
+    services: tuple[Service, ...]
+
+    def gateways_for(self, node_cluster: str) -> tuple[str, ...]:
+        """Names of the gateways an Envoy with this node.cluster gets, sorted."""
+        return tuple(g.name for g in self.gateways if g.serves(node_cluster))
+
+    def service(self, name: str) -> Service:
+        for service in self.services:
+            if service.name == name:
+                return service
+        raise KeyError(name)
