@@ -1,0 +1,47 @@
+# turnout: `make run` (the demo) and `make test` are the two commands a new user types.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: setup run test test-fast lint bench protos clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+## the demo: turnout + a real Envoy + demo backends, live shares in the terminal
+run: setup
+	$(PY) -m turnout.demo
+
+## lint, type-check, layering contracts, then every test (real Envoy included)
+test: setup lint
+	$(PY) -m pytest -q
+
+## everything but the real-Envoy end-to-end tests
+test-fast: setup lint
+	$(PY) -m pytest -q -m "not e2e"
+
+lint: setup
+	$(VENV)/bin/ruff check turnout tests bench
+	$(VENV)/bin/ruff format --check turnout tests bench
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+bench: setup
+	$(PY) -m bench
+
+## compile our own API (protos/) into turnout/_proto with grpcio-tools
+protos: setup
+	@if ls protos/turnout/v1/*.proto >/dev/null 2>&1; then \
+		mkdir -p turnout/_proto && \
+		$(PY) -m grpc_tools.protoc -Iprotos --python_out=turnout/_proto \
+			--grpc_python_out=turnout/_proto --pyi_out=turnout/_proto protos/turnout/v1/*.proto; \
+	else echo "no protos to compile yet (protos/turnout/v1/*.proto)"; fi
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .import_linter_cache

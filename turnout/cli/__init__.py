@@ -1,0 +1,98 @@
+"""The `turnout` command: the composition root that wires policy, translate, cache and xds."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from turnout.cli._controller import compile_policies
+from turnout.cli._logging import configure_logging
+from turnout.policy import PolicySetError, load_policies
+from turnout.translate import to_json
+
+__all__ = ["main"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="turnout")
+def main() -> None:
+    """turnout: release control plane for Envoy."""
+
+
+@main.command()
+@click.option(
+    "--policies",
+    "policies",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="Directory of release policy files.",
+)
+@click.option("--xds-address", default="127.0.0.1:18000", show_default=True)
+@click.option("--admin-address", default="127.0.0.1:18080", show_default=True)
+@click.option("--log-format", type=click.Choice(["console", "json"]), default="console")
+@click.option("--log-level", default="info", show_default=True)
+@click.option("--debounce-ms", type=int, default=100, show_default=True,
+              help="Coalesce policy file changes arriving within this time.")
+@click.option("--grace", type=float, default=5.0, show_default=True,
+              help="Seconds to let streams finish on SIGTERM.")
+def serve(
+    policies: Path,
+    xds_address: str,
+    admin_address: str,
+    log_format: str,
+    log_level: str,
+    debounce_ms: int,
+    grace: float,
+) -> None:
+    """Serve the policies in DIR to Envoy over xDS, reloading on change."""
+    from turnout.cli._serve import App
+
+    configure_logging("json" if log_format == "json" else "console", log_level)
+    if not policies.is_dir():
+        raise click.BadParameter(f"{policies} is not a directory", param_hint="--policies")
+    app = App(policies, xds_address, admin_address, debounce_ms, grace)
+    asyncio.run(app.run())
+
+
+@main.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+def validate(directory: Path) -> None:
+    """Check a policy directory: exit 0 when valid, else 1 with every error on stderr."""
+    try:
+        compiled = compile_policies(load_policies(directory))
+    except PolicySetError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        click.echo(f"{len(exc.problems)} error(s); nothing would be served from this set",
+                   err=True)
+        sys.exit(1)
+    policies = compiled.policies
+    click.echo(
+        f"ok: {len(policies.gateways)} gateway(s), {len(policies.services)} service(s), "
+        f"version {compiled.version}"
+    )
+
+
+@main.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--proxy-cluster", default=None,
+              help="Render only what an Envoy with this node.cluster gets.")
+def render(directory: Path, proxy_cluster: str | None) -> None:
+    """Print the Envoy resources that DIR translates to, as JSON."""
+    try:
+        compiled = compile_policies(load_policies(directory))
+    except PolicySetError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        sys.exit(1)
+    resources = compiled.translation.all
+    if proxy_cluster is not None:
+        resources = compiled.translation.select(compiled.policies.gateways_for(proxy_cluster))
+    out = to_json(resources)
+    out["version"] = compiled.version
+    click.echo(json.dumps(out, indent=2, sort_keys=True))

@@ -1,0 +1,59 @@
+"""The admin HTTP endpoint: read-only views of what turnout serves.
+
+Nothing served here changes state: `/healthz` (liveness), `/readyz` (a policy version
+is being served) and `/status` (JSON).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+StatusSource = Callable[[], dict[str, Any]]
+
+
+class AdminServer:
+    """Serves /healthz, /readyz and /status on one address."""
+
+    def __init__(self, status: StatusSource) -> None:
+        self._status = status
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    async def start(self, host: str, port: int) -> int:
+        app = web.Application()
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/readyz", self._readyz)
+        app.router.add_get("/status", self._status_json)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port, reuse_address=True)
+        await site.start()
+        server = site._server  # aiohttp exposes the bound port only here
+        sockets = getattr(server, "sockets", None) or []
+        self.port = sockets[0].getsockname()[1] if sockets else port
+        return self.port
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def _healthz(self, _request: web.Request) -> web.Response:
+        return web.Response(text="ok\n")
+
+    async def _readyz(self, _request: web.Request) -> web.Response:
+        if self._status().get("version") is None:
+            return web.Response(status=503, text="no valid policy set served yet\n")
+        return web.Response(text="ok\n")
+
+    async def _status_json(self, _request: web.Request) -> web.Response:
+        return web.json_response(self._status(), dumps=_dumps)
+
+
+def _dumps(obj: Any) -> str:
+    import json
+
+    return json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n"

@@ -1,0 +1,98 @@
+"""`turnout serve`: the xDS server, the admin endpoint and the policy watcher, wired."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from pathlib import Path
+from typing import Any
+
+import structlog
+import watchfiles
+
+from turnout.cache import SnapshotCache
+from turnout.cli._admin import AdminServer
+from turnout.cli._controller import Controller
+from turnout.xds import XdsServer
+
+log = structlog.get_logger("turnout.serve")
+
+
+def split_address(address: str) -> tuple[str, int]:
+    """`host:port` -> (host, port); `[::1]:18000` works too."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"{address!r} is not host:port")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+class App:
+    """One turnout process: serves xDS and admin, reloads policies on change."""
+
+    def __init__(
+        self,
+        policies: Path,
+        xds_address: str = "127.0.0.1:18000",
+        admin_address: str = "127.0.0.1:18080",
+        debounce_ms: int = 100,
+        grace_seconds: float = 5.0,
+    ) -> None:
+        self.cache = SnapshotCache()
+        self.controller = Controller(policies, self.cache)
+        self.xds = XdsServer(self.cache)
+        self.admin = AdminServer(self.status)
+        self._xds_address = xds_address
+        self._admin_address = admin_address
+        self._debounce_ms = debounce_ms
+        self._grace = grace_seconds
+        self._stop = asyncio.Event()
+        self.xds_port = 0
+        self.admin_port = 0
+
+    def status(self) -> dict[str, Any]:
+        status = self.controller.status()
+        status["proxies"] = [p.to_json() for p in self.xds.proxies()]
+        return status
+
+    async def start(self) -> None:
+        self.controller.reload()
+        self.xds_port = await self.xds.start(self._xds_address)
+        self.admin_port = await self.admin.start(*split_address(self._admin_address))
+        log.info(
+            "turnout serving",
+            xds=f"{split_address(self._xds_address)[0]}:{self.xds_port}",
+            admin=f"{split_address(self._admin_address)[0]}:{self.admin_port}",
+            policies=str(self.controller.directory),
+            version=self.controller.status()["version"],
+        )
+
+    async def watch(self) -> None:
+        """Reload whenever files under the policy directory change (bursts coalesced)."""
+        async for _changes in watchfiles.awatch(
+            self.controller.directory,
+            debounce=self._debounce_ms,
+            step=20,
+            stop_event=self._stop,
+        ):
+            self.controller.reload()
+
+    async def run(self) -> None:
+        await self.start()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stop.set)
+        watcher = asyncio.create_task(self.watch())
+        try:
+            await self._stop.wait()
+        finally:
+            log.info("turnout stopping", grace_seconds=self._grace)
+            self._stop.set()
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+            await self.admin.stop()
+            await self.xds.stop(self._grace)
+
+    def stop(self) -> None:
+        self._stop.set()
