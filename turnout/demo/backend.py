@@ -1,0 +1,275 @@
+"""A small HTTP backend standing in for one instance of one version of a service.
+
+Every answer names the version that served it (header `x-served-by`, JSON body
+{"version", "instance", ...}), so a client behind Envoy can count which version it
+reached. `/healthz` answers 200, or 503 while the backend is told to be unhealthy.
+A share of requests can be failed with 503 and latency added. The backend counts what
+it received (by path and by Host header) so a test can check, e.g., that a dark
+version received mirrored copies.
+
+    python -m turnout.demo.backend --version v2 --port 9201
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import signal
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import FrameType, TracebackType
+from typing import Any
+
+__all__ = ["Backend", "BackendCounts", "main"]
+
+HEALTH_PATH = "/healthz"
+
+
+@dataclass(frozen=True)
+class BackendCounts:
+    """A copy of what a backend has received so far (health checks counted apart)."""
+
+    requests: int
+    health_checks: int
+    failed: int
+    by_path: dict[str, int]
+    by_host: dict[str, int]
+    by_header: dict[str, dict[str, int]]
+
+    def shadow(self) -> int:
+        """Requests whose Host ends in `-shadow`: Envoy's mark on mirrored copies."""
+        return sum(n for host, n in self.by_host.items() if host.split(":")[0].endswith("-shadow"))
+
+
+class _Server(ThreadingHTTPServer):
+    # Python's default listen backlog of 5 makes Envoy's connects time out under a
+    # dozen concurrent clients (FACTS.md).
+    request_queue_size = 512
+    daemon_threads = True
+    allow_reuse_address = True
+    backend: Backend
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"  # keep-alive, as Envoy's upstream pools expect
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return  # quiet: the demo redraws a table on this terminal
+
+    def _drain_body(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > 0:
+            self.rfile.read(length)
+
+    def _answer(self, status: int, body: bytes, content_type: str) -> None:
+        backend = self.server.backend
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("x-served-by", backend.version)
+        self.send_header("x-instance", backend.instance)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _handle(self) -> None:
+        self._drain_body()
+        backend = self.server.backend
+        path = self.path.split("?", 1)[0]
+        if path == HEALTH_PATH:
+            healthy = backend.record_health_check()
+            self._answer(
+                200 if healthy else 503, b"ok\n" if healthy else b"unhealthy\n", "text/plain"
+            )
+            return
+        fail = backend.record_request(path, self.headers.get("Host", ""), self.headers)
+        if backend.latency > 0:
+            time.sleep(backend.latency)
+        if fail:
+            self._answer(503, b'{"error": "injected failure"}\n', "application/json")
+            return
+        body = {
+            "version": backend.version,
+            "instance": backend.instance,
+            "path": self.path,
+            "host": self.headers.get("Host", ""),
+        }
+        self._answer(200, (json.dumps(body) + "\n").encode(), "application/json")
+
+    do_GET = _handle  # noqa: N815 (BaseHTTPRequestHandler's naming)
+    do_POST = _handle  # noqa: N815
+    do_PUT = _handle  # noqa: N815
+    do_DELETE = _handle  # noqa: N815
+    do_HEAD = _handle  # noqa: N815
+
+
+class Backend:
+    """One backend instance on 127.0.0.1; start() binds (port 0 picks a free port).
+
+    `healthy`, `fail` (0..1 share answered 503) and `latency` (seconds) may be changed
+    while it runs. `watch_headers` names request headers whose values are counted.
+    """
+
+    def __init__(
+        self,
+        version: str,
+        *,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        instance: str | None = None,
+        fail: float = 0.0,
+        latency: float = 0.0,
+        healthy: bool = True,
+        watch_headers: tuple[str, ...] = (),
+    ) -> None:
+        self.version = version
+        self.host = host
+        self._requested_port = port
+        self.instance = instance or f"{version}-{port or 'auto'}"
+        self.fail = fail
+        self.latency = latency
+        self.healthy = healthy
+        self.watch_headers = tuple(h.lower() for h in watch_headers)
+        self._lock = threading.Lock()
+        self._random = random.Random()  # noqa: S311 (failure injection, not security)
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._reset_counts()
+
+    def _reset_counts(self) -> None:
+        self._requests = 0
+        self._health_checks = 0
+        self._failed = 0
+        self._by_path: Counter[str] = Counter()
+        self._by_host: Counter[str] = Counter()
+        self._by_header: dict[str, Counter[str]] = {h: Counter() for h in self.watch_headers}
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("backend not started")
+        port: int = self._server.server_address[1]
+        return port
+
+    @property
+    def address(self) -> str:
+        """The `host:port` to write in a policy's `endpoints:`."""
+        return f"{self.host}:{self.port}"
+
+    def start(self) -> Backend:
+        server = _Server((self.host, self._requested_port), _Handler)
+        server.backend = self
+        self._server = server
+        if self.instance == f"{self.version}-auto":
+            self.instance = f"{self.version}-{self.port}"
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name=f"backend-{self.instance}",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if self._thread is not None:
+            self._thread.join(5)
+            self._thread = None
+
+    def __enter__(self) -> Backend:
+        return self.start() if self._server is None else self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- counting (called from handler threads) ----------------------------------
+
+    def record_health_check(self) -> bool:
+        with self._lock:
+            self._health_checks += 1
+            return self.healthy
+
+    def record_request(self, path: str, host: str, headers: Any) -> bool:
+        """Count one request; returns whether to fail it."""
+        with self._lock:
+            self._requests += 1
+            self._by_path[path] += 1
+            self._by_host[host] += 1
+            for name in self.watch_headers:
+                self._by_header[name][str(headers.get(name, ""))] += 1
+            fail = self.fail > 0 and self._random.random() < self.fail
+            if fail:
+                self._failed += 1
+            return fail
+
+    def counts(self) -> BackendCounts:
+        with self._lock:
+            return BackendCounts(
+                requests=self._requests,
+                health_checks=self._health_checks,
+                failed=self._failed,
+                by_path=dict(self._by_path),
+                by_host=dict(self._by_host),
+                by_header={h: dict(c) for h, c in self._by_header.items()},
+            )
+
+    def reset(self) -> None:
+        """Forget what was counted so far."""
+        with self._lock:
+            self._reset_counts()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m turnout.demo.backend",
+        description="An HTTP backend that names its version in every answer.",
+    )
+    parser.add_argument("--version", required=True, help="version name, e.g. v2")
+    parser.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--instance", default=None, help="instance name (default VERSION-PORT)")
+    parser.add_argument("--fail", type=float, default=0.0, help="share of requests failed (0..1)")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds added per request")
+    parser.add_argument("--unhealthy", action="store_true", help="/healthz answers 503")
+    args = parser.parse_args(argv)
+    backend = Backend(
+        args.version,
+        port=args.port,
+        host=args.host,
+        instance=args.instance,
+        fail=args.fail,
+        latency=args.latency,
+        healthy=not args.unhealthy,
+    ).start()
+    print(
+        f"backend {backend.instance} serving version {backend.version} on {backend.address}",
+        flush=True,
+    )
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    stop.wait()
+    backend.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
