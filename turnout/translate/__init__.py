@@ -1,0 +1,21 @@
+"""Translation: pure functions from the validated policy model to Envoy v3 resources.
+
+`translate(policies)` builds every listener, route configuration, cluster and endpoint
+assignment once; `Translation.select(gateways)` gives the part an Envoy serving those
+gateways needs. No I/O, no clocks, no asyncio: the same PolicySet gives byte-identical
+messages (serialized deterministically), so snapshot versions can be content hashes.
+"""
+
+from __future__ import annotations
+
+from ._names import cluster_name, pool_cluster_name
+from ._translation import Resources, Translation, to_json, translate
+
+__all__ = [
+    "Resources",
+    "Translation",
+    "cluster_name",
+    "pool_cluster_name",
+    "to_json",
+    "translate",
+]

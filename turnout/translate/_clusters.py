@@ -1,0 +1,161 @@
+"""Clusters and their endpoint assignments.
+
+Each deployed version gets its own cluster (`checkout_v2`), so Envoy's per-cluster stats
+are per-version stats and a pin header or a mirror can name one version. A service that
+uses `traffic: instances` (by default or in a rule) also gets a pool cluster
+(`checkout_instances`) holding every version's endpoints, so each version gets traffic in
+proportion to its healthy instances.
+
+Endpoints are delivered by EDS when they are IP addresses. EDS cannot carry host names:
+Envoy takes an EDS endpoint's address as a literal IP and rejects anything else, and name
+resolution is a property of the cluster type. So a cluster with any host-name endpoint is
+a STRICT_DNS cluster with its endpoints inline (`load_assignment`), Envoy resolves the
+names itself, and no ClusterLoadAssignment is emitted for it. The decision is made per
+cluster, from that cluster's own endpoints.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.core.v3 import (
+    address_pb2,
+    base_pb2,
+    health_check_pb2,
+)
+from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
+from google.protobuf import struct_pb2, wrappers_pb2
+
+from turnout.policy._model import INSTANCES, Endpoint, HealthCheck, Service
+
+from ._common import ads, duration
+from ._names import cluster_name, pool_cluster_name
+
+__all__ = ["METADATA_NAMESPACE", "service_clusters", "uses_pool"]
+
+#: Filter-metadata namespace on pool endpoints: `{"turnout": {"version": "v2"}}`.
+METADATA_NAMESPACE = "turnout"
+
+_CONNECT_TIMEOUT_SECONDS = 1.0
+
+
+def uses_pool(service: Service) -> bool:
+    """True when the default route or any rule sends traffic to the instances pool."""
+    return service.traffic == INSTANCES or any(r.traffic == INSTANCES for r in service.rules)
+
+
+def service_clusters(
+    service: Service,
+) -> tuple[list[cluster_pb2.Cluster], list[endpoint_pb2.ClusterLoadAssignment]]:
+    """Every cluster of one service, and the assignments of those that use EDS."""
+    members: list[tuple[str, list[endpoint_components_pb2.LbEndpoint], list[str]]] = [
+        (
+            cluster_name(service.name, version.name),
+            [_lb_endpoint(endpoint, None) for endpoint in version.endpoints],
+            [endpoint.host for endpoint in version.endpoints],
+        )
+        for version in service.versions
+    ]
+    if uses_pool(service):
+        members.append(
+            (
+                pool_cluster_name(service.name),
+                [_lb_endpoint(e, v.name) for v in service.versions for e in v.endpoints],
+                [e.host for v in service.versions for e in v.endpoints],
+            )
+        )
+    clusters: list[cluster_pb2.Cluster] = []
+    assignments: list[endpoint_pb2.ClusterLoadAssignment] = []
+    for name, lb_endpoints, hosts in members:
+        # Zero endpoints: an empty assignment, never a missing one (Envoy would wait for it).
+        assignment = endpoint_pb2.ClusterLoadAssignment(cluster_name=name)
+        if lb_endpoints:
+            assignment.endpoints.append(
+                endpoint_components_pb2.LocalityLbEndpoints(lb_endpoints=lb_endpoints)
+            )
+        cluster = _cluster(name, service)
+        if all(_is_ip(host) for host in hosts):
+            cluster.type = cluster_pb2.Cluster.EDS
+            cluster.eds_cluster_config.eds_config.CopyFrom(ads())
+            assignments.append(assignment)
+        else:
+            cluster.type = cluster_pb2.Cluster.STRICT_DNS
+            # `localhost` resolves to ::1 first on many hosts while test and demo backends
+            # listen on 127.0.0.1: prefer IPv4, fall back to IPv6.
+            cluster.dns_lookup_family = cluster_pb2.Cluster.V4_PREFERRED
+            cluster.load_assignment.CopyFrom(assignment)
+        clusters.append(cluster)
+    return clusters, assignments
+
+
+def _cluster(name: str, service: Service) -> cluster_pb2.Cluster:
+    cluster = cluster_pb2.Cluster(
+        name=name,
+        connect_timeout=duration(_CONNECT_TIMEOUT_SECONDS),
+        lb_policy=_lb_policy(service),
+    )
+    if service.health_check is not None:
+        cluster.health_checks.append(_health_check(service.health_check))
+    return cluster
+
+
+def _lb_policy(service: Service) -> cluster_pb2.Cluster.LbPolicy.ValueType:
+    # A sticky service hashes on its header/cookie inside each cluster too. This is what
+    # makes a `sticky: {cookie, ttl}` work at all: Envoy generates the cookie only when a
+    # hash-based load balancer asks the router for the request's hash (a round-robin
+    # cluster never does), and it keeps a user on one instance of the pool for
+    # `traffic: instances`, i.e. on one version.
+    if service.sticky is not None:
+        return cluster_pb2.Cluster.RING_HASH
+    return cluster_pb2.Cluster.ROUND_ROBIN
+
+
+def _health_check(check: HealthCheck) -> health_check_pb2.HealthCheck:
+    interval = duration(check.interval_seconds)
+    return health_check_pb2.HealthCheck(
+        timeout=duration(check.timeout_seconds),
+        interval=interval,
+        # Envoy checks a cluster that gets no traffic only every 60s by default. A
+        # deployed, unreleased version (a blue/green "green") gets no traffic yet must be
+        # known healthy before it does: check it at the same pace as everything else.
+        no_traffic_interval=interval,
+        no_traffic_healthy_interval=interval,
+        unhealthy_interval=interval,
+        unhealthy_edge_interval=interval,
+        healthy_edge_interval=interval,
+        unhealthy_threshold=wrappers_pb2.UInt32Value(value=check.unhealthy_threshold),
+        healthy_threshold=wrappers_pb2.UInt32Value(value=check.healthy_threshold),
+        http_health_check=health_check_pb2.HealthCheck.HttpHealthCheck(path=check.path),
+    )
+
+
+def _lb_endpoint(endpoint: Endpoint, version: str | None) -> endpoint_components_pb2.LbEndpoint:
+    lb_endpoint = endpoint_components_pb2.LbEndpoint(
+        endpoint=endpoint_components_pb2.Endpoint(
+            address=address_pb2.Address(
+                socket_address=address_pb2.SocketAddress(
+                    address=endpoint.host, port_value=endpoint.port
+                )
+            )
+        )
+    )
+    if version is not None:
+        lb_endpoint.metadata.CopyFrom(
+            base_pb2.Metadata(
+                filter_metadata={
+                    METADATA_NAMESPACE: struct_pb2.Struct(
+                        fields={"version": struct_pb2.Value(string_value=version)}
+                    )
+                }
+            )
+        )
+    return lb_endpoint
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True

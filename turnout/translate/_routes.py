@@ -1,0 +1,273 @@
+"""Route configurations: one per gateway, one virtual host per service.
+
+Routes in a service's virtual host, in the order Envoy tries them (first match wins):
+
+1. pin routes, one per deployed version (`checkout/pin/v2`): `pinHeader: v2` reaches v2
+   whatever its share, so an unreleased version can be health-checked and tested;
+2. one route per rule, in file order (`checkout/rule/dogfood`);
+3. the default route (`checkout/default`), prefix `/`, with the service's default split.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+
+from envoy.config.core.v3 import base_pb2
+from envoy.config.route.v3 import route_components_pb2, route_pb2
+from envoy.type.matcher.v3 import regex_pb2, string_pb2
+from envoy.type.v3 import percent_pb2
+from google.protobuf import wrappers_pb2
+
+from turnout.policy._model import (
+    INSTANCES,
+    Match,
+    Mirror,
+    PathMatch,
+    Service,
+    Sticky,
+    StringMatch,
+    Traffic,
+)
+
+from ._common import duration
+from ._names import cluster_name, pool_cluster_name, route_name
+
+__all__ = ["cookie_regex", "route_configuration", "share_weight", "virtual_host"]
+
+Route = route_components_pb2.Route
+RouteAction = route_components_pb2.RouteAction
+
+
+def route_configuration(gateway: str, services: Sequence[Service]) -> route_pb2.RouteConfiguration:
+    """The route configuration of one gateway: a virtual host per service, by service name."""
+    return route_pb2.RouteConfiguration(
+        name=gateway,
+        virtual_hosts=[virtual_host(s) for s in sorted(services, key=lambda s: s.name)],
+    )
+
+
+def virtual_host(service: Service) -> route_components_pb2.VirtualHost:
+    """A service's virtual host: pin routes, then rules in order, then the default route."""
+    routes: list[route_components_pb2.Route] = []
+    if service.pin_header is not None:
+        routes.extend(
+            Route(
+                name=route_name(service.name, "pin", version.name),
+                match=route_components_pb2.RouteMatch(
+                    prefix="/",
+                    headers=[_header(service.pin_header, StringMatch("exact", version.name))],
+                ),
+                route=RouteAction(cluster=cluster_name(service.name, version.name)),
+            )
+            for version in service.versions
+        )
+    routes.extend(
+        Route(
+            name=route_name(service.name, "rule", rule.name),
+            match=_route_match(rule.match),
+            route=_action(service, rule.traffic, rule.mirror),
+        )
+        for rule in service.rules
+    )
+    routes.append(
+        Route(
+            name=route_name(service.name, "default"),
+            match=route_components_pb2.RouteMatch(prefix="/"),
+            route=_action(service, service.traffic, service.mirror),
+        )
+    )
+    return route_components_pb2.VirtualHost(
+        name=service.name, domains=list(service.hosts), routes=routes
+    )
+
+
+def share_weight(share: Decimal) -> int:
+    """A percentage share as an integer weight out of 10000 (33.33 -> 3333), exactly."""
+    weight = share * 100
+    if weight != weight.to_integral_value():
+        raise ValueError(f"share {share} has more than two decimals")
+    return int(weight)
+
+
+def _action(
+    service: Service, traffic: Traffic, mirror: Mirror | None
+) -> route_components_pb2.RouteAction:
+    action = RouteAction()
+    if traffic == INSTANCES:
+        action.cluster = pool_cluster_name(service.name)
+    elif len(traffic) == 1:
+        action.cluster = cluster_name(service.name, traffic[0][0])
+    else:
+        # Weights out of 10000 keep 0.01% exact. `total_weight` is deprecated: Envoy uses
+        # the sum of the weights, which is 10000 because the shares sum to 100.
+        action.weighted_clusters.clusters.extend(
+            route_components_pb2.WeightedCluster.ClusterWeight(
+                name=cluster_name(service.name, version),
+                weight=wrappers_pb2.UInt32Value(value=share_weight(share)),
+            )
+            for version, share in traffic
+        )
+        if service.sticky is not None:
+            # Envoy (>= 1.36) then draws the weighted pick from the route's hash_policy
+            # instead of a per-request random number: the same header/cookie value lands
+            # on the same version for as long as the weights are unchanged.
+            action.weighted_clusters.use_hash_policy.value = True
+    if service.sticky is not None:
+        action.hash_policy.append(_hash_policy(service.sticky))
+    if mirror is not None and mirror.percent > 0:
+        action.request_mirror_policies.append(
+            RouteAction.RequestMirrorPolicy(
+                cluster=cluster_name(service.name, mirror.to),
+                runtime_fraction=_fraction(mirror.percent),
+            )
+        )
+    return action
+
+
+def _fraction(percent: Decimal) -> base_pb2.RuntimeFractionalPercent:
+    # Per million keeps two decimals of a percent exact: 10% -> 100000, 0.5% -> 5000.
+    numerator = percent * 10_000
+    if numerator != numerator.to_integral_value():
+        raise ValueError(f"mirror percent {percent} has more than two decimals")
+    return base_pb2.RuntimeFractionalPercent(
+        default_value=percent_pb2.FractionalPercent(
+            numerator=int(numerator), denominator=percent_pb2.FractionalPercent.MILLION
+        )
+    )
+
+
+def _hash_policy(sticky: Sticky) -> route_components_pb2.RouteAction.HashPolicy:
+    if sticky.header is not None:
+        return RouteAction.HashPolicy(
+            header=RouteAction.HashPolicy.Header(header_name=sticky.header)
+        )
+    assert sticky.cookie is not None
+    cookie = RouteAction.HashPolicy.Cookie(name=sticky.cookie, path="/")
+    if sticky.ttl_seconds is not None:
+        # With a ttl Envoy sets the cookie on the response when the request had none.
+        cookie.ttl.CopyFrom(duration(sticky.ttl_seconds))
+    return RouteAction.HashPolicy(cookie=cookie)
+
+
+def _route_match(match: Match) -> route_components_pb2.RouteMatch:
+    route_match = route_components_pb2.RouteMatch()
+    _set_path(route_match, match.path)
+    route_match.headers.extend(_header(name, value) for name, value in match.headers)
+    route_match.headers.extend(
+        _header("cookie", StringMatch("regex", cookie_regex(name, value)))
+        for name, value in match.cookies
+    )
+    route_match.query_parameters.extend(
+        _query_parameter(name, value) for name, value in match.query
+    )
+    return route_match
+
+
+def _set_path(route_match: route_components_pb2.RouteMatch, path: PathMatch | None) -> None:
+    if path is None:
+        route_match.prefix = "/"
+    elif path.kind == "prefix":
+        route_match.prefix = path.value
+    elif path.kind == "exact":
+        route_match.path = path.value
+    else:
+        route_match.safe_regex.CopyFrom(_regex(path.value))
+
+
+def _header(name: str, value: StringMatch) -> route_components_pb2.HeaderMatcher:
+    if value.kind == "present":
+        return route_components_pb2.HeaderMatcher(name=name, present_match=True)
+    return route_components_pb2.HeaderMatcher(name=name, string_match=_string_matcher(value))
+
+
+def _query_parameter(name: str, value: StringMatch) -> route_components_pb2.QueryParameterMatcher:
+    if value.kind == "present":
+        return route_components_pb2.QueryParameterMatcher(name=name, present_match=True)
+    return route_components_pb2.QueryParameterMatcher(
+        name=name, string_match=_string_matcher(value)
+    )
+
+
+def _string_matcher(value: StringMatch) -> string_pb2.StringMatcher:
+    """Envoy's StringMatcher; a `regex` must match the whole value (RE2 FullMatch)."""
+    if value.kind == "exact":
+        return string_pb2.StringMatcher(exact=value.value)
+    if value.kind == "prefix":
+        return string_pb2.StringMatcher(prefix=value.value)
+    if value.kind == "suffix":
+        return string_pb2.StringMatcher(suffix=value.value)
+    if value.kind == "regex":
+        return string_pb2.StringMatcher(safe_regex=_regex(value.value))
+    raise ValueError(f"no string matcher for {value.kind!r}")
+
+
+def _regex(pattern: str) -> regex_pb2.RegexMatcher:
+    # RE2 is Envoy's default engine; `google_re2: {}` is deprecated and left out.
+    return regex_pb2.RegexMatcher(regex=pattern)
+
+
+# --- cookies -------------------------------------------------------------------------
+#
+# RouteMatch has no cookie matcher, so a cookie condition is a regex on the `cookie`
+# header (Envoy joins several cookie headers with "; " before matching). Envoy full-matches
+# a header regex against the whole header value, so the pattern spells out the whole
+# header:
+#
+#     (?:.*;)?\s*NAME=VALUE(?:;.*)?
+#
+# `(?:.*;)?\s*` puts NAME at the start of the header or right after a `;` (and optional
+# spaces), so `xbeta=on` is not the cookie `beta`; `(?:;.*)?` after VALUE ends the value at
+# the next `;` or at the end, so `beta=onx` is not `beta=on`. NAME and the literal values
+# are escaped. By kind, VALUE is:
+#
+#   exact  V       the cookie's value is exactly V
+#   prefix V[^;]*  the value starts with V
+#   suffix [^;]*V  the value ends with V
+#   present .*     a cookie of that name exists (any value, even empty)
+#   regex  (?:R)   R matches the whole value, like a header regex; one leading `^` and one
+#                  trailing `$` of R are dropped (they are implied). R is embedded as
+#                  written: a pattern that can match `;` (like `.*`) may run on into the
+#                  following cookies, so write `[^;]*` for "anything" in a cookie regex.
+
+_RE2_SPECIAL = frozenset("\\.+*?()|[]{}^$#&-~ \t\n\r\f\v")
+
+
+def cookie_regex(name: str, value: StringMatch) -> str:
+    """The full-match RE2 pattern on the `cookie` header for one cookie condition."""
+    if value.kind == "exact":
+        pattern = _escape(value.value)
+    elif value.kind == "prefix":
+        pattern = _escape(value.value) + "[^;]*"
+    elif value.kind == "suffix":
+        pattern = "[^;]*" + _escape(value.value)
+    elif value.kind == "regex":
+        pattern = f"(?:{_strip_anchors(value.value)})"
+    else:
+        return rf"(?:.*;)?\s*{_escape(name)}=.*"
+    return rf"(?:.*;)?\s*{_escape(name)}={pattern}(?:;.*)?"
+
+
+def _escape(text: str) -> str:
+    """Escape RE2 metacharacters (RE2 accepts a backslash before any ASCII punctuation)."""
+    out: list[str] = []
+    for char in text:
+        if char in _RE2_SPECIAL:
+            out.append(_ESCAPES.get(char, "\\" + char))
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+# Whitespace is not punctuation: RE2 wants it written as an escape sequence.
+_ESCAPES = {" ": "\\x20", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\f": "\\f", "\v": "\\v"}
+
+
+def _strip_anchors(pattern: str) -> str:
+    if pattern.startswith("^"):
+        pattern = pattern[1:]
+    if pattern.endswith("$"):
+        backslashes = len(pattern[:-1]) - len(pattern[:-1].rstrip("\\"))
+        if backslashes % 2 == 0:  # an unescaped `$`
+            pattern = pattern[:-1]
+    return pattern
