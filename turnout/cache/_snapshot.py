@@ -1,0 +1,247 @@
+"""Immutable, content-addressed snapshots of the resources one proxy group gets.
+
+Every version string here is a content hash (a sha256 hex prefix), never a counter or
+a timestamp: the same resources give the same versions in every process and after
+every restart, so a restarted control plane sends nothing new to an Envoy that already
+has the config, and replicas are interchangeable.
+
+Each resource is packed into an ``Any`` and serialized exactly once, with
+``deterministic=True`` (map fields would otherwise serialize in hash order and the
+hash would differ between processes). The server frames these bytes into responses
+without serializing them again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from envoy.config.cluster.v3.cluster_pb2 import Cluster
+from envoy.config.endpoint.v3.endpoint_pb2 import ClusterLoadAssignment
+from envoy.config.listener.v3.listener_pb2 import Listener
+from envoy.config.route.v3.route_pb2 import RouteConfiguration
+from google.protobuf.any_pb2 import Any
+from google.protobuf.message import Message
+
+from turnout.cache._references import eds_name, listener_route_names, route_cluster_names
+from turnout.cache._types import CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ORDER, ROUTE_TYPE
+
+__all__ = [
+    "CachedResource",
+    "InconsistentSnapshotError",
+    "Snapshot",
+    "content_version",
+]
+
+HASH_CHARS = 16
+"""Hex characters kept of a sha256: 64 bits, plenty to tell versions of one config apart."""
+
+_MESSAGE_TYPES: Mapping[str, type[Message]] = {
+    CLUSTER_TYPE: Cluster,
+    ENDPOINT_TYPE: ClusterLoadAssignment,
+    LISTENER_TYPE: Listener,
+    ROUTE_TYPE: RouteConfiguration,
+}
+
+
+class InconsistentSnapshotError(ValueError):
+    """A snapshot names resources it does not contain; ``problems`` lists every one."""
+
+    def __init__(self, problems: Iterable[str]) -> None:
+        self.problems: tuple[str, ...] = tuple(problems)
+        super().__init__("inconsistent snapshot:\n" + "\n".join(f"  {p}" for p in self.problems))
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class CachedResource:
+    """One resource, packed and serialized once, with its content hash.
+
+    ``references`` are the names this resource depends on: for a cluster its EDS
+    name (if any), for a listener its RDS names, for a route configuration the
+    clusters it routes or mirrors to, for an assignment nothing.
+    """
+
+    type_url: str
+    name: str
+    message: Message = field(repr=False)
+    serialized: bytes = field(repr=False)
+    """The deterministic serialization of the ``Any`` holding ``message``."""
+    version: str
+    references: frozenset[str] = field(repr=False)
+
+    @classmethod
+    def of(cls, type_url: str, message: Message) -> CachedResource:
+        """Pack ``message`` (of the type ``type_url`` names) and hash it."""
+        expected = _MESSAGE_TYPES.get(type_url)
+        if expected is None:
+            raise ValueError(f"unknown resource type {type_url!r}")
+        if not isinstance(message, expected):
+            raise TypeError(f"{type_url} needs {expected.__name__}, got {type(message).__name__}")
+        packed = Any(type_url=type_url, value=message.SerializeToString(deterministic=True))
+        serialized = packed.SerializeToString(deterministic=True)
+        return cls(
+            type_url=type_url,
+            name=_name_of(message),
+            message=message,
+            serialized=serialized,
+            version=_hash(serialized),
+            references=_references_of(message),
+        )
+
+    def to_any(self) -> Any:
+        """A fresh ``Any`` parsed from the cached bytes."""
+        return Any.FromString(self.serialized)
+
+
+def content_version(resources: Iterable[CachedResource]) -> str:
+    """The content hash of exactly these resources (order does not matter).
+
+    The server uses it as a response's ``version_info``, so a response's version
+    names what it contains; a snapshot's type version is the same function over
+    all the resources of that type.
+    """
+    digest = hashlib.sha256()
+    for name, version in sorted((r.name, r.version) for r in resources):
+        digest.update(f"{name}\x00{version}\n".encode())
+    return digest.hexdigest()[:HASH_CHARS]
+
+
+class Snapshot:
+    """The resources of the four types one proxy group gets, immutable once built."""
+
+    __slots__ = ("_resources", "_type_versions", "_version")
+
+    def __init__(self, resources: Mapping[str, Mapping[str, CachedResource]]) -> None:
+        """Prefer :meth:`build`; this takes already cached resources, keyed by type then name."""
+        self._resources: dict[str, Mapping[str, CachedResource]] = {
+            type_url: MappingProxyType(dict(resources.get(type_url, {}))) for type_url in ORDER
+        }
+        unknown = set(resources) - set(ORDER)
+        if unknown:
+            raise ValueError(f"unknown resource types: {sorted(unknown)}")
+        self._type_versions = {
+            type_url: content_version(by_name.values())
+            for type_url, by_name in self._resources.items()
+        }
+        whole = hashlib.sha256()
+        for type_url in ORDER:
+            whole.update(f"{type_url}\x00{self._type_versions[type_url]}\n".encode())
+        self._version = whole.hexdigest()[:HASH_CHARS]
+
+    @classmethod
+    def build(cls, resources: Mapping[str, Iterable[Message]]) -> Snapshot:
+        """Pack, serialize and hash every message once; names must be unique per type."""
+        cached: dict[str, dict[str, CachedResource]] = {}
+        for type_url, messages in resources.items():
+            by_name: dict[str, CachedResource] = {}
+            for message in messages:
+                resource = CachedResource.of(type_url, message)
+                if resource.name in by_name:
+                    raise ValueError(f"duplicate {type_url} resource {resource.name!r}")
+                by_name[resource.name] = resource
+            cached[type_url] = by_name
+        return cls(cached)
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        clusters: Iterable[Cluster] = (),
+        endpoints: Iterable[ClusterLoadAssignment] = (),
+        listeners: Iterable[Listener] = (),
+        routes: Iterable[RouteConfiguration] = (),
+    ) -> Snapshot:
+        """:meth:`build` with one keyword per type."""
+        return cls.build(
+            {
+                CLUSTER_TYPE: clusters,
+                ENDPOINT_TYPE: endpoints,
+                LISTENER_TYPE: listeners,
+                ROUTE_TYPE: routes,
+            }
+        )
+
+    @property
+    def version(self) -> str:
+        """Content hash of the whole snapshot."""
+        return self._version
+
+    def type_version(self, type_url: str) -> str:
+        """Content hash of every resource of one type."""
+        return self._type_versions[type_url]
+
+    def resources(self, type_url: str) -> Mapping[str, CachedResource]:
+        """The resources of one type, by name (read-only)."""
+        return self._resources[type_url]
+
+    def check(self) -> None:
+        """Raise :class:`InconsistentSnapshotError` listing every dangling or unused name.
+
+        - every assignment fills some EDS cluster, and every EDS cluster has one
+          (Envoy keeps a cluster without its assignment warming forever);
+        - every route configuration is fetched by some listener, and every name a
+          listener fetches exists (a listener without its routes never warms);
+        - every cluster a route routes or mirrors to exists.
+        """
+        problems: list[str] = []
+        clusters = self._resources[CLUSTER_TYPE]
+        assignments = self._resources[ENDPOINT_TYPE]
+        listeners = self._resources[LISTENER_TYPE]
+        routes = self._resources[ROUTE_TYPE]
+
+        filled_by: dict[str, list[str]] = {}
+        for cluster in clusters.values():
+            for name in cluster.references:
+                filled_by.setdefault(name, []).append(cluster.name)
+        for name in sorted(set(filled_by) - set(assignments)):
+            problems.append(f"cluster {', '.join(sorted(filled_by[name]))}: no assignment {name!r}")
+        for name in sorted(set(assignments) - set(filled_by)):
+            problems.append(f"assignment {name!r}: no EDS cluster uses it")
+
+        fetched_by: dict[str, list[str]] = {}
+        for listener in listeners.values():
+            for name in listener.references:
+                fetched_by.setdefault(name, []).append(listener.name)
+        for name in sorted(set(fetched_by) - set(routes)):
+            problems.append(
+                f"listener {', '.join(sorted(fetched_by[name]))}: no route configuration {name!r}"
+            )
+        for name in sorted(set(routes) - set(fetched_by)):
+            problems.append(f"route configuration {name!r}: no listener uses it")
+
+        for route in sorted(routes.values(), key=lambda r: r.name):
+            for name in sorted(route.references - set(clusters)):
+                problems.append(f"route configuration {route.name!r}: no cluster {name!r}")
+        if problems:
+            raise InconsistentSnapshotError(problems)
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{len(self._resources[t])}" for t in ORDER)
+        return f"<Snapshot {self._version} clusters/endpoints/listeners/routes={counts}>"
+
+
+def _hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:HASH_CHARS]
+
+
+def _name_of(message: Message) -> str:
+    if isinstance(message, ClusterLoadAssignment):
+        name = str(message.cluster_name)
+    else:
+        name = str(message.name)  # type: ignore[attr-defined]
+    if not name:
+        raise ValueError(f"{type(message).__name__} without a name")
+    return name
+
+
+def _references_of(message: Message) -> frozenset[str]:
+    if isinstance(message, Cluster):
+        name = eds_name(message)
+        return frozenset() if name is None else frozenset({name})
+    if isinstance(message, Listener):
+        return listener_route_names(message)
+    if isinstance(message, RouteConfiguration):
+        return route_cluster_names(message)
+    return frozenset()
