@@ -120,11 +120,14 @@ class HealthCheck:
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
+    """`host` is a DNS name, an IPv4 address or an IPv6 address (without brackets)."""
+
     host: str
     port: int
 
     def __str__(self) -> str:
-        return f"{self.host}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,561 @@
+"""Reading one Gateway or Service document into the model.
+
+Each reader is table-driven: a mapping of field name to `Field(reader, required)`,
+read in table order, so that `versions` is known before `stable`, `traffic`, rules,
+`mirror` and `incremental` refer to it. What a set-wide check needs beyond the model
+(the lines of names, hosts and gateway references) travels in the drafts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from typing import Any
+
+from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
+
+from ._model import (
+    INSTANCES,
+    Analysis,
+    Endpoint,
+    Gateway,
+    HealthCheck,
+    Incremental,
+    Location,
+    Match,
+    Mirror,
+    PathMatch,
+    Rule,
+    Service,
+    Split,
+    Sticky,
+    StringMatch,
+    Traffic,
+    Version,
+)
+from ._read import (
+    BOOL,
+    STR,
+    At,
+    Ctx,
+    Field,
+    Fields,
+    Invalid,
+    Reader,
+    Scope,
+    boolean,
+    describe,
+    duration,
+    each,
+    entries,
+    fraction,
+    integer,
+    items,
+    nonempty_string,
+    number,
+    one_of,
+    percent,
+    read_mapping,
+    show,
+    string,
+    valid,
+    word,
+)
+from ._values import (
+    cookie_name,
+    dns_label,
+    endpoint,
+    header_name,
+    host,
+    http_path,
+    ip_address,
+    port,
+    query_name,
+    regex,
+    version_name,
+    version_ref,
+)
+
+DEFAULT_PIN_HEADER = "x-turnout-version"
+
+
+@dataclass(frozen=True, slots=True)
+class Named:
+    """A name as written: its text, line and field path (for set-wide checks)."""
+
+    value: str
+    line: int
+    path: str
+
+
+def _named(read: Callable[[Ctx, At], str]) -> Callable[[Ctx, At], Named]:
+    def read_named(ctx: Ctx, at: At) -> Named:
+        return Named(read(ctx, at), at.line, at.path)
+
+    return read_named
+
+
+def _ignore(ctx: Ctx, at: At) -> None:
+    """`kind` was checked before the document's reader was chosen."""
+
+
+# -- Gateway ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayDraft:
+    name: Named | None
+    gateway: Gateway | None  # None when the document has problems
+    port_line: int
+
+
+def _proxies(ctx: Ctx, at: At) -> tuple[str, ...]:
+    need = 'needs at least one glob (leave "proxies" out for every Envoy)'
+    return tuple(each(ctx, items(ctx, at, nonempty=need), nonempty_string))
+
+
+_GATEWAY = {
+    "kind": Field(_ignore),
+    "name": Field(_named(dns_label), required=True),
+    "port": Field(port, required=True),
+    "address": Field(ip_address),
+    "proxies": Field(_proxies),
+}
+
+
+def read_gateway(ctx: Ctx, at: At) -> GatewayDraft:
+    fields = read_mapping(ctx, at, _GATEWAY)
+    name: Named | None = fields.values.get("name")
+    port_at = fields.where.get("port")
+    draft = GatewayDraft(name, None, port_at.line if port_at else at.line)
+    if not fields.ok or name is None:
+        return draft
+    values = fields.values
+    gateway = Gateway(
+        name=name.value,
+        port=values["port"],
+        address=values.get("address", "0.0.0.0"),
+        proxies=values.get("proxies", ("*",)),
+        location=Location(ctx.file, at.line),
+    )
+    return replace(draft, gateway=gateway)
+
+
+# -- Service: versions and traffic ------------------------------------------------------
+
+
+def _endpoints(ctx: Ctx, at: At) -> tuple[Endpoint, ...]:
+    ats = items(ctx, at)
+    found = tuple(each(ctx, ats, endpoint))
+    seen: set[Endpoint] = set()
+    for item_at, found_endpoint in zip(ats, found, strict=True):
+        if found_endpoint in seen:
+            ctx.fail(item_at, f'duplicate endpoint "{found_endpoint}"')
+        seen.add(found_endpoint)
+    return found
+
+
+_VERSION = {"endpoints": Field(_endpoints)}
+
+
+def _versions(ctx: Ctx, at: At) -> tuple[Version, ...]:
+    """Versions in declaration order; sets the scope's versions even when some fail."""
+    found = entries(ctx, at)
+    declared: dict[str, int] = {}
+    failed = False
+    for entry in found:
+        try:
+            declared[version_name(ctx, entry.key)] = _endpoint_count(entry.value)
+        except Invalid:
+            failed = True
+    ctx.scope.versions = declared
+    if not found:
+        ctx.fail(at, "declare at least one version")
+    versions: list[Version] = []
+    for entry in found:
+        fields = read_mapping(ctx, entry.value, _VERSION)
+        if fields.ok:
+            versions.append(Version(entry.name, fields.values.get("endpoints", ())))
+        failed = failed or not fields.ok
+    if failed:
+        raise Invalid
+    return tuple(versions)
+
+
+def _endpoint_count(at: At) -> int:
+    """How many endpoints a version lists, before they are checked."""
+    if not isinstance(at.node, MappingNode):
+        return 0
+    for key, value in at.node.value:
+        if key.value == "endpoints" and isinstance(value, SequenceNode):
+            return len(value.value)
+    return 0
+
+
+def _stable(ctx: Ctx, at: At) -> str:
+    ctx.scope.stable = version_ref(ctx, at)
+    return ctx.scope.stable
+
+
+def _traffic(ctx: Ctx, at: At) -> Traffic:
+    node = at.node
+    if isinstance(node, ScalarNode) and str(node.tag) == STR and node.value == INSTANCES:
+        declared = ctx.scope.versions
+        if declared is not None and not any(declared.values()):
+            ctx.fail(at, f'"{INSTANCES}" needs at least one version with endpoints')
+        return INSTANCES
+    if not isinstance(node, MappingNode):
+        ctx.fail(
+            at, f'expected "{INSTANCES}" or a mapping of version to share, got {describe(node)}'
+        )
+    return _split(ctx, at)
+
+
+def _split(ctx: Ctx, at: At) -> Split:
+    found = entries(ctx, at)
+    if not found:
+        ctx.fail(at, "give at least one version a share")
+    shares: dict[str, Decimal] = {}
+    failed = False
+    for entry in found:
+        try:
+            name = version_ref(ctx, entry.key)
+            shares[name] = percent(ctx, entry.value)
+        except Invalid:
+            failed = True
+    if failed:
+        raise Invalid
+    total = sum(shares.values(), Decimal(0))
+    if total != 100:
+        ctx.fail(at, f"shares sum to {show(total)}, not 100")
+    order = list(ctx.scope.versions or shares)
+    return tuple(
+        (name, shares[name]) for name in sorted(shares, key=order.index) if shares[name] != 0
+    )
+
+
+# -- Service: rules and matches ---------------------------------------------------------
+
+_STRING_MATCH_KINDS = ("exact", "prefix", "suffix", "regex", "present")
+
+
+def _string_match(ctx: Ctx, at: At) -> StringMatch:
+    """`"value"` (exact) or one of {exact|prefix|suffix|regex: str} or {present: true}."""
+    node = at.node
+    if isinstance(node, ScalarNode):
+        if str(node.tag) == STR:
+            return StringMatch("exact", str(node.value))
+        quote = f'; quote it: "{node.value}"' if node.value else ""
+        ctx.fail(
+            at, f"expected a string or a mapping like {{prefix: ...}}, got {describe(node)}{quote}"
+        )
+    entry = one_of(ctx, at, _STRING_MATCH_KINDS)
+    if entry.name == "present":
+        if not boolean(ctx, entry.value):
+            ctx.fail(entry.value, "present can only be true (leave the condition out instead)")
+        return StringMatch("present")
+    if entry.name == "regex":
+        return StringMatch("regex", regex(ctx, entry.value))
+    if entry.name == "exact":
+        return StringMatch("exact", string(ctx, entry.value))
+    if entry.name == "prefix":
+        return StringMatch("prefix", nonempty_string(ctx, entry.value))
+    return StringMatch("suffix", nonempty_string(ctx, entry.value))
+
+
+def _named_matches(name_reader: Callable[[Ctx, At], str], what: str) -> Reader:
+    def read(ctx: Ctx, at: At) -> tuple[tuple[str, StringMatch], ...]:
+        pairs: list[tuple[str, StringMatch]] = []
+        seen: set[str] = set()
+        failed = False
+        for entry in entries(ctx, at):
+            try:
+                name = name_reader(ctx, entry.key)
+                if name in seen:
+                    ctx.fail(entry.key, f'{what} "{name}" is given twice')
+                seen.add(name)
+                pairs.append((name, _string_match(ctx, entry.value)))
+            except Invalid:
+                failed = True
+        if failed:
+            raise Invalid
+        return tuple(pairs)
+
+    return read
+
+
+def _path_match(ctx: Ctx, at: At) -> PathMatch:
+    entry = one_of(ctx, at, ("prefix", "exact", "regex"))
+    if entry.name == "regex":
+        return PathMatch("regex", regex(ctx, entry.value))
+    if entry.name == "prefix":
+        return PathMatch("prefix", http_path(ctx, entry.value))
+    return PathMatch("exact", http_path(ctx, entry.value))
+
+
+_MATCH = {
+    "headers": Field(_named_matches(header_name, "header")),
+    "cookies": Field(_named_matches(cookie_name, "cookie")),
+    "query": Field(_named_matches(query_name, "query parameter")),
+    "path": Field(_path_match),
+}
+
+
+def _match(ctx: Ctx, at: At) -> Match:
+    match = Match(**_snake(valid(read_mapping(ctx, at, _MATCH))))
+    if not (match.headers or match.cookies or match.query or match.path):
+        ctx.fail(at, "give at least one condition: headers, cookies, query or path")
+    return match
+
+
+_MIRROR = {"to": Field(version_ref, required=True), "percent": Field(percent, required=True)}
+
+
+def _mirror(ctx: Ctx, at: At) -> Mirror:
+    return Mirror(**valid(read_mapping(ctx, at, _MIRROR)))
+
+
+_RULE = {
+    "name": Field(_named(dns_label), required=True),
+    "match": Field(_match, required=True),
+    "traffic": Field(_traffic, required=True),
+    "mirror": Field(_mirror),
+}
+
+
+def _rules(ctx: Ctx, at: At) -> tuple[Rule, ...]:
+    rules: list[Rule] = []
+    first: dict[str, int] = {}
+    failed = False
+    for item in items(ctx, at):
+        try:
+            fields = read_mapping(ctx, item, _RULE)
+        except Invalid:
+            failed = True
+            continue
+        name: Named | None = fields.values.get("name")
+        if name is not None and name.value in first:
+            ctx.report(
+                name.line,
+                name.path,
+                f'rule "{name.value}" is already defined at line {first[name.value]}',
+            )
+            failed = True
+        elif name is not None:
+            first[name.value] = name.line
+        if fields.ok and not failed:
+            rules.append(_rule(ctx, fields))
+        failed = failed or not fields.ok
+    if failed:
+        raise Invalid
+    return tuple(rules)
+
+
+def _rule(ctx: Ctx, fields: Fields) -> Rule:
+    values = fields.values
+    return Rule(
+        name=values["name"].value,
+        match=values["match"],
+        traffic=values["traffic"],
+        mirror=values.get("mirror"),
+        location=Location(ctx.file, fields.at.line),
+    )
+
+
+# -- Service: the other optional parts --------------------------------------------------
+
+
+def _positive(ctx: Ctx, at: At) -> int:
+    return integer(ctx, at, 1)
+
+
+_HEALTH_CHECK = {
+    "path": Field(http_path),
+    "interval": Field(duration),
+    "timeout": Field(duration),
+    "unhealthyThreshold": Field(_positive),
+    "healthyThreshold": Field(_positive),
+}
+
+
+def _health_check(ctx: Ctx, at: At) -> HealthCheck:
+    values = valid(read_mapping(ctx, at, _HEALTH_CHECK))
+    renamed = {
+        "path": "path",
+        "interval": "interval_seconds",
+        "timeout": "timeout_seconds",
+        "unhealthyThreshold": "unhealthy_threshold",
+        "healthyThreshold": "healthy_threshold",
+    }
+    return HealthCheck(**{renamed[k]: v for k, v in values.items()})
+
+
+_STICKY = {"header": Field(header_name), "cookie": Field(cookie_name), "ttl": Field(duration)}
+
+
+def _sticky(ctx: Ctx, at: At) -> Sticky:
+    values = valid(read_mapping(ctx, at, _STICKY))
+    if ("header" in values) == ("cookie" in values):
+        ctx.fail(at, "give exactly one of header or cookie")
+    if "header" in values and "ttl" in values:
+        ctx.fail(at, "ttl applies to a cookie only")
+    return Sticky(values.get("header"), values.get("cookie"), values.get("ttl"))
+
+
+def _pin_header(ctx: Ctx, at: At) -> str | None:
+    node = at.node
+    if isinstance(node, ScalarNode) and str(node.tag) == BOOL:
+        if not boolean(ctx, at):
+            return None
+        ctx.fail(at, "expected a header name, or false to turn pinning off")
+    return header_name(ctx, at)
+
+
+def _incremental_to(ctx: Ctx, at: At) -> str:
+    name = version_ref(ctx, at)
+    if name == ctx.scope.stable:
+        ctx.fail(at, f'"{name}" is the stable version; name the version being released')
+    return name
+
+
+def _steps(ctx: Ctx, at: At) -> tuple[Decimal, ...]:
+    ats = items(ctx, at, nonempty="give at least one step, ending at 100")
+    steps = each(ctx, ats, percent)
+    for index, (step_at, step) in enumerate(zip(ats, steps, strict=True)):
+        if step == 0:
+            ctx.fail(step_at, "a step must be more than 0")
+        if index and step <= steps[index - 1]:
+            ctx.fail(step_at, f"steps must increase: {show(step)} follows {show(steps[index - 1])}")
+    if steps[-1] != 100:
+        ctx.fail(ats[-1], f"the last step must be 100, got {show(steps[-1])}")
+    return tuple(steps)
+
+
+def _increase(ctx: Ctx, at: At) -> float:
+    value = number(ctx, at)
+    if value < 1:
+        ctx.fail(at, f"a ratio to stable's p99, at least 1, got {show(value)}")
+    return float(value)
+
+
+_ANALYSIS = {
+    "minRequests": Field(lambda ctx, at: integer(ctx, at, 0)),
+    "maxErrorRate": Field(fraction),
+    "maxErrorRateIncrease": Field(fraction),
+    "maxLatencyP99": Field(duration),
+    "maxLatencyP99Increase": Field(_increase),
+}
+
+
+def _analysis(ctx: Ctx, at: At) -> Analysis:
+    values = valid(read_mapping(ctx, at, _ANALYSIS))
+    values = {
+        ("max_latency_p99_seconds" if k == "maxLatencyP99" else k): v for k, v in values.items()
+    }
+    return Analysis(**_snake(values))
+
+
+_INCREMENTAL = {
+    "to": Field(_incremental_to, required=True),
+    "steps": Field(_steps, required=True),
+    "interval": Field(duration, required=True),
+    "analysis": Field(_analysis),
+    "onFailure": Field(lambda ctx, at: word(ctx, at, ("rollback", "hold"))),
+}
+
+
+def _incremental(ctx: Ctx, at: At) -> Incremental:
+    values = valid(read_mapping(ctx, at, _INCREMENTAL))
+    return Incremental(
+        to=values["to"],
+        steps=values["steps"],
+        interval_seconds=values["interval"],
+        analysis=values.get("analysis", Analysis()),
+        on_failure=values.get("onFailure", "rollback"),
+    )
+
+
+def _snake(values: dict[str, Any]) -> dict[str, Any]:
+    """`maxErrorRate` -> `max_error_rate`, for model keyword arguments."""
+    return {"".join(f"_{c.lower()}" if c.isupper() else c for c in k): v for k, v in values.items()}
+
+
+# -- Service ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceDraft:
+    line: int  # where the document starts
+    name: Named | None
+    service: Service | None  # None when the document has problems; gateways unresolved
+    gateways: tuple[Named, ...] | None  # None: every gateway
+    hosts: tuple[Named, ...]
+
+
+def _gateway_refs(ctx: Ctx, at: At) -> tuple[Named, ...]:
+    need = 'name at least one gateway (leave "gateways" out for every gateway)'
+    refs = each(ctx, items(ctx, at, nonempty=need), _named(dns_label))
+    seen: set[str] = set()
+    for ref in refs:
+        if ref.value in seen:
+            ctx.report(ref.line, ref.path, f'gateway "{ref.value}" is listed twice')
+            raise Invalid
+        seen.add(ref.value)
+    return tuple(refs)
+
+
+def _hosts(ctx: Ctx, at: At) -> tuple[Named, ...]:
+    need = 'give at least one host (leave "hosts" out for "*")'
+    hosts = each(ctx, items(ctx, at, nonempty=need), _named(host))
+    seen: dict[str, Named] = {}
+    for found in hosts:
+        folded = found.value.lower()
+        if folded in seen:
+            ctx.report(found.line, found.path, f'host "{found.value}" is listed twice')
+            raise Invalid
+        seen[folded] = found
+    return tuple(hosts)
+
+
+_SERVICE = {
+    "kind": Field(_ignore),
+    "name": Field(_named(dns_label), required=True),
+    "gateways": Field(_gateway_refs),
+    "hosts": Field(_hosts),
+    "versions": Field(_versions, required=True),
+    "stable": Field(_stable, required=True),
+    "traffic": Field(_traffic, required=True),
+    "healthCheck": Field(_health_check),
+    "sticky": Field(_sticky),
+    "pinHeader": Field(_pin_header),
+    "rules": Field(_rules),
+    "mirror": Field(_mirror),
+    "incremental": Field(_incremental),
+}
+
+
+def read_service(ctx: Ctx, at: At) -> ServiceDraft:
+    ctx.scope = Scope()
+    fields = read_mapping(ctx, at, _SERVICE)
+    values = fields.values
+    hosts: tuple[Named, ...] = values.get("hosts", (Named("*", at.line, "hosts"),))
+    draft = ServiceDraft(at.line, values.get("name"), None, values.get("gateways"), hosts)
+    if not fields.ok or draft.name is None:
+        return draft
+    service = Service(
+        name=draft.name.value,
+        gateways=(),
+        hosts=tuple(h.value for h in hosts),
+        versions=values["versions"],
+        stable=values["stable"],
+        traffic=values["traffic"],
+        health_check=values.get("healthCheck"),
+        sticky=values.get("sticky"),
+        rules=values.get("rules", ()),
+        mirror=values.get("mirror"),
+        pin_header=values.get("pinHeader", DEFAULT_PIN_HEADER),
+        incremental=values.get("incremental"),
+        location=Location(ctx.file, at.line),
+    )
+    return replace(draft, service=service)

@@ -1,0 +1,292 @@
+"""Loading a policy set: files -> YAML documents -> drafts -> set-wide checks -> PolicySet.
+
+A set is accepted or rejected whole: every problem found anywhere is collected and
+raised at once as `PolicySetError`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import ipaddress
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TypeVar
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode
+
+from ._documents import GatewayDraft, Named, ServiceDraft, read_gateway, read_service
+from ._errors import PolicySetError, Problem
+from ._model import Gateway, PolicySet, Service
+from ._read import NULL, STR, At, Ctx, describe, hint, line_of
+
+__all__ = ["load_policies", "parse_policies"]
+
+_KINDS = ("Gateway", "Service")
+_SUFFIXES = (".yaml", ".yml")
+
+
+def load_policies(directory: str | Path) -> PolicySet:
+    """Read and validate every *.yaml / *.yml file under `directory` (recursively,
+    hidden files and directories skipped). Problems name files as joined from
+    `directory`, e.g. `policies/checkout.yaml`."""
+    root = Path(directory)
+    if not root.is_dir():
+        raise PolicySetError([Problem(str(root), 0, "", "not a directory")])
+    sources: dict[str, str] = {}
+    problems: list[Problem] = []
+    for path in _policy_files(root):
+        try:
+            sources[str(path)] = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            problems.append(Problem(str(path), 0, "", f"cannot read: {exc}"))
+    return _parse(sources, problems, origin=str(root))
+
+
+def parse_policies(sources: Mapping[str, str]) -> PolicySet:
+    """Validate a set given as {file name: YAML text}, e.g. an edited set in memory."""
+    return _parse(sources, [], origin="<policies>")
+
+
+def _policy_files(root: Path) -> list[Path]:
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        found.extend(
+            Path(dirpath) / name
+            for name in filenames
+            if not name.startswith(".") and name.endswith(_SUFFIXES)
+        )
+    return sorted(found, key=str)
+
+
+@dataclass
+class _Collected:
+    """Every document read, and whether any file failed to parse as YAML."""
+
+    gateways: list[tuple[str, GatewayDraft]] = field(default_factory=list)
+    services: list[tuple[str, ServiceDraft]] = field(default_factory=list)
+    documents: int = 0
+    broken_yaml: bool = False
+
+
+def _parse(sources: Mapping[str, str], problems: list[Problem], origin: str) -> PolicySet:
+    collected = _Collected()
+    for file in sorted(sources):
+        _read_file(Ctx(file, problems), sources[file], collected)
+    if not collected.documents and not problems:
+        problems.append(Problem(origin, 0, "", "no policy documents found (*.yaml, *.yml)"))
+    gateways = _unique(problems, "gateway", collected.gateways)
+    services = _unique(problems, "service", collected.services)
+    _check_ports(problems, gateways)
+    placed = _resolve_gateways(problems, services, gateways, collected)
+    _check_hosts(problems, placed)
+    if problems:
+        raise PolicySetError(problems)
+    return PolicySet(
+        gateways=tuple(sorted((d.gateway for _, d in gateways if d.gateway), key=_name)),
+        services=tuple(sorted((p.service for p in placed), key=_name)),
+    )
+
+
+def _name(item: Gateway | Service) -> str:
+    return item.name
+
+
+def _read_file(ctx: Ctx, text: str, collected: _Collected) -> None:
+    try:
+        for node in _documents(text):
+            if isinstance(node, ScalarNode) and str(node.tag) == NULL and not node.value:
+                continue  # an empty document, e.g. after a trailing `---`
+            collected.documents += 1
+            _read_document(ctx, node, collected)
+    except YAMLError as exc:
+        collected.broken_yaml = True
+        ctx.report(*_yaml_error(exc))
+
+
+def _documents(text: str) -> Iterator[Node]:
+    yield from YAML(typ="rt").compose_all(text)
+
+
+def _yaml_error(exc: YAMLError) -> tuple[int, str, str]:
+    if isinstance(exc, MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        line = int(mark.line) + 1 if mark is not None else 0
+        reason = exc.problem or exc.context or "invalid YAML"
+        return line, "", f"invalid YAML: {reason}"
+    return 0, "", f"invalid YAML: {exc}"
+
+
+def _read_document(ctx: Ctx, node: Node, collected: _Collected) -> None:
+    at = At(node, "", line_of(node))
+    if not isinstance(node, MappingNode):
+        ctx.report(at.line, "", f"a policy document must be a mapping, got {describe(node)}")
+        return
+    kind = _kind(ctx, at)
+    if kind == "Gateway":
+        collected.gateways.append((ctx.file, read_gateway(ctx, at)))
+    elif kind == "Service":
+        collected.services.append((ctx.file, read_service(ctx, at)))
+
+
+def _kind(ctx: Ctx, at: At) -> str | None:
+    listed = " or ".join(_KINDS)
+    for key, value in at.node.value:
+        if isinstance(key, ScalarNode) and key.value == "kind":
+            if not (isinstance(value, ScalarNode) and str(value.tag) == STR):
+                ctx.report(line_of(value), "kind", f"expected {listed}, got {describe(value)}")
+                return None
+            if value.value not in _KINDS:
+                ctx.report(
+                    line_of(value),
+                    "kind",
+                    f'unknown kind "{value.value}"{hint(value.value, _KINDS)} (expected {listed})',
+                )
+                return None
+            return str(value.value)
+    ctx.report(at.line, "kind", f"required field is missing ({listed})")
+    return None
+
+
+# -- set-wide checks -------------------------------------------------------------------
+
+D = TypeVar("D", GatewayDraft, ServiceDraft)
+
+
+def _unique(problems: list[Problem], what: str, drafts: list[tuple[str, D]]) -> list[tuple[str, D]]:
+    """The drafts with a name, first definition of each name only; later ones reported."""
+    first: dict[str, tuple[str, Named]] = {}
+    kept: list[tuple[str, D]] = []
+    for file, draft in drafts:
+        if draft.name is None:
+            continue
+        name = draft.name
+        if name.value in first:
+            where = f"{first[name.value][0]}:{first[name.value][1].line}"
+            message = f'{what} "{name.value}" is already defined at {where}'
+            problems.append(Problem(file, name.line, name.path, message))
+            continue
+        first[name.value] = (file, name)
+        kept.append((file, draft))
+    return kept
+
+
+def _check_ports(problems: list[Problem], gateways: list[tuple[str, GatewayDraft]]) -> None:
+    """Two gateways one Envoy could get must not listen on the same address and port."""
+    valid = [(file, d, d.gateway) for file, d in gateways if d.gateway is not None]
+    for index, (file, draft, gateway) in enumerate(valid):
+        for other_file, _, other in valid[:index]:
+            if other.port != gateway.port or not _same_address(gateway, other):
+                continue
+            reason = _proxies_overlap(other, gateway)
+            if reason is None:
+                continue
+            message = (
+                f'gateways "{gateway.name}" and "{other.name}" ({other_file}:'
+                f"{_line(other)}) both listen on {_listen(gateway)} and could be given to the "
+                f"same Envoy: {reason}"
+            )
+            problems.append(Problem(file, draft.port_line, "port", message))
+            break
+
+
+def _line(item: Gateway | Service) -> int:
+    return item.location.line if item.location else 0
+
+
+def _listen(gateway: Gateway) -> str:
+    address = f"[{gateway.address}]" if ":" in gateway.address else gateway.address
+    return f"{address}:{gateway.port}"
+
+
+def _same_address(a: Gateway, b: Gateway) -> bool:
+    first, second = ipaddress.ip_address(a.address), ipaddress.ip_address(b.address)
+    return first == second or first.is_unspecified or second.is_unspecified
+
+
+def _is_glob(pattern: str) -> bool:
+    return any(c in pattern for c in "*?[")
+
+
+def _proxies_overlap(a: Gateway, b: Gateway) -> str | None:
+    """Why some Envoy's node.cluster could match both gateways' `proxies`, or None."""
+    for gateway in (a, b):
+        if "*" in gateway.proxies:
+            return f'the proxies of "{gateway.name}" include "*"'
+    shared = sorted(set(a.proxies) & set(b.proxies))
+    if shared:
+        return f'both list "{shared[0]}" in proxies'
+    for one, two in ((a, b), (b, a)):
+        for glob in one.proxies:
+            for literal in two.proxies:
+                if not _is_glob(literal) and fnmatch.fnmatchcase(literal, glob):
+                    return f'"{glob}" of "{one.name}" matches "{literal}" of "{two.name}"'
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Placed:
+    """A valid service with its gateways resolved."""
+
+    file: str
+    draft: ServiceDraft
+    service: Service
+
+
+def _resolve_gateways(
+    problems: list[Problem],
+    services: list[tuple[str, ServiceDraft]],
+    gateways: list[tuple[str, GatewayDraft]],
+    collected: _Collected,
+) -> list[_Placed]:
+    """Check every service's `gateways` and fill in the default (every gateway)."""
+    names = sorted({d.name.value for _, d in gateways if d.name is not None})
+    check = not collected.broken_yaml  # a gateway may hide in the unreadable part
+    placed: list[_Placed] = []
+    for file, draft in services:
+        if draft.gateways is None:
+            if check and not names:
+                message = "no Gateway is defined, so this service would be served nowhere"
+                problems.append(Problem(file, draft.line, "gateways", message))
+            chosen = tuple(names)
+        else:
+            if check:
+                _check_refs(problems, file, draft.gateways, names)
+            chosen = tuple(ref.value for ref in draft.gateways)
+        if draft.service is not None:
+            placed.append(_Placed(file, draft, replace(draft.service, gateways=chosen)))
+    return placed
+
+
+def _check_refs(
+    problems: list[Problem], file: str, refs: tuple[Named, ...], names: list[str]
+) -> None:
+    listed = ", ".join(names) or "none are defined"
+    for ref in refs:
+        if ref.value not in names:
+            message = f'unknown gateway "{ref.value}"{hint(ref.value, names)} (gateways: {listed})'
+            problems.append(Problem(file, ref.line, ref.path, message))
+
+
+def _check_hosts(problems: list[Problem], placed: list[_Placed]) -> None:
+    """On one gateway, a host (case-insensitive) belongs to one service only."""
+    claims: dict[tuple[str, str], tuple[_Placed, Named]] = {}
+    for item in placed:
+        for host in item.draft.hosts:
+            for gateway in item.service.gateways:
+                key = (gateway, host.value.lower())
+                if key not in claims:
+                    claims[key] = (item, host)
+                    continue
+                other, other_host = claims[key]
+                message = (
+                    f'host "{host.value}" of service "{item.service.name}" is also claimed by '
+                    f'service "{other.service.name}" ({other.file}:{other_host.line}) '
+                    f'on gateway "{gateway}"'
+                )
+                problems.append(Problem(item.file, host.line, host.path, message))
+                break

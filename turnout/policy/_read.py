@@ -1,0 +1,384 @@
+"""Reading composed YAML nodes into values, recording every problem on the way.
+
+The loader works on ruamel.yaml's composed node graph rather than constructed objects:
+every node carries its line, a scalar keeps the exact text it was written as (so
+`33.33` becomes `Decimal("33.33")`, not a float), and a duplicate key is a problem
+reported at its own line instead of an exception that abandons the document.
+
+A reader either returns a value or records a `Problem` and raises `Invalid`, which
+abandons only the value being read: the caller goes on reading the next field, so
+one pass reports every problem in a set.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any, NoReturn, TypeVar
+
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from ._errors import Problem
+
+T = TypeVar("T")
+
+_TAG = "tag:yaml.org,2002:"
+STR, INT, FLOAT, BOOL, NULL = (_TAG + t for t in ("str", "int", "float", "bool", "null"))
+_MERGE = _TAG + "merge"
+
+
+class Invalid(Exception):  # noqa: N818 (a signal between readers, never seen by users)
+    """A problem was recorded for the value being read; abandon that value."""
+
+
+@dataclass
+class Scope:
+    """What the document being read has declared so far, for checks across fields.
+
+    `versions` maps each declared version name to its number of endpoints
+    (None until `versions` has been read, or when it could not be read at all:
+    then references to versions are not checked, to avoid reporting one mistake
+    many times).
+    """
+
+    versions: dict[str, int] | None = None
+    stable: str | None = None
+
+
+@dataclass
+class Ctx:
+    """The file being read, the problems found so far and the current scope."""
+
+    file: str
+    problems: list[Problem]
+    scope: Scope = field(default_factory=Scope)
+
+    def report(self, line: int, path: str, message: str) -> None:
+        self.problems.append(Problem(self.file, line, path, message))
+
+    def fail(self, at: At, message: str) -> NoReturn:
+        self.report(at.line, at.path, message)
+        raise Invalid
+
+
+@dataclass(frozen=True, slots=True)
+class At:
+    """A node, the field path leading to it and the line to report about it."""
+
+    node: Node
+    path: str
+    line: int
+
+    def item(self, index: int, node: Node) -> At:
+        return At(node, f"{self.path}[{index}]", line_of(node))
+
+
+def line_of(node: Node) -> int:
+    return int(node.start_mark.line) + 1
+
+
+def join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One `key: value` of a mapping, with the key's text."""
+
+    name: str
+    key: At
+    value: At
+
+
+def describe(node: Node) -> str:
+    """How a node reads in a message: `a list`, `the number 5`, ..."""
+    if isinstance(node, MappingNode):
+        return "a mapping"
+    if isinstance(node, SequenceNode):
+        return "a list"
+    tag, text = str(node.tag), str(node.value)
+    kinds = {STR: "the string", INT: "the number", FLOAT: "the number", BOOL: "the boolean"}
+    if tag == NULL:
+        return "nothing (null)"
+    if tag in kinds:
+        return f'{kinds[tag]} "{text}"' if tag == STR else f"{kinds[tag]} {text}"
+    return f"{text!r} (tagged {tag})"
+
+
+def hint(word: str, choices: Iterable[str]) -> str:
+    """`; did you mean "x"?` when a choice is close to `word`, else ``."""
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f'; did you mean "{close[0]}"?' if close else ""
+
+
+def _quote_it(node: Node) -> str:
+    plain = isinstance(node, ScalarNode) and str(node.tag) in (INT, FLOAT, BOOL)
+    return f'; quote it: "{node.value}"' if plain else ""
+
+
+# -- collections ---------------------------------------------------------------------
+
+
+def entries(ctx: Ctx, at: At) -> list[Entry]:
+    """The entries of a mapping node, merge keys applied, duplicates reported."""
+    if not isinstance(at.node, MappingNode):
+        ctx.fail(at, f"expected a mapping, got {describe(at.node)}")
+    seen: dict[str, int] = {}
+    result: list[Entry] = []
+    merged: list[Entry] = []
+    for key_node, value_node in at.node.value:
+        if str(key_node.tag) == _MERGE:
+            merged.extend(_merged(ctx, At(value_node, at.path, line_of(key_node))))
+            continue
+        entry = _entry(ctx, at.path, key_node, value_node)
+        if entry is None:
+            continue
+        if entry.name in seen:
+            ctx.report(
+                entry.key.line,
+                entry.key.path,
+                f'duplicate key "{entry.name}" (first at line {seen[entry.name]})',
+            )
+            continue
+        seen[entry.name] = entry.key.line
+        result.append(entry)
+    result.extend(e for e in merged if e.name not in seen)
+    return result
+
+
+def _entry(ctx: Ctx, path: str, key_node: Node, value_node: Node) -> Entry | None:
+    key_line = line_of(key_node)
+    if not (isinstance(key_node, ScalarNode) and str(key_node.tag) == STR):
+        text = key_node.value if isinstance(key_node, ScalarNode) else "?"
+        ctx.report(
+            key_line,
+            join(path, str(text)),
+            f"keys must be strings, got {describe(key_node)}{_quote_it(key_node)}",
+        )
+        return None
+    name = str(key_node.value)
+    child = join(path, name)
+    value_line = line_of(value_node) if isinstance(value_node, ScalarNode) else key_line
+    return Entry(name, At(key_node, child, key_line), At(value_node, child, value_line))
+
+
+def _merged(ctx: Ctx, at: At) -> list[Entry]:
+    """Entries brought in by a `<<: *anchor` merge key (a mapping or a list of them)."""
+    sources = at.node.value if isinstance(at.node, SequenceNode) else [at.node]
+    result: list[Entry] = []
+    for source in sources:
+        if not isinstance(source, MappingNode):
+            ctx.report(at.line, at.path, "a merge key (<<) needs a mapping or a list of them")
+            continue
+        names = {e.name for e in result}
+        result.extend(e for e in entries(ctx, At(source, at.path, at.line)) if e.name not in names)
+    return result
+
+
+def items(ctx: Ctx, at: At, *, nonempty: str | None = None) -> list[At]:
+    """The items of a list node; `nonempty` is the message when an empty list is wrong."""
+    if not isinstance(at.node, SequenceNode):
+        ctx.fail(at, f"expected a list, got {describe(at.node)}")
+    if nonempty and not at.node.value:
+        ctx.fail(at, nonempty)
+    return [at.item(i, node) for i, node in enumerate(at.node.value)]
+
+
+def each(ctx: Ctx, ats: Iterable[At], read: Callable[[Ctx, At], T]) -> list[T]:
+    """Read every node (reporting every problem); Invalid if any of them failed."""
+    values: list[T] = []
+    failed = False
+    for at in ats:
+        try:
+            values.append(read(ctx, at))
+        except Invalid:
+            failed = True
+    if failed:
+        raise Invalid
+    return values
+
+
+Reader = Callable[[Ctx, At], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """How one field of a mapping is read; `required` fields must be present."""
+
+    read: Reader
+    required: bool = False
+
+
+@dataclass
+class Fields:
+    """What `read_mapping` found: values read, where each key was, and whether all was fine."""
+
+    at: At
+    values: dict[str, Any]
+    where: dict[str, At]
+    ok: bool
+
+
+def read_mapping(ctx: Ctx, at: At, spec: Mapping[str, Field]) -> Fields:
+    """Read a mapping field by field, in `spec` order (so later fields can rely on the
+    scope set by earlier ones). Unknown and missing fields are reported; Invalid only
+    when the node is not a mapping at all."""
+    before = len(ctx.problems)
+    found = {e.name: e for e in entries(ctx, at)}
+    for name, entry in found.items():
+        if name not in spec:
+            ctx.report(entry.key.line, entry.key.path, f'unknown field "{name}"{hint(name, spec)}')
+    values: dict[str, Any] = {}
+    for name, spec_field in spec.items():
+        if name not in found:
+            if spec_field.required:
+                ctx.report(at.line, join(at.path, name), "required field is missing")
+            continue
+        with contextlib.suppress(Invalid):
+            values[name] = spec_field.read(ctx, found[name].value)
+    where = {name: e.value for name, e in found.items()}
+    return Fields(at, values, where, ok=len(ctx.problems) == before)
+
+
+def valid(fields: Fields) -> dict[str, Any]:
+    """The values of a mapping read without any problem, else Invalid."""
+    if not fields.ok:
+        raise Invalid
+    return fields.values
+
+
+def one_of(ctx: Ctx, at: At, kinds: tuple[str, ...]) -> Entry:
+    """The single entry of a mapping that must hold exactly one of `kinds`."""
+    found = entries(ctx, at)
+    known = [e for e in found if e.name in kinds]
+    for e in found:
+        if e.name not in kinds:
+            ctx.report(e.key.line, e.key.path, f'unknown field "{e.name}"{hint(e.name, kinds)}')
+    listed = ", ".join(kinds)
+    if len(known) != 1 or len(known) != len(found):
+        if not known:
+            ctx.fail(at, f"expected one of: {listed}")
+        if len(known) > 1:
+            given = " and ".join(e.name for e in known)
+            ctx.fail(at, f"give exactly one of {listed} (got {given})")
+        raise Invalid
+    return known[0]
+
+
+# -- scalars ---------------------------------------------------------------------------
+
+
+def string(ctx: Ctx, at: At) -> str:
+    node = at.node
+    if not (isinstance(node, ScalarNode) and str(node.tag) == STR):
+        ctx.fail(at, f"expected a string, got {describe(node)}{_quote_it(node)}")
+    return str(node.value)
+
+
+def nonempty_string(ctx: Ctx, at: At) -> str:
+    text = string(ctx, at)
+    if not text:
+        ctx.fail(at, "must not be empty")
+    return text
+
+
+def word(ctx: Ctx, at: At, choices: tuple[str, ...]) -> str:
+    text = string(ctx, at)
+    if text not in choices:
+        listed = " or ".join(choices)
+        ctx.fail(at, f'expected {listed}, got "{text}"{hint(text, choices)}')
+    return text
+
+
+def boolean(ctx: Ctx, at: At) -> bool:
+    node = at.node
+    if not (isinstance(node, ScalarNode) and str(node.tag) == BOOL):
+        ctx.fail(at, f"expected true or false, got {describe(node)}")
+    return str(node.value).lower() == "true"
+
+
+def integer(ctx: Ctx, at: At, low: int, high: int | None = None) -> int:
+    node = at.node
+    if not (isinstance(node, ScalarNode) and str(node.tag) == INT):
+        ctx.fail(at, f"expected an integer, got {describe(node)}")
+    text = str(node.value).replace("_", "")
+    try:
+        value = int(text, 0)
+    except ValueError:
+        value = int(text, 10)  # YAML 1.2 reads "010" as decimal ten
+    if value < low or (high is not None and value > high):
+        ctx.fail(at, f"must be {_range(low, high)}, got {value}")
+    return value
+
+
+def _range(low: int, high: int | None) -> str:
+    if high is not None:
+        return f"between {low} and {high}"
+    return "a positive integer" if low == 1 else f"at least {low}"
+
+
+def number(ctx: Ctx, at: At) -> Decimal:
+    """A number, exactly as written (`0.1` is `Decimal("0.1")`)."""
+    node = at.node
+    tag = str(node.tag) if isinstance(node, ScalarNode) else ""
+    if tag == INT:
+        return Decimal(integer(ctx, at, -(2**63)))
+    if tag != FLOAT:
+        ctx.fail(at, f"expected a number, got {describe(node)}")
+    try:
+        value = Decimal(str(node.value).replace("_", ""))
+    except InvalidOperation:
+        ctx.fail(at, f"expected a number, got {describe(node)}")
+    if not value.is_finite():
+        ctx.fail(at, f"must be a finite number, got {node.value}")
+    return value
+
+
+def show(value: Decimal) -> str:
+    """A decimal as people write it: 90, 33.33, 0.5 (not 9E+1 or 90.00)."""
+    return format(value.normalize(), "f")
+
+
+def percent(ctx: Ctx, at: At) -> Decimal:
+    """A share or percentage: 0 to 100 with at most two decimals."""
+    value = number(ctx, at)
+    if not Decimal(0) <= value <= Decimal(100):
+        ctx.fail(at, f"must be between 0 and 100, got {show(value)}")
+    if value != value.quantize(Decimal("0.01")):
+        ctx.fail(at, f"at most two decimals are allowed, got {show(value)}")
+    return value
+
+
+def fraction(ctx: Ctx, at: At) -> float:
+    """A rate between 0 and 1."""
+    value = number(ctx, at)
+    if not Decimal(0) <= value <= Decimal(1):
+        ctx.fail(at, f"must be between 0 and 1, got {show(value)}")
+    return float(value)
+
+
+_DURATION = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h))+")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+_UNIT_SECONDS = {"ms": Decimal("0.001"), "s": Decimal(1), "m": Decimal(60), "h": Decimal(3600)}
+_DURATION_HELP = 'e.g. "500ms", "2s", "1m30s" (units: ms, s, m, h)'
+
+
+def duration(ctx: Ctx, at: At) -> float:
+    """A positive duration like `500ms`, `2s`, `1m30s`, `1.5s`; returns seconds."""
+    node = at.node
+    if isinstance(node, ScalarNode) and str(node.tag) in (INT, FLOAT):
+        ctx.fail(at, f'a duration needs a unit, e.g. "{node.value}s" (units: ms, s, m, h)')
+    text = string(ctx, at)
+    if not _DURATION.fullmatch(text):
+        ctx.fail(at, f'invalid duration "{text}": {_DURATION_HELP}')
+    seconds = sum(
+        (Decimal(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(text)),
+        Decimal(0),
+    )
+    if seconds <= 0:
+        ctx.fail(at, f'must be longer than 0, got "{text}"')
+    return float(seconds)
