@@ -1,0 +1,144 @@
+"""The gRPC server: ADS and the four per-type state-of-the-world services.
+
+Only the ``Stream*`` methods are registered; ``Delta*`` and ``Fetch*`` are answered
+UNIMPLEMENTED by grpc itself, and Envoy configured for them fails loudly rather
+than half-working.
+
+Handlers are generic (no generated servicers): requests are parsed by protobuf,
+responses are written as the bytes ``_wire`` framed from cached resources, so grpc
+sends them as they are.
+
+A stream never awaits anything but its own proxy: ``publish`` only sets events, and
+each stream's writer blocks on its own ``write``. A proxy that stops reading stalls
+its own stream (holding at most the one response being written), never another.
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import grpc
+import grpc.aio
+import structlog
+from envoy.service.discovery.v3.discovery_pb2 import DiscoveryRequest
+
+from turnout.cache import (
+    CLUSTER_TYPE,
+    ENDPOINT_TYPE,
+    LISTENER_TYPE,
+    ORDER,
+    ROUTE_TYPE,
+    SnapshotCache,
+)
+from turnout.xds._callbacks import XdsCallbacks
+from turnout.xds._status import ProxyStatus
+from turnout.xds._stream import Stream
+
+__all__ = ["SERVICES", "XdsServer"]
+
+log = structlog.get_logger("turnout.xds")
+
+SERVICES: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    # kind: (gRPC service, method, types served)
+    "ads": (
+        "envoy.service.discovery.v3.AggregatedDiscoveryService",
+        "StreamAggregatedResources",
+        ORDER,
+    ),
+    "cds": ("envoy.service.cluster.v3.ClusterDiscoveryService", "StreamClusters", (CLUSTER_TYPE,)),
+    "eds": (
+        "envoy.service.endpoint.v3.EndpointDiscoveryService",
+        "StreamEndpoints",
+        (ENDPOINT_TYPE,),
+    ),
+    "lds": (
+        "envoy.service.listener.v3.ListenerDiscoveryService",
+        "StreamListeners",
+        (LISTENER_TYPE,),
+    ),
+    "rds": ("envoy.service.route.v3.RouteDiscoveryService", "StreamRoutes", (ROUTE_TYPE,)),
+}
+"""Each served stream kind: its gRPC service, its streaming method and its types."""
+
+
+class XdsServer:
+    """Serves snapshots from a :class:`SnapshotCache` to Envoys over gRPC."""
+
+    def __init__(
+        self,
+        cache: SnapshotCache,
+        callbacks: XdsCallbacks | None = None,
+        *,
+        options: Sequence[tuple[str, Any]] = (),
+    ) -> None:
+        """``options`` are passed to ``grpc.aio.server`` as they are."""
+        self._cache = cache
+        self._callbacks = callbacks if callbacks is not None else XdsCallbacks()
+        self._options = tuple(options)
+        self._streams: dict[int, Stream] = {}
+        self._ids = itertools.count(1)
+        # Nonces from an earlier process must not look live to this one.
+        self._nonce_prefix = secrets.token_hex(3) + "."
+        self._server: grpc.aio.Server | None = None
+
+    async def start(self, address: str) -> int:
+        """Listen on ``address`` (``host:port``, port 0 picks one); return the bound port."""
+        if self._server is not None:
+            raise RuntimeError("XdsServer already started")
+        server = grpc.aio.server(options=self._options)
+        for kind, (service, method, _types) in SERVICES.items():
+            handler = grpc.stream_stream_rpc_method_handler(
+                self._behavior(kind),
+                request_deserializer=DiscoveryRequest.FromString,
+                response_serializer=None,  # responses are already bytes
+            )
+            server.add_generic_rpc_handlers(
+                (grpc.method_handlers_generic_handler(service, {method: handler}),)
+            )
+        port: int = server.add_insecure_port(address)
+        if port == 0:
+            raise OSError(f"could not bind the xDS server to {address}")
+        await server.start()
+        self._server = server
+        log.info("xds.listening", address=address, port=port)
+        return port
+
+    async def stop(self, grace: float | None) -> None:
+        """Stop accepting streams, let open ones finish for ``grace`` seconds, then cancel."""
+        if self._server is not None:
+            await self._server.stop(grace)
+            self._server = None
+
+    def proxies(self) -> list[ProxyStatus]:
+        """A copy of every open stream's state, by stream id."""
+        return [self._streams[k].status() for k in sorted(self._streams)]
+
+    @property
+    def stream_count(self) -> int:
+        """How many streams are open."""
+        return len(self._streams)
+
+    def _behavior(self, kind: str) -> Any:
+        types = SERVICES[kind][2]
+
+        async def behavior(
+            requests: AsyncIterator[DiscoveryRequest], context: grpc.aio.ServicerContext[Any, Any]
+        ) -> None:
+            stream = Stream(
+                stream_id=next(self._ids),
+                kind=kind,
+                type_urls=types,
+                cache=self._cache,
+                callbacks=self._callbacks,
+                nonce_prefix=self._nonce_prefix,
+            )
+            self._streams[stream.stream_id] = stream
+            try:
+                await stream.serve(requests, context.write)
+            finally:
+                del self._streams[stream.stream_id]
+
+        return behavior

@@ -1,0 +1,461 @@
+"""One state-of-the-world xDS stream: a reader that records what the proxy asked for
+and acknowledged, and a writer that decides what to send from the current snapshot.
+
+Protocol decisions, each where it bites below:
+
+- **Nonces.** Every response carries a fresh nonce; per type, only the latest one
+  sent on this stream is live. A request whose ``response_nonce`` is set and is not
+  the live nonce of its type is stale (it answers a response the proxy had not yet
+  seen the successor of) and is ignored entirely, subscription changes included: the
+  proxy will send another request once it has processed the newer response. A nonce
+  of another type or of another stream never matches.
+- **First request of a type.** Until this stream has sent a response of a type, a
+  request's nonce and version refer to an earlier stream (a reconnecting Envoy, or a
+  restarted control plane) and mean nothing here; the request is always answered.
+- **ACK / NACK.** A request carrying the live nonce of an un-ACKed response is its
+  ACK, or its NACK when ``error_detail`` is set (the version/nonce comparison of old
+  servers cannot tell NACKs from subscription changes on EDS/RDS). A NACKed version
+  is never resent: the stream waits for content that hashes differently. Otherwise
+  go-control-plane's NACK loop (issue #962) follows: resend, reject, resend...
+- **Latest state wins.** The writer computes what to send only when it is about to
+  send, from the current snapshot, and keeps at most one un-ACKed response per type.
+  Publishes arriving faster than ACKs coalesce; a slow proxy skips versions.
+- **Send on change.** A response's ``version_info`` is the content hash of exactly
+  the resources in it; nothing is sent when that equals the last one sent, except to
+  answer the first request of a type, a newly subscribed name that exists, or a
+  warming re-send (below).
+- **Wildcard (CDS/LDS).** An empty first request is legacy wildcard, and stays
+  wildcard while later requests are empty. An explicit ``*`` subscribes to
+  everything (plus any other names listed). Explicit names without ``*`` later mean
+  exactly those names. EDS/RDS are never wildcard: a response has exactly the
+  subscribed names that exist (a missing name is sent once it appears).
+- **Make-before-break (ADS only).** Types are sent in the order CDS, EDS, LDS, RDS,
+  and a type is held while an earlier requested type has a change to send or an
+  un-ACKed response. Clusters the proxy's routes (the ones last sent or last ACKed)
+  still reference are kept in CDS, with their assignments in EDS, even when the
+  snapshot dropped them; once the new routes are ACKed they are removed.
+- **Warming.** Envoy warms a changed cluster until it gets an EDS response for it,
+  and a changed listener until it gets RDS; when its EDS subscription did not change
+  it may never ask. So a CDS response that adds or changes clusters forces the next
+  EDS response even if EDS content is unchanged, and likewise LDS forces RDS.
+  Clusters with no endpoints get their (empty) assignment: holding an EDS answer back
+  leaves the cluster warming (envoy#9934 and friends).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+
+import structlog
+from envoy.service.discovery.v3.discovery_pb2 import DiscoveryRequest
+
+from turnout.cache import (
+    CLUSTER_TYPE,
+    ENDPOINT_TYPE,
+    LISTENER_TYPE,
+    ORDER,
+    ROUTE_TYPE,
+    CachedResource,
+    Snapshot,
+    SnapshotCache,
+    content_version,
+    short_name,
+)
+from turnout.xds._callbacks import XdsCallbacks
+from turnout.xds._status import NackRecord, ProxyStatus, StreamInfo, TypeStatus
+from turnout.xds._wire import frame_response
+
+__all__ = ["Stream"]
+
+log = structlog.get_logger("turnout.xds")
+
+_WILDCARD_TYPES = frozenset({CLUSTER_TYPE, LISTENER_TYPE})
+_WARMS = {CLUSTER_TYPE: ENDPOINT_TYPE, LISTENER_TYPE: ROUTE_TYPE}
+"""After a response of the key type that adds or changes resources, re-send the value type."""
+
+Content = dict[str, CachedResource]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class _TypeState:
+    """What one stream knows about one resource type."""
+
+    __slots__ = (
+        "acked",
+        "acked_version",
+        "answered",
+        "behind_since",
+        "desired_version",
+        "force",
+        "last_nack",
+        "legacy_wildcard",
+        "nacked_version",
+        "names",
+        "new_names",
+        "nonce",
+        "pending_ack",
+        "requested",
+        "sent",
+        "sent_version",
+        "type_url",
+        "wildcard",
+    )
+
+    def __init__(self, type_url: str) -> None:
+        self.type_url = type_url
+        self.requested = False
+        self.wildcard = False
+        self.legacy_wildcard = False
+        self.names: frozenset[str] = frozenset()
+        self.new_names: set[str] = set()
+        """Names subscribed since the last response: answer as soon as one exists."""
+        self.answered = False
+        self.nonce: str | None = None
+        self.pending_ack = False
+        self.sent: Content = {}
+        self.sent_version: str | None = None
+        self.acked: Content = {}
+        self.acked_version: str | None = None
+        self.nacked_version: str | None = None
+        self.last_nack: NackRecord | None = None
+        self.force = False
+        self.desired_version: str | None = None
+        self.behind_since: datetime | None = None
+
+    def status(self) -> TypeStatus:
+        return TypeStatus(
+            type_url=self.type_url,
+            sent_version=self.sent_version,
+            acked_version=self.acked_version,
+            last_nack=self.last_nack,
+            behind_since=self.behind_since,
+        )
+
+
+class Stream:
+    """The state and the two tasks of one xDS stream (ADS or one per-type service)."""
+
+    def __init__(
+        self,
+        *,
+        stream_id: int,
+        kind: str,
+        type_urls: tuple[str, ...],
+        cache: SnapshotCache,
+        callbacks: XdsCallbacks,
+        nonce_prefix: str,
+    ) -> None:
+        self.stream_id = stream_id
+        self.kind = kind
+        self.connected_at = _now()
+        self._ads = len(type_urls) > 1
+        self._types = tuple(t for t in ORDER if t in type_urls)
+        self._default_type = type_urls[0] if not self._ads else ""
+        self._cache = cache
+        self._callbacks = callbacks
+        self._states = {t: _TypeState(t) for t in self._types}
+        self._nonces = itertools.count(1)
+        self._nonce_prefix = f"{nonce_prefix}{stream_id:x}."
+        self._node_known = False
+        self.node_id = ""
+        self.node_cluster = ""
+        self.wake = asyncio.Event()
+
+    @property
+    def info(self) -> StreamInfo:
+        """Who is on this stream."""
+        return StreamInfo(self.stream_id, self.kind, self.node_id, self.node_cluster)
+
+    @property
+    def opened(self) -> bool:
+        """Whether the first request (carrying the node) has arrived."""
+        return self._node_known
+
+    def status(self) -> ProxyStatus:
+        """A copy of this stream's state."""
+        return ProxyStatus(
+            stream_id=self.stream_id,
+            node_id=self.node_id,
+            node_cluster=self.node_cluster,
+            kind=self.kind,
+            connected_at=self.connected_at,
+            types={t: s.status() for t, s in self._states.items() if s.requested},
+        )
+
+    # -- running ---------------------------------------------------------------------
+
+    async def serve(
+        self,
+        requests: AsyncIterator[DiscoveryRequest],
+        write: Callable[[bytes], Awaitable[None]],
+    ) -> None:
+        """Run until the proxy closes its side or the RPC is cancelled, then release all."""
+        watch = self._cache.watch(self.wake.set)
+        reader = asyncio.create_task(self._read(requests), name=f"xds-read-{self.stream_id}")
+        writer = asyncio.create_task(self._write(write), name=f"xds-write-{self.stream_id}")
+        try:
+            done, _ = await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if not task.cancelled() and task.exception() is not None:
+                    log.info(
+                        "xds.stream_error",
+                        stream_id=self.stream_id,
+                        node_id=self.node_id,
+                        error=repr(task.exception()),
+                    )
+        finally:
+            watch.cancel()
+            for task in (reader, writer):
+                task.cancel()
+            await asyncio.gather(reader, writer, return_exceptions=True)
+            if self._node_known:
+                log.info(
+                    "xds.stream_close",
+                    stream_id=self.stream_id,
+                    kind=self.kind,
+                    node_id=self.node_id,
+                    node_cluster=self.node_cluster,
+                )
+                self._call("on_stream_close", self.info)
+
+    async def _read(self, requests: AsyncIterator[DiscoveryRequest]) -> None:
+        async for request in requests:
+            self.handle_request(request)
+
+    async def _write(self, write: Callable[[bytes], Awaitable[None]]) -> None:
+        while True:
+            # Clear before computing: a wake-up that lands while we compute or send is
+            # not lost, it makes the next wait return at once.
+            self.wake.clear()
+            frame = self.next_response()
+            if frame is None:
+                await self.wake.wait()
+            else:
+                # Everything about this response was recorded before this await; the
+                # reader may change state meanwhile, the next loop sees it.
+                await write(frame)
+
+    # -- requests ----------------------------------------------------------------------
+
+    def handle_request(self, request: DiscoveryRequest) -> None:
+        """Record what one request says (subscription, ACK or NACK) and wake the writer."""
+        type_url = request.type_url or self._default_type
+        state = self._states.get(type_url)
+        if state is None:
+            log.warning(
+                "xds.unknown_type",
+                stream_id=self.stream_id,
+                node_id=self.node_id or request.node.id,
+                type_url=type_url,
+                kind=self.kind,
+            )
+            return
+        if not self._node_known:
+            # Envoy sends the node on the first request only (later ones may omit it).
+            self._node_known = True
+            self.node_id = request.node.id
+            self.node_cluster = request.node.cluster
+            log.info(
+                "xds.stream_open",
+                stream_id=self.stream_id,
+                kind=self.kind,
+                node_id=self.node_id,
+                node_cluster=self.node_cluster,
+            )
+            self._call("on_stream_open", self.info)
+
+        nonce = request.response_nonce
+        if state.nonce is None:
+            # Nothing of this type sent on this stream yet: any nonce/version refers to
+            # an earlier stream. Keep the version as what the proxy has, for status.
+            if request.version_info and state.acked_version is None:
+                state.acked_version = request.version_info
+        elif nonce and nonce != state.nonce:
+            log.debug(
+                "xds.stale_nonce",
+                stream_id=self.stream_id,
+                type=short_name(type_url),
+                nonce=nonce,
+                live=state.nonce,
+            )
+            return
+        elif nonce and state.pending_ack:
+            state.pending_ack = False
+            if request.HasField("error_detail"):
+                self._nacked(state, request.error_detail.message)
+            else:
+                self._acked(state)
+
+        self._subscribe(state, request.resource_names)
+        state.requested = True
+        self.wake.set()
+
+    def _subscribe(self, state: _TypeState, resource_names: object) -> None:
+        names = set(resource_names)  # type: ignore[call-overload]
+        if state.type_url in _WILDCARD_TYPES:
+            if "*" in names:
+                names.discard("*")
+                state.wildcard, state.legacy_wildcard = True, False
+            elif not names and (not state.requested or state.legacy_wildcard):
+                state.wildcard, state.legacy_wildcard = True, True
+            else:
+                state.wildcard, state.legacy_wildcard = False, False
+        state.new_names |= names - state.names
+        state.names = frozenset(names)
+
+    def _acked(self, state: _TypeState) -> None:
+        version = state.sent_version or ""
+        state.acked_version = version
+        state.acked = state.sent
+        state.nacked_version = None
+        if state.desired_version == version:
+            state.behind_since = None
+        self._call("on_ack", self.info, state.type_url, version)
+
+    def _nacked(self, state: _TypeState, message: str) -> None:
+        version = state.sent_version or ""
+        state.nacked_version = version
+        state.last_nack = NackRecord(version=version, message=message, at=_now())
+        log.warning(
+            "xds.nack",
+            stream_id=self.stream_id,
+            node_id=self.node_id,
+            node_cluster=self.node_cluster,
+            type=short_name(state.type_url),
+            version=version,
+            message=message,
+        )
+        self._call("on_nack", self.info, state.type_url, version, message)
+
+    # -- responses ---------------------------------------------------------------------
+
+    def next_response(self) -> bytes | None:
+        """The next response to write, already recorded as sent; None if nothing is due."""
+        if not self._node_known:
+            return None
+        snapshot = self._snapshot()
+        if snapshot is None:
+            return None
+        retained = self._retained_clusters(snapshot)
+        held = False
+        for type_url in self._types:
+            state = self._states[type_url]
+            if not state.requested:
+                continue
+            content = self._content(state, snapshot, retained)
+            version = content_version(content.values())
+            self._track_behind(state, version)
+            due = self._due(state, content, version)
+            if due and not held and not state.pending_ack:
+                return self._emit(state, content, version)
+            if due or state.pending_ack:
+                # Make-before-break: nothing later in ORDER goes out before this is
+                # sent and ACKed (a per-type stream has a single type anyway).
+                held = True
+        return None
+
+    def _snapshot(self) -> Snapshot | None:
+        try:
+            return self._cache.snapshot_for(self.node_cluster)
+        except Exception:
+            log.exception(
+                "xds.resolve_failed", node_cluster=self.node_cluster, stream_id=self.stream_id
+            )
+            return None
+
+    def _retained_clusters(self, snapshot: Snapshot) -> Content:
+        """Clusters gone from the snapshot that routes the proxy may still use reference."""
+        cds = self._states.get(CLUSTER_TYPE)
+        rds = self._states.get(ROUTE_TYPE)
+        if not self._ads or cds is None or rds is None:
+            return {}
+        current = snapshot.resources(CLUSTER_TYPE)
+        referenced: set[str] = set()
+        for routes in (rds.sent, rds.acked):
+            for route in routes.values():
+                referenced |= route.references
+        retained: Content = {}
+        for name in referenced:
+            if name in current:
+                continue
+            old = cds.sent.get(name) or cds.acked.get(name)
+            if old is not None:
+                retained[name] = old
+        return retained
+
+    def _content(self, state: _TypeState, snapshot: Snapshot, retained: Content) -> Content:
+        """Exactly the resources this stream should have of one type, by name."""
+        current = snapshot.resources(state.type_url)
+        extra: Mapping[str, CachedResource]
+        if state.type_url == CLUSTER_TYPE:
+            extra = retained
+        elif state.type_url == ENDPOINT_TYPE and retained:
+            kept: Content = {}
+            for name in {n for cluster in retained.values() for n in cluster.references}:
+                old = state.sent.get(name) or state.acked.get(name)
+                if old is not None:
+                    kept[name] = old
+            extra = kept
+        else:
+            extra = {}
+        if state.wildcard:
+            content = dict(current)
+            content.update((n, r) for n, r in extra.items() if n not in current)
+            return content
+        content = {}
+        for name in state.names:
+            resource = current.get(name) or extra.get(name)
+            if resource is not None:
+                content[name] = resource
+        return content
+
+    def _due(self, state: _TypeState, content: Content, version: str) -> bool:
+        if not state.answered:
+            return True  # the first request of a type is always answered
+        if version == state.nacked_version:
+            return False  # never resend what the proxy rejected
+        if state.force:
+            return True
+        if state.new_names & content.keys():
+            return True
+        return version != state.sent_version
+
+    def _emit(self, state: _TypeState, content: Content, version: str) -> bytes:
+        nonce = f"{self._nonce_prefix}{next(self._nonces)}"
+        warms = _WARMS.get(state.type_url)
+        if warms is not None and warms in self._states:
+            changed = any(
+                (old := state.sent.get(name)) is None or old.version != resource.version
+                for name, resource in content.items()
+            )
+            if changed:
+                self._states[warms].force = True
+        resources = [content[name] for name in sorted(content)]
+        state.sent = content
+        state.sent_version = version
+        state.nonce = nonce
+        state.pending_ack = True
+        state.answered = True
+        state.force = False
+        state.new_names.clear()
+        self._call("on_response", self.info, state.type_url, version, len(resources))
+        return frame_response(version, state.type_url, resources, nonce)
+
+    def _track_behind(self, state: _TypeState, version: str) -> None:
+        state.desired_version = version
+        if state.acked_version == version:
+            state.behind_since = None
+        elif state.behind_since is None:
+            state.behind_since = _now()
+
+    def _call(self, hook: str, *args: object) -> None:
+        try:
+            getattr(self._callbacks, hook)(*args)
+        except Exception:
+            log.exception("xds.callback_failed", hook=hook, stream_id=self.stream_id)

@@ -1,0 +1,47 @@
+"""Framing DiscoveryResponses from already serialized resources.
+
+A protobuf message is a concatenation of fields, and a parser accepts them in any
+order, so a response is built by concatenating length-delimited fields: the
+resources' cached ``Any`` bytes are copied, never re-encoded, and the per-stream
+nonce is just one more field at the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from turnout.cache import CachedResource
+
+__all__ = ["frame_response"]
+
+_VERSION_INFO = 1
+_RESOURCES = 2
+_TYPE_URL = 4
+_NONCE = 5
+
+
+def frame_response(
+    version: str, type_url: str, resources: Iterable[CachedResource], nonce: str
+) -> bytes:
+    """The wire bytes of a ``DiscoveryResponse`` with these fields."""
+    parts = [_field(_VERSION_INFO, version.encode())]
+    parts.extend(_field(_RESOURCES, r.serialized) for r in resources)
+    parts.append(_field(_TYPE_URL, type_url.encode()))
+    parts.append(_field(_NONCE, nonce.encode()))
+    return b"".join(parts)
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    return _varint((number << 3) | 2) + _varint(len(payload)) + payload
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
