@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from turnout.policy._model import (
+from turnout.policy import (
     INSTANCES,
     Endpoint,
     Gateway,

@@ -9,7 +9,7 @@ import re2
 from envoy.config.route.v3 import route_components_pb2
 from envoy.type.v3 import percent_pb2
 
-from turnout.policy._model import (
+from turnout.policy import (
     INSTANCES,
     Match,
     Mirror,

@@ -11,7 +11,7 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 from google.protobuf import any_pb2, wrappers_pb2
 from google.protobuf.message import Message
 
-from turnout.policy._model import Gateway
+from turnout.policy import Gateway
 
 from ._common import ads
 

@@ -19,7 +19,7 @@ from envoy.type.matcher.v3 import regex_pb2, string_pb2
 from envoy.type.v3 import percent_pb2
 from google.protobuf import wrappers_pb2
 
-from turnout.policy._model import (
+from turnout.policy import (
     INSTANCES,
     Match,
     Mirror,
@@ -111,7 +111,11 @@ def _action(
         if service.sticky is not None:
             # Envoy (>= 1.36) then draws the weighted pick from the route's hash_policy
             # instead of a per-request random number: the same header/cookie value lands
-            # on the same version for as long as the weights are unchanged.
+            # on the same version for as long as the weights are unchanged (checked with
+            # Envoy 1.40: 300 users x 3 requests at 50/50, 145/155 users per version, none
+            # saw both). A request with no cookie yet is picked at random (the router only
+            # creates the cookie later, when the cluster's hash load balancer asks for the
+            # hash), so the cookie may map to another version than that first response.
             action.weighted_clusters.use_hash_policy.value = True
     if service.sticky is not None:
         action.hash_policy.append(_hash_policy(service.sticky))

@@ -13,7 +13,7 @@ from envoy.config.route.v3 import route_pb2
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from turnout.policy._model import PolicySet
+from turnout.policy import PolicySet
 
 from ._clusters import service_clusters
 from ._listeners import listener
