@@ -229,13 +229,16 @@ def read_mapping(ctx: Ctx, at: At, spec: Mapping[str, Field]) -> Fields:
     when the node is not a mapping at all."""
     before = len(ctx.problems)
     found = {e.name: e for e in entries(ctx, at)}
+    misspelt = set()
     for name, entry in found.items():
         if name not in spec:
+            close = difflib.get_close_matches(name, list(spec), n=1)
+            misspelt.update(close)
             ctx.report(entry.key.line, entry.key.path, f'unknown field "{name}"{hint(name, spec)}')
     values: dict[str, Any] = {}
     for name, spec_field in spec.items():
         if name not in found:
-            if spec_field.required:
+            if spec_field.required and name not in misspelt:  # already said "did you mean"
                 ctx.report(at.line, join(at.path, name), "required field is missing")
             continue
         with contextlib.suppress(Invalid):
@@ -260,7 +263,7 @@ def one_of(ctx: Ctx, at: At, kinds: tuple[str, ...]) -> Entry:
             ctx.report(e.key.line, e.key.path, f'unknown field "{e.name}"{hint(e.name, kinds)}')
     listed = ", ".join(kinds)
     if len(known) != 1 or len(known) != len(found):
-        if not known:
+        if not found:
             ctx.fail(at, f"expected one of: {listed}")
         if len(known) > 1:
             given = " and ".join(e.name for e in known)
