@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,6 +65,8 @@ from turnout.cache import (
     ROUTE_TYPE,
     Snapshot,
     SnapshotCache,
+    eds_name,
+    listener_route_names,
 )
 from turnout.xds import SERVICES, XdsCallbacks, XdsServer
 
@@ -74,6 +76,7 @@ __all__ = [
     "assignment",
     "decode",
     "eds_cluster",
+    "eventually",
     "make_snapshot",
     "rds_listener",
     "resource_names",
@@ -214,6 +217,11 @@ def resource_names(response: DiscoveryResponse) -> list[str]:
     ]
 
 
+def _eds_names(message: Message) -> list[str]:
+    name = eds_name(message)
+    return [] if name is None else [name]
+
+
 # -- the simulated Envoy -------------------------------------------------------------
 
 
@@ -345,6 +353,27 @@ class AdsClient:
             error=message,
         )
 
+    async def bootstrap(self, timeout: float = 2.0) -> dict[str, DiscoveryResponse]:  # noqa: ASYNC109 - per response
+        """Subscribe like Envoy starting up over ADS and ACK everything, following
+        references: CDS (wildcard), EDS for its clusters, LDS (wildcard), RDS for its
+        listeners. Returns the accepted response per type."""
+        accepted: dict[str, DiscoveryResponse] = {}
+        await self.request(CLUSTER_TYPE)
+        accepted[CLUSTER_TYPE] = cds = await self.recv(timeout)
+        await self.ack(cds)
+        eds_names = sorted({n for c in decode(cds) for n in _eds_names(c)})
+        await self.request(ENDPOINT_TYPE, eds_names)
+        accepted[ENDPOINT_TYPE] = eds = await self.recv(timeout)
+        await self.ack(eds)
+        await self.request(LISTENER_TYPE)
+        accepted[LISTENER_TYPE] = lds = await self.recv(timeout)
+        await self.ack(lds)
+        rds_names = sorted({n for lst in decode(lds) for n in listener_route_names(lst)})
+        await self.request(ROUTE_TYPE, rds_names)
+        accepted[ROUTE_TYPE] = rds = await self.recv(timeout)
+        await self.ack(rds)
+        return accepted
+
     async def close(self) -> None:
         """Cancel the stream and close the channel."""
         self._call.cancel()
@@ -353,6 +382,20 @@ class AdsClient:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
         await self._channel.close(grace=None)
+
+
+async def eventually(
+    condition: Callable[[], bool],
+    timeout: float = 2.0,  # noqa: ASYNC109 - a polling budget, not a cancellation deadline
+    interval: float = 0.01,
+) -> None:
+    """Wait until ``condition()`` is true; AssertionError after ``timeout`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(interval)
 
 
 # -- the in-process server -----------------------------------------------------------

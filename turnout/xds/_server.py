@@ -15,6 +15,7 @@ its own stream (holding at most the one response being written), never another.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import secrets
 from collections.abc import AsyncIterator, Sequence
@@ -138,6 +139,10 @@ class XdsServer:
             self._streams[stream.stream_id] = stream
             try:
                 await stream.serve(requests, context.write)
+            except asyncio.CancelledError:
+                # The proxy went away (or the server is stopping): grpc cancels the
+                # handler. Re-raising only makes grpc log an error for a normal event.
+                return
             finally:
                 del self._streams[stream.stream_id]
 

@@ -1,0 +1,147 @@
+"""Make-before-break on ADS: send order, cluster retention, warming re-sends, coalescing."""
+
+from __future__ import annotations
+
+import pytest
+
+from turnout.cache import CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, Snapshot
+from turnout.testing import (
+    RunningXds,
+    assignment,
+    decode,
+    eds_cluster,
+    make_snapshot,
+    rds_listener,
+    resource_names,
+    weighted_routes,
+)
+
+pytestmark = pytest.mark.timeout(20)
+
+
+async def test_publish_changing_all_types_is_sent_cds_eds_lds_rds(xds: RunningXds) -> None:
+    """A publish that changes all four types reaches the proxy as CDS, EDS, LDS, RDS,
+    each only after the previous one was ACKed."""
+    xds.publish(make_snapshot({"a": 100}, port=10000))
+    client = await xds.client()
+    await client.bootstrap()
+    xds.publish(
+        make_snapshot({"a": 50, "b": 50}, port=10001, endpoints={"a": [("10.0.0.1", 80)]})
+    )
+    seen = []
+    for _ in range(4):
+        response = await client.recv()
+        seen.append(response.type_url)
+        await client.expect_silence(0.2)  # nothing else before this one is ACKed
+        if response.type_url == CLUSTER_TYPE:
+            # Like Envoy: subscribe to the new cluster's assignment, then ACK CDS.
+            await client.request(ENDPOINT_TYPE, ["a", "b"])
+        await client.ack(response)
+    assert seen == [CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE]
+    await client.expect_silence(0.2)
+
+
+async def test_cluster_is_removed_only_after_new_routes_are_acked(xds: RunningXds) -> None:
+    """A cluster dropped from the snapshot stays in CDS (and EDS) until the routes that
+    stopped using it are ACKed, then CDS is sent without it."""
+    xds.publish(make_snapshot({"a": 50, "b": 50}))
+    client = await xds.client()
+    await client.bootstrap()
+
+    xds.publish(make_snapshot({"b": 100}))
+    routes = await client.recv()
+    assert routes.type_url == ROUTE_TYPE  # CDS/EDS unchanged: a is still routed to
+    (route_config,) = decode(routes)
+    weights = route_config.virtual_hosts[0].routes[0].route.weighted_clusters.clusters
+    assert [w.name for w in weights] == ["b"]
+    await client.expect_silence(0.2)
+    cds_status = xds.server.proxies()[0].types[CLUSTER_TYPE]
+    assert cds_status.sent_version is not None
+
+    await client.ack(routes)
+    clusters = await client.recv()
+    assert clusters.type_url == CLUSTER_TYPE
+    assert resource_names(clusters) == ["b"]
+    await client.ack(clusters, [])
+    endpoints = await client.recv()
+    assert endpoints.type_url == ENDPOINT_TYPE
+    assert resource_names(endpoints) == ["b"]
+
+
+async def test_cluster_stays_while_new_routes_are_nacked(xds: RunningXds) -> None:
+    """While the routes that drop a cluster are NACKed, the cluster is not removed."""
+    xds.publish(make_snapshot({"a": 50, "b": 50}))
+    client = await xds.client()
+    await client.bootstrap()
+    xds.publish(make_snapshot({"b": 100}))
+    routes = await client.recv()
+    assert routes.type_url == ROUTE_TYPE
+    await client.nack(routes, "route rejected")
+    await client.expect_silence(0.3)
+
+
+async def test_eds_is_resent_after_a_cds_change(xds: RunningXds) -> None:
+    """After CDS changes a cluster, EDS is sent again even though endpoints are unchanged
+    (Envoy keeps the changed cluster warming until it gets one)."""
+    xds.publish(make_snapshot({"a": 100}))
+    client = await xds.client()
+    before = await client.bootstrap()
+
+    changed = eds_cluster("a")
+    changed.connect_timeout.seconds = 5
+    xds.publish(
+        Snapshot.of(
+            clusters=[changed],
+            endpoints=[assignment("a")],
+            listeners=[rds_listener("public", "public")],
+            routes=[weighted_routes("public", {"a": 100})],
+        )
+    )
+    clusters = await client.recv()
+    assert clusters.type_url == CLUSTER_TYPE
+    await client.ack(clusters)
+    endpoints = await client.recv()
+    assert endpoints.type_url == ENDPOINT_TYPE
+    assert endpoints.version_info == before[ENDPOINT_TYPE].version_info
+    assert endpoints.nonce != before[ENDPOINT_TYPE].nonce
+    await client.ack(endpoints)
+    await client.expect_silence(0.2)
+
+
+async def test_rds_is_resent_after_an_lds_change(xds: RunningXds) -> None:
+    """After LDS changes a listener, RDS is sent again even though routes are unchanged."""
+    xds.publish(make_snapshot({"a": 100}, port=10000))
+    client = await xds.client()
+    before = await client.bootstrap()
+    xds.publish(make_snapshot({"a": 100}, port=10002))
+    listeners = await client.recv()
+    assert listeners.type_url == LISTENER_TYPE
+    await client.ack(listeners)
+    routes = await client.recv()
+    assert routes.type_url == ROUTE_TYPE
+    assert routes.version_info == before[ROUTE_TYPE].version_info
+
+
+async def test_empty_assignment_is_sent(xds: RunningXds) -> None:
+    """A cluster without endpoints gets its empty assignment, not silence."""
+    xds.publish(make_snapshot({"a": 100}))
+    client = await xds.client()
+    responses = await client.bootstrap()
+    (load_assignment,) = decode(responses[ENDPOINT_TYPE])
+    assert load_assignment.cluster_name == "a"
+    assert len(load_assignment.endpoints) == 0
+
+
+async def test_publishes_faster_than_acks_coalesce(xds: RunningXds) -> None:
+    """Three publishes before an ACK result in one response: the latest state."""
+    xds.publish(make_snapshot({"v1": 100}))
+    client = await xds.client()
+    await client.request(CLUSTER_TYPE)
+    first = await client.recv()
+    for version in ("v2", "v3", "v4"):
+        xds.publish(make_snapshot({version: 100}))
+    await client.expect_silence(0.3)  # at most one un-ACKed response per type
+    await client.ack(first)
+    latest = await client.recv()
+    assert resource_names(latest) == ["v4"]
+    await client.expect_silence(0.3)
