@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,10 +61,11 @@ class Stack:
     def node_ids(self) -> list[str]:
         return [e.node_id for e in self.envoys]
 
-    def client(self) -> httpx.Client:
-        """A keep-alive client to the gateway (closed with the stack)."""
+    def client(self, port: int | None = None) -> httpx.Client:
+        """A keep-alive client to the gateway, or to another Envoy listener's `port`
+        (closed with the stack)."""
         client = httpx.Client(
-            base_url=f"http://127.0.0.1:{self.gateway_port}",
+            base_url=f"http://127.0.0.1:{port or self.gateway_port}",
             timeout=httpx.Timeout(5.0),
             trust_env=False,
         )
@@ -85,12 +86,12 @@ def launch_stack(
     files: Mapping[str, str],
     gateway_port: int,
     *,
-    envoys: int = 1,
-    node_cluster: str = "edge",
+    envoys: Sequence[tuple[str, int]] | None = None,
 ) -> Stack:
-    """Write `files` into workdir/policies, start turnout on them and `envoys` Envoys,
-    and wait until every Envoy's gateway listener accepts connections. Everything
-    started is stopped when `exits` closes."""
+    """Write `files` into workdir/policies, start turnout on them and one Envoy per
+    (node cluster, gateway port) in `envoys` (default: one "edge" Envoy serving
+    `gateway_port`), and wait until each Envoy's gateway listener accepts connections.
+    Everything started is stopped when `exits` closes."""
     policy_dir = workdir / "policies"
     policy_dir.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
@@ -100,7 +101,7 @@ def launch_stack(
     turnout.start()
     stack = Stack(policy_dir, gateway_port, turnout)
     exits.callback(stack.close)
-    for index in range(envoys):
+    for index, (node_cluster, port) in enumerate(envoys or [("edge", gateway_port)]):
         envoy = EnvoyProcess(
             turnout.xds_port,
             node_id=f"e2e-envoy-{index + 1}",
@@ -109,7 +110,7 @@ def launch_stack(
         )
         exits.callback(envoy.stop)
         envoy.start()
-        envoy.wait_for_listener(gateway_port)
+        envoy.wait_for_listener(port)
         stack.envoys.append(envoy)
     return stack
 
