@@ -44,7 +44,7 @@ def test_validate_reports_every_error_with_file_and_line(tmp_path: Path) -> None
     lines = proc.stderr.splitlines()
     assert f"{tmp_path}/svc.yaml:6: traffic: shares sum to 90, not 100" in lines
     assert any(line.startswith(f"{tmp_path}/svc.yaml:7: mirorr: ") for line in lines)
-    assert "did you mean 'mirror'" in proc.stderr
+    assert 'did you mean "mirror"?' in proc.stderr
 
 
 def test_render_prints_every_resource_type_as_json() -> None:

@@ -45,7 +45,7 @@ def test_a_rejected_set_keeps_the_last_good_version(tmp_path: Path) -> None:
     status = controller.status()
     assert status["version"] == served
     assert status["rejected"]["errors"] == [
-        f"{tmp_path}/web.yaml:6: traffic: shares sum to 90, not 100"
+        f"{tmp_path}/web.yaml:7: traffic: shares sum to 90, not 100"
     ]
     _write(tmp_path, "80", "20")
     assert controller.reload()

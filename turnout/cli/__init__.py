@@ -93,6 +93,5 @@ def render(directory: Path, proxy_cluster: str | None) -> None:
     resources = compiled.translation.all
     if proxy_cluster is not None:
         resources = compiled.translation.select(compiled.policies.gateways_for(proxy_cluster))
-    out = to_json(resources)
-    out["version"] = compiled.version
+    out: dict[str, object] = {"version": compiled.version, **to_json(resources)}
     click.echo(json.dumps(out, indent=2, sort_keys=True))
