@@ -36,10 +36,20 @@ def main() -> None:
 @click.option("--admin-address", default="127.0.0.1:18080", show_default=True)
 @click.option("--log-format", type=click.Choice(["console", "json"]), default="console")
 @click.option("--log-level", default="info", show_default=True)
-@click.option("--debounce-ms", type=int, default=100, show_default=True,
-              help="Coalesce policy file changes arriving within this time.")
-@click.option("--grace", type=float, default=5.0, show_default=True,
-              help="Seconds to let streams finish on SIGTERM.")
+@click.option(
+    "--debounce-ms",
+    type=int,
+    default=100,
+    show_default=True,
+    help="Coalesce policy file changes arriving within this time.",
+)
+@click.option(
+    "--grace",
+    type=float,
+    default=5.0,
+    show_default=True,
+    help="Seconds to let streams finish on SIGTERM.",
+)
 def serve(
     policies: Path,
     xds_address: str,
@@ -68,8 +78,7 @@ def validate(directory: Path) -> None:
     except PolicySetError as exc:
         for problem in exc.problems:
             click.echo(str(problem), err=True)
-        click.echo(f"{len(exc.problems)} error(s); nothing would be served from this set",
-                   err=True)
+        click.echo(f"{len(exc.problems)} error(s); nothing would be served from this set", err=True)
         sys.exit(1)
     policies = compiled.policies
     click.echo(
@@ -80,8 +89,9 @@ def validate(directory: Path) -> None:
 
 @main.command()
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--proxy-cluster", default=None,
-              help="Render only what an Envoy with this node.cluster gets.")
+@click.option(
+    "--proxy-cluster", default=None, help="Render only what an Envoy with this node.cluster gets."
+)
 def render(directory: Path, proxy_cluster: str | None) -> None:
     """Print the Envoy resources that DIR translates to, as JSON."""
     try:

@@ -1,7 +1,7 @@
 """Errors raised while loading policies.
 
-    PolicyError
-    └── PolicySetError      a set was rejected; `.problems` lists every problem found
+PolicyError
+└── PolicySetError      a set was rejected; `.problems` lists every problem found
 """
 
 from __future__ import annotations
