@@ -1,0 +1,101 @@
+"""Which names a response carries: wildcard, explicit names, new and missing names."""
+
+from __future__ import annotations
+
+import pytest
+
+from turnout.cache import CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE
+from turnout.testing import RunningXds, make_snapshot, resource_names
+
+pytestmark = pytest.mark.timeout(20)
+
+
+async def test_empty_first_request_is_wildcard(xds: RunningXds) -> None:
+    """An empty first CDS request gets every cluster, and stays wildcard while empty."""
+    xds.publish(make_snapshot({"a": 50, "b": 50}))
+    client = await xds.client()
+    await client.request(CLUSTER_TYPE)
+    first = await client.recv()
+    assert resource_names(first) == ["a", "b"]
+    await client.ack(first)
+    xds.publish(make_snapshot({"a": 50, "b": 25, "c": 25}))
+    assert resource_names(await client.recv()) == ["a", "b", "c"]
+
+
+async def test_star_is_wildcard_and_explicit_names_are_not(xds: RunningXds) -> None:
+    """`*` subscribes to everything (plus names listed); later explicit names without `*`
+    subscribe to exactly those names."""
+    xds.publish(make_snapshot({"a": 50, "b": 50}))
+    client = await xds.client()
+    await client.request(LISTENER_TYPE, ["*", "public"])
+    star = await client.recv()
+    assert resource_names(star) == ["public"]
+    await client.ack(star)
+
+    await client.request(CLUSTER_TYPE, ["*"])
+    clusters = await client.recv()
+    assert resource_names(clusters) == ["a", "b"]
+    await client.ack(clusters, ["b"])
+    assert resource_names(await client.recv()) == ["b"]
+
+
+async def test_new_eds_name_is_answered_with_an_unchanged_snapshot(xds: RunningXds) -> None:
+    """Subscribing to another existing name is answered at once, though nothing was published."""
+    xds.publish(make_snapshot({"a": 50, "b": 50}))
+    client = await xds.client()
+    await client.request(ENDPOINT_TYPE, ["a"])
+    first = await client.recv()
+    assert resource_names(first) == ["a"]
+    await client.ack(first, ["a", "b"])
+    second = await client.recv()
+    assert resource_names(second) == ["a", "b"]
+
+
+async def test_resubscribed_name_is_answered_again(xds: RunningXds) -> None:
+    """A name dropped and subscribed again while responses were held is answered again
+    (Envoy re-creating a cluster waits for its assignment)."""
+    xds.publish(make_snapshot({"a": 50, "b": 50}, extra_clusters=["c"]))
+    client = await xds.client()
+    await client.request(CLUSTER_TYPE)
+    await client.ack(await client.recv())
+    await client.request(ENDPOINT_TYPE, ["a", "b"])
+    endpoints = await client.recv()
+    await client.ack(endpoints)
+
+    xds.publish(make_snapshot({"a": 50, "b": 50}))  # only removes c: no warming re-send
+    clusters = await client.recv()
+    assert resource_names(clusters) == ["a", "b"]
+    # While CDS is un-ACKed, EDS is held: drop b and subscribe to it again.
+    await client.request(ENDPOINT_TYPE, ["a"])
+    await client.request(ENDPOINT_TYPE, ["a", "b"])
+    await client.expect_silence(0.2)
+    await client.ack(clusters)
+    again = await client.recv()
+    assert again.type_url == ENDPOINT_TYPE
+    assert resource_names(again) == ["a", "b"]
+    assert again.version_info == endpoints.version_info
+
+
+async def test_missing_name_is_sent_when_it_appears(xds: RunningXds) -> None:
+    """A subscribed name that does not exist is left out, and sent once it is published."""
+    xds.publish(make_snapshot({"a": 100}))
+    client = await xds.client()
+    await client.request(ENDPOINT_TYPE, ["a", "later"])
+    first = await client.recv()
+    assert resource_names(first) == ["a"]
+    await client.ack(first)
+    await client.expect_silence(0.2)
+    xds.publish(make_snapshot({"a": 100}, extra_clusters=["later"]))
+    assert resource_names(await client.recv()) == ["a", "later"]
+
+
+async def test_names_are_never_duplicated(xds: RunningXds) -> None:
+    """Names repeated in a request, or named besides `*`, appear once in the response."""
+    xds.publish(make_snapshot({"a": 50, "b": 50}))
+    client = await xds.client()
+    await client.request(CLUSTER_TYPE, ["*", "a", "a", "b"])
+    clusters = await client.recv()
+    assert resource_names(clusters) == ["a", "b"]
+    await client.ack(clusters)
+    await client.request(ENDPOINT_TYPE, ["b", "a", "b", "a"])
+    assert resource_names(await client.recv()) == ["a", "b"]
