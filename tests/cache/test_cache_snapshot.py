@@ -1,0 +1,152 @@
+"""Snapshot hashing and the consistency check."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from envoy.config.cluster.v3.cluster_pb2 import Cluster
+
+from turnout.cache import (
+    CLUSTER_TYPE,
+    ENDPOINT_TYPE,
+    LISTENER_TYPE,
+    ORDER,
+    ROUTE_TYPE,
+    CachedResource,
+    InconsistentSnapshotError,
+    Snapshot,
+    content_version,
+)
+from turnout.testing import (
+    assignment,
+    eds_cluster,
+    make_snapshot,
+    rds_listener,
+    weighted_routes,
+)
+
+
+def _tagged_cluster(name: str, tags: dict[str, str]) -> Cluster:
+    cluster = eds_cluster(name)
+    cluster.metadata.filter_metadata["turnout"].update(tags)
+    for key, value in tags.items():
+        cluster.metadata.typed_filter_metadata[key].value = value.encode()
+    return cluster
+
+
+def test_same_messages_give_same_versions() -> None:
+    """Building twice from equal messages gives equal resource, type and whole versions."""
+    one = make_snapshot({"a": 90, "b": 10}, mirror="c")
+    two = make_snapshot({"a": 90, "b": 10}, mirror="c")
+    assert one.version == two.version
+    for type_url in ORDER:
+        assert one.type_version(type_url) == two.type_version(type_url)
+        assert {n: r.version for n, r in one.resources(type_url).items()} == {
+            n: r.version for n, r in two.resources(type_url).items()
+        }
+
+
+def test_map_insertion_order_does_not_change_the_hash() -> None:
+    """Map fields filled in different orders hash the same (deterministic serialization)."""
+    tags = {f"k{i}": f"v{i}" for i in range(50)}
+    forward = CachedResource.of(CLUSTER_TYPE, _tagged_cluster("a", tags))
+    backward = CachedResource.of(
+        CLUSTER_TYPE, _tagged_cluster("a", dict(reversed(list(tags.items()))))
+    )
+    assert forward.serialized == backward.serialized
+    assert forward.version == backward.version
+
+
+def test_versions_are_identical_across_processes() -> None:
+    """Another interpreter, with another hash seed, computes the same snapshot version."""
+    code = textwrap.dedent(
+        """
+        from turnout.testing import make_snapshot
+        print(make_snapshot({"a": 90, "b": 10}, mirror="c").version)
+        """
+    )
+    versions = set()
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        out = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        )
+        versions.add(out.stdout.strip())
+    assert versions == {make_snapshot({"a": 90, "b": 10}, mirror="c").version}
+
+
+def test_a_change_moves_only_its_resource_and_type() -> None:
+    """Changing one assignment changes its version, the EDS type version and the whole
+    version, and nothing else."""
+    before = make_snapshot({"a": 50, "b": 50})
+    after = make_snapshot({"a": 50, "b": 50}, endpoints={"a": [("10.0.0.1", 80)]})
+    assert before.version != after.version
+    for type_url in (CLUSTER_TYPE, LISTENER_TYPE, ROUTE_TYPE):
+        assert before.type_version(type_url) == after.type_version(type_url)
+    assert before.type_version(ENDPOINT_TYPE) != after.type_version(ENDPOINT_TYPE)
+    eds_before, eds_after = before.resources(ENDPOINT_TYPE), after.resources(ENDPOINT_TYPE)
+    assert eds_before["b"].version == eds_after["b"].version
+    assert eds_before["a"].version != eds_after["a"].version
+
+
+def test_type_version_is_content_version_of_its_resources() -> None:
+    """A type version equals content_version over that type's resources, in any order."""
+    snapshot = make_snapshot({"a": 50, "b": 50})
+    resources = list(snapshot.resources(CLUSTER_TYPE).values())
+    assert snapshot.type_version(CLUSTER_TYPE) == content_version(reversed(resources))
+    assert len(snapshot.version) == 16
+    int(snapshot.version, 16)
+
+
+def test_resource_is_serialized_once_as_an_any() -> None:
+    """A cached resource holds the Any's bytes, which unpack to the original message."""
+    cluster = eds_cluster("a")
+    cached = CachedResource.of(CLUSTER_TYPE, cluster)
+    packed = cached.to_any()
+    assert packed.type_url == CLUSTER_TYPE
+    assert type(cluster).FromString(packed.value) == cluster
+
+
+def test_build_rejects_duplicates_and_wrong_types() -> None:
+    """Duplicate names, messages of the wrong type and unknown type URLs are errors."""
+    with pytest.raises(ValueError, match="duplicate"):
+        Snapshot.of(clusters=[eds_cluster("a"), eds_cluster("a")])
+    with pytest.raises(TypeError):
+        Snapshot.build({CLUSTER_TYPE: [assignment("a")]})
+    with pytest.raises(ValueError, match="unknown"):
+        Snapshot.build({"type.googleapis.com/envoy.config.core.v3.Node": []})
+
+
+def test_check_accepts_a_consistent_snapshot() -> None:
+    """A snapshot whose names all resolve passes check()."""
+    make_snapshot({"a": 90, "b": 10}, mirror="dark").check()
+    Snapshot.of().check()
+
+
+def test_check_lists_every_problem() -> None:
+    """check() reports every dangling or unused name at once."""
+    snapshot = Snapshot.of(
+        clusters=[eds_cluster("a"), eds_cluster("no-endpoints")],
+        endpoints=[assignment("a"), assignment("orphan")],
+        listeners=[rds_listener("public", "public"), rds_listener("admin", "missing-routes")],
+        routes=[
+            weighted_routes("public", {"a": 50, "gone": 50}, mirror="dark"),
+            weighted_routes("unused", {"a": 100}),
+        ],
+    )
+    with pytest.raises(InconsistentSnapshotError) as raised:
+        snapshot.check()
+    problems = raised.value.problems
+    assert problems == (
+        "cluster no-endpoints: no assignment 'no-endpoints'",
+        "assignment 'orphan': no EDS cluster uses it",
+        "listener admin: no route configuration 'missing-routes'",
+        "route configuration 'unused': no listener uses it",
+        "route configuration 'public': no cluster 'dark'",
+        "route configuration 'public': no cluster 'gone'",
+    )
+    assert "no cluster 'gone'" in str(raised.value)
