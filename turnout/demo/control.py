@@ -184,7 +184,7 @@ class TurnoutProcess:
 
 def proxies_settled(status: Mapping[str, Any], node_ids: Sequence[str]) -> bool:
     """Whether each named Envoy has a stream in `status["proxies"]` on which every
-    resource type was sent and ACKed at the same version, with no NACK after it."""
+    resource type was sent and ACKed at the same version, and none is behind."""
     proxies = status.get("proxies") or []
     for node_id in node_ids:
         streams = [p for p in proxies if p.get("node_id") == node_id]
@@ -200,5 +200,7 @@ def _stream_settled(proxy: Mapping[str, Any]) -> bool:
     for state in types.values():
         sent = state.get("sent_version")
         if not sent or state.get("acked_version") != sent:
+            return False
+        if state.get("behind_since") is not None:
             return False
     return True
