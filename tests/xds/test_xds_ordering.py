@@ -20,8 +20,8 @@ pytestmark = pytest.mark.timeout(20)
 
 
 async def test_publish_changing_all_types_is_sent_cds_eds_lds_rds(xds: RunningXds) -> None:
-    """A publish that changes all four types reaches the proxy as CDS, EDS, LDS, RDS,
-    each only after the previous one was ACKed."""
+    """A publish that changes all four types reaches the proxy as CDS, EDS, LDS, RDS;
+    LDS waits for CDS and EDS to be ACKed, RDS for LDS."""
     xds.publish(make_snapshot({"a": 100}, port=10000))
     client = await xds.client()
     await client.bootstrap()
@@ -29,16 +29,32 @@ async def test_publish_changing_all_types_is_sent_cds_eds_lds_rds(xds: RunningXd
         make_snapshot({"a": 50, "b": 50}, port=10001, endpoints={"a": [("10.0.0.1", 80)]})
     )
     seen = []
-    for _ in range(4):
-        response = await client.recv()
-        seen.append(response.type_url)
-        await client.expect_silence(0.2)  # nothing else before this one is ACKed
-        if response.type_url == CLUSTER_TYPE:
-            # Like Envoy: subscribe to the new cluster's assignment, then ACK CDS.
-            await client.request(ENDPOINT_TYPE, ["a", "b"])
-        await client.ack(response)
-    assert seen == [CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE]
+    clusters = await client.recv()
+    seen.append(clusters.type_url)
+    # Like Envoy: subscribe to the new cluster's assignment, withhold the CDS ACK
+    # until the new cluster has warmed (has its assignment).
+    await client.request(ENDPOINT_TYPE, ["a", "b"])
+    endpoints = await client.recv()
+    seen.append(endpoints.type_url)
+    while resource_names(endpoints) != ["a", "b"]:
+        await client.ack(endpoints, ["a", "b"])
+        endpoints = await client.recv()
+        seen.append(endpoints.type_url)
+    await client.expect_silence(0.2)  # LDS waits for the CDS and EDS ACKs
+    await client.ack(clusters)
     await client.expect_silence(0.2)
+    await client.ack(endpoints)
+    listeners = await client.recv()
+    seen.append(listeners.type_url)
+    await client.expect_silence(0.2)  # RDS waits for the LDS ACK
+    await client.ack(listeners)
+    routes = await client.recv()
+    seen.append(routes.type_url)
+    await client.ack(routes)
+    await client.expect_silence(0.2)
+    assert seen[0] == CLUSTER_TYPE
+    assert set(seen[1:-2]) == {ENDPOINT_TYPE}
+    assert seen[-2:] == [LISTENER_TYPE, ROUTE_TYPE]
 
 
 async def test_cluster_is_removed_only_after_new_routes_are_acked(xds: RunningXds) -> None:
@@ -81,8 +97,8 @@ async def test_cluster_stays_while_new_routes_are_nacked(xds: RunningXds) -> Non
 
 
 async def test_eds_is_resent_after_a_cds_change(xds: RunningXds) -> None:
-    """After CDS changes a cluster, EDS is sent again even though endpoints are unchanged
-    (Envoy keeps the changed cluster warming until it gets one)."""
+    """After CDS changes a cluster, EDS is sent again though endpoints are unchanged, without
+    waiting for the CDS ACK (Envoy withholds it until the changed cluster has warmed)."""
     xds.publish(make_snapshot({"a": 100}))
     client = await xds.client()
     before = await client.bootstrap()
@@ -99,12 +115,12 @@ async def test_eds_is_resent_after_a_cds_change(xds: RunningXds) -> None:
     )
     clusters = await client.recv()
     assert clusters.type_url == CLUSTER_TYPE
-    await client.ack(clusters)
-    endpoints = await client.recv()
+    endpoints = await client.recv()  # CDS deliberately not ACKed yet
     assert endpoints.type_url == ENDPOINT_TYPE
     assert endpoints.version_info == before[ENDPOINT_TYPE].version_info
     assert endpoints.nonce != before[ENDPOINT_TYPE].nonce
     await client.ack(endpoints)
+    await client.ack(clusters)
     await client.expect_silence(0.2)
 
 

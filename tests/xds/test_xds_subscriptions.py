@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from turnout.cache import CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE
-from turnout.testing import RunningXds, make_snapshot, resource_names
+from turnout.cache import CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, Snapshot
+from turnout.testing import (
+    RunningXds,
+    make_snapshot,
+    rds_listener,
+    resource_names,
+    weighted_routes,
+)
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -52,28 +58,35 @@ async def test_new_eds_name_is_answered_with_an_unchanged_snapshot(xds: RunningX
 
 
 async def test_resubscribed_name_is_answered_again(xds: RunningXds) -> None:
-    """A name dropped and subscribed again while responses were held is answered again
-    (Envoy re-creating a cluster waits for its assignment)."""
-    xds.publish(make_snapshot({"a": 50, "b": 50}, extra_clusters=["c"]))
+    """A name dropped and subscribed again while responses were held is answered again,
+    though the content equals what was last sent (Envoy re-creating a resource waits
+    for it)."""
+    listeners = [
+        rds_listener("public", "public", 10000),
+        rds_listener("admin", "other", 10001),
+        rds_listener("extra", "public", 10002),
+    ]
+    routes = [weighted_routes("public", {"a": 100}), weighted_routes("other", {"a": 100})]
+    xds.publish(Snapshot.of(listeners=listeners, routes=routes))
     client = await xds.client()
-    await client.request(CLUSTER_TYPE)
+    await client.request(LISTENER_TYPE)
     await client.ack(await client.recv())
-    await client.request(ENDPOINT_TYPE, ["a", "b"])
-    endpoints = await client.recv()
-    await client.ack(endpoints)
+    await client.request(ROUTE_TYPE, ["other", "public"])
+    first_routes = await client.recv()
+    await client.ack(first_routes)
 
-    xds.publish(make_snapshot({"a": 50, "b": 50}))  # only removes c: no warming re-send
-    clusters = await client.recv()
-    assert resource_names(clusters) == ["a", "b"]
-    # While CDS is un-ACKed, EDS is held: drop b and subscribe to it again.
-    await client.request(ENDPOINT_TYPE, ["a"])
-    await client.request(ENDPOINT_TYPE, ["a", "b"])
+    xds.publish(Snapshot.of(listeners=listeners[:2], routes=routes))  # removal: no re-send
+    lds = await client.recv()
+    assert resource_names(lds) == ["admin", "public"]
+    # While LDS is un-ACKed, RDS is held: drop "other" and subscribe to it again.
+    await client.request(ROUTE_TYPE, ["public"])
+    await client.request(ROUTE_TYPE, ["other", "public"])
     await client.expect_silence(0.2)
-    await client.ack(clusters)
+    await client.ack(lds)
     again = await client.recv()
-    assert again.type_url == ENDPOINT_TYPE
-    assert resource_names(again) == ["a", "b"]
-    assert again.version_info == endpoints.version_info
+    assert again.type_url == ROUTE_TYPE
+    assert resource_names(again) == ["other", "public"]
+    assert again.version_info == first_routes.version_info
 
 
 async def test_missing_name_is_sent_when_it_appears(xds: RunningXds) -> None:

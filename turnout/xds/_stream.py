@@ -31,7 +31,12 @@ Protocol decisions, each where it bites below:
   subscribed names that exist (a missing name is sent once it appears).
 - **Make-before-break (ADS only).** Types are sent in the order CDS, EDS, LDS, RDS,
   and a type is held while an earlier requested type has a change to send or an
-  un-ACKed response. Clusters the proxy's routes (the ones last sent or last ACKed)
+  un-ACKed response, with one exception: EDS is never held behind CDS. Envoy (checked
+  with 1.40) does not ACK a CDS response that adds or changes clusters until those
+  clusters have warmed, and they warm only when EDS arrives; holding EDS for the CDS
+  ACK deadlocks with the cluster warming forever. So LDS/RDS go out only once the
+  new clusters are warm and ACKed, which is what make-before-break wants.
+  Clusters the proxy's routes (the ones last sent or last ACKed)
   still reference are kept in CDS, with their assignments in EDS, even when the
   snapshot dropped them; once the new routes are ACKed they are removed.
 - **Warming.** Envoy warms a changed cluster until it gets an EDS response for it,
@@ -352,7 +357,11 @@ class Stream:
             version = content_version(content.values())
             self._track_behind(state, version)
             due = self._due(state, content, version)
-            if due and not held and not state.pending_ack:
+            # EDS is never held behind CDS: Envoy withholds its CDS ACK until the
+            # clusters it just got have warmed, and they warm only on an EDS response.
+            # Waiting for that ACK would deadlock. (CDS still goes first: it is
+            # earlier in this loop.)
+            if due and not state.pending_ack and (not held or type_url == ENDPOINT_TYPE):
                 return self._emit(state, content, version)
             if due or state.pending_ack:
                 # Make-before-break: nothing later in ORDER goes out before this is
