@@ -81,7 +81,7 @@ _WILDCARD_TYPES = frozenset({CLUSTER_TYPE, LISTENER_TYPE})
 _WARMS = {CLUSTER_TYPE: ENDPOINT_TYPE, LISTENER_TYPE: ROUTE_TYPE}
 """After a response of the key type that adds or changes resources, re-send the value type."""
 
-Content = dict[str, CachedResource]
+Content = Mapping[str, CachedResource]
 
 
 def _now() -> datetime:
@@ -354,7 +354,10 @@ class Stream:
             if not state.requested:
                 continue
             content = self._content(state, snapshot, retained)
-            version = content_version(content.values())
+            if content is snapshot.resources(type_url):
+                version = snapshot.type_version(type_url)  # wildcard: hashed once per publish
+            else:
+                version = content_version(content.values())
             self._track_behind(state, version)
             due = self._due(state, content, version)
             # EDS is never held behind CDS: Envoy withholds its CDS ACK until the
@@ -389,7 +392,7 @@ class Stream:
         for routes in (rds.sent, rds.acked):
             for route in routes.values():
                 referenced |= route.references
-        retained: Content = {}
+        retained: dict[str, CachedResource] = {}
         for name in referenced:
             if name in current:
                 continue
@@ -405,7 +408,7 @@ class Stream:
         if state.type_url == CLUSTER_TYPE:
             extra = retained
         elif state.type_url == ENDPOINT_TYPE and retained:
-            kept: Content = {}
+            kept: dict[str, CachedResource] = {}
             for name in {n for cluster in retained.values() for n in cluster.references}:
                 old = state.sent.get(name) or state.acked.get(name)
                 if old is not None:
@@ -414,10 +417,9 @@ class Stream:
         else:
             extra = {}
         if state.wildcard:
-            content = dict(current)
-            content.update((n, r) for n, r in extra.items() if n not in current)
-            return content
-        content = {}
+            missing = {n: r for n, r in extra.items() if n not in current}
+            return {**current, **missing} if missing else current
+        content: dict[str, CachedResource] = {}
         for name in state.names:
             resource = current.get(name) or extra.get(name)
             if resource is not None:
