@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime
 
 import structlog
@@ -301,8 +301,8 @@ class Stream:
         state.requested = True
         self.wake.set()
 
-    def _subscribe(self, state: _TypeState, resource_names: object) -> None:
-        names = set(resource_names)  # type: ignore[call-overload]
+    def _subscribe(self, state: _TypeState, resource_names: Iterable[str]) -> None:
+        names = set(resource_names)
         if state.type_url in _WILDCARD_TYPES:
             if "*" in names:
                 names.discard("*")
