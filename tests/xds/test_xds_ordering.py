@@ -25,9 +25,7 @@ async def test_publish_changing_all_types_is_sent_cds_eds_lds_rds(xds: RunningXd
     xds.publish(make_snapshot({"a": 100}, port=10000))
     client = await xds.client()
     await client.bootstrap()
-    xds.publish(
-        make_snapshot({"a": 50, "b": 50}, port=10001, endpoints={"a": [("10.0.0.1", 80)]})
-    )
+    xds.publish(make_snapshot({"a": 50, "b": 50}, port=10001, endpoints={"a": [("10.0.0.1", 80)]}))
     seen = []
     clusters = await client.recv()
     seen.append(clusters.type_url)

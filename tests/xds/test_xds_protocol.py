@@ -198,3 +198,27 @@ async def test_behind_since_tracks_lagging_proxies(xds: RunningXds) -> None:
     assert _status(xds).types[CLUSTER_TYPE].behind_since is None
     assert _status(xds).to_json()["types"][CLUSTER_TYPE]["acked_version"] == second.version_info
     assert ROUTE_TYPE not in _status(xds).types
+
+
+async def test_synced_version_follows_the_acks(xds: RunningXds) -> None:
+    """A proxy counts as synced to a policy version only once it ACKed every type of it."""
+    xds.publish(make_snapshot({"a": 100}), version="policy-1")
+    client = await xds.client()
+    await client.bootstrap()
+    await client.expect_silence(0.1)
+    assert _status(xds).synced_version == "policy-1"
+
+    xds.publish(make_snapshot({"a": 50, "b": 50}), version="policy-2")
+    cds = await client.recv()
+    assert _status(xds).synced_version == "policy-1"
+    await client.ack(cds)
+    while True:
+        try:
+            response = await client.recv(timeout=0.5)
+        except TimeoutError:
+            break
+        assert _status(xds).synced_version == "policy-1"
+        await client.ack(response)
+    await client.expect_silence(0.1)
+    assert _status(xds).synced_version == "policy-2"
+    assert _status(xds).to_json()["synced_version"] == "policy-2"

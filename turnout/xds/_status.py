@@ -64,6 +64,9 @@ class ProxyStatus:
     connected_at: datetime
     types: dict[str, TypeStatus] = field(default_factory=dict)
     """By type URL; only the types the proxy has requested."""
+    synced_version: str | None = None
+    """The policy version whose every requested type this proxy has ACKed."""
+    synced_at: datetime | None = None
 
     def to_json(self) -> dict[str, object]:
         """JSON-safe form, as served by the admin endpoint's /status."""
@@ -74,4 +77,6 @@ class ProxyStatus:
             "kind": self.kind,
             "connected_at": self.connected_at.isoformat(),
             "types": {type_url: t.to_json() for type_url, t in sorted(self.types.items())},
+            "synced_version": self.synced_version,
+            "synced_at": None if self.synced_at is None else self.synced_at.isoformat(),
         }

@@ -171,6 +171,9 @@ class Stream:
         self.node_id = ""
         self.node_cluster = ""
         self.wake = asyncio.Event()
+        self.synced_version: str | None = None
+        """The policy version (the cache's) this proxy has ACKed every requested type of."""
+        self.synced_at: datetime | None = None
 
     @property
     def info(self) -> StreamInfo:
@@ -191,6 +194,8 @@ class Stream:
             kind=self.kind,
             connected_at=self.connected_at,
             types={t: s.status() for t, s in self._states.items() if s.requested},
+            synced_version=self.synced_version,
+            synced_at=self.synced_at,
         )
 
     # -- running ---------------------------------------------------------------------
@@ -349,6 +354,7 @@ class Stream:
             return None
         retained = self._retained_clusters(snapshot)
         held = False
+        synced = True
         for type_url in self._types:
             state = self._states[type_url]
             if not state.requested:
@@ -360,6 +366,8 @@ class Stream:
                 version = content_version(content.values())
             self._track_behind(state, version)
             due = self._due(state, content, version)
+            if due or state.pending_ack or state.acked_version != version:
+                synced = False
             # EDS is never held behind CDS: Envoy withholds its CDS ACK until the
             # clusters it just got have warmed, and they warm only on an EDS response.
             # Waiting for that ACK would deadlock. (CDS still goes first: it is
@@ -370,6 +378,10 @@ class Stream:
                 # Make-before-break: nothing later in ORDER goes out before this is
                 # sent and ACKed (a per-type stream has a single type anyway).
                 held = True
+        if synced and any(s.requested for s in self._states.values()):
+            policy_version = self._cache.version
+            if policy_version != self.synced_version:
+                self.synced_version, self.synced_at = policy_version, _now()
         return None
 
     def _snapshot(self) -> Snapshot | None:
