@@ -34,7 +34,7 @@ from turnout.demo._net import free_port
 from turnout.demo.backend import Backend
 from turnout.demo.control import TurnoutError, TurnoutProcess, proxies_settled
 from turnout.demo.envoy import EnvoyError, EnvoyProcess
-from turnout.policy import PolicySet, PolicySetError, Service, load_policies
+from turnout.policy import Match, PolicySet, PolicySetError, Service, load_policies
 
 __all__ = ["main"]
 
@@ -106,7 +106,7 @@ def segments_for(service: Service, host: str) -> list[Segment]:
     return segments
 
 
-def _request_for_rule(match: Any) -> tuple[dict[str, str], str] | None:
+def _request_for_rule(match: Match) -> tuple[dict[str, str], str] | None:
     headers: dict[str, str] = {}
     for name, value in match.headers:
         if value.kind not in ("exact", "prefix", "present"):
