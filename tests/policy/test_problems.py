@@ -696,3 +696,45 @@ def test_problem_prints_file_line_path_and_message() -> None:
         "p/a.yaml:14: traffic: shares sum to 90, not 100"
     )
     assert str(Problem("p/a.yaml", 3, "", "invalid YAML: x")) == "p/a.yaml:3: invalid YAML: x"
+
+
+def test_gateways_on_the_same_port_but_different_addresses_are_fine() -> None:
+    """Two gateways on one port do not clash when they listen on different, specific addresses."""
+    files = {
+        "p/a.yaml": "kind: Gateway\nname: a\nport: 80\naddress: 10.0.0.1\n",
+        "p/b.yaml": "kind: Gateway\nname: b\nport: 80\naddress: 10.0.0.2\n",
+    }
+    assert [g.name for g in parse_policies(files).gateways] == ["a", "b"]
+
+
+def test_empty_versions_is_one_problem() -> None:
+    """`versions: {}` is reported once, without knock-on reports about `stable` or `traffic`."""
+    body = SERVICE[: SERVICE.index("  v1:")].replace("versions:", "versions: {}")
+    body += "stable: v1\ntraffic: {v1: 100}\n"
+    assert problems({"p/gw.yaml": GATEWAY, "p/svc.yaml": body}) == [
+        "p/svc.yaml:3: versions: declare at least one version"
+    ]
+
+
+def test_badly_named_version_is_reported_once() -> None:
+    """A version with an invalid name is not also called unknown where it is referenced."""
+    body = SERVICE.replace("v2", "v_2").replace("{v1: 100}", "{v1: 50, v_2: 50}")
+    assert problems({"p/gw.yaml": GATEWAY, "p/svc.yaml": body}) == [
+        'p/svc.yaml:6: versions.v_2: invalid version name "v_2": use letters, digits and "-", '
+        "starting with a letter or digit, at most 63 characters"
+    ]
+
+
+def test_an_edited_file_is_read_again() -> None:
+    """Validating a set again after a file changed uses the new text, not a cached reading."""
+    files = service()
+    assert parse_policies(files).service("checkout").stable == "v1"
+    files["p/svc.yaml"] = files["p/svc.yaml"].replace("stable: v1", "stable: v2")
+    assert parse_policies(files).service("checkout").stable == "v2"
+
+
+def test_reused_yaml_anchors_print_nothing(capfd: pytest.CaptureFixture[str]) -> None:
+    """A reused anchor (valid YAML: the later one wins) causes no warning on stderr."""
+    text = GATEWAY.replace("public", "&n public") + "---\nkind: Gateway\nname: &n admin\nport: 81\n"
+    assert [g.name for g in parse_policies({"p/gw.yaml": text}).gateways] == ["admin", "public"]
+    assert capfd.readouterr() == ("", "")

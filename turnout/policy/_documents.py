@@ -165,11 +165,12 @@ def _versions(ctx: Ctx, at: At) -> tuple[Version, ...]:
     declared: dict[str, int] = {}
     failed = False
     for entry in found:
+        declared[entry.name] = _endpoint_count(entry.value)  # even if badly named: one report
         try:
-            declared[version_name(ctx, entry.key)] = _endpoint_count(entry.value)
+            version_name(ctx, entry.key)
         except Invalid:
             failed = True
-    ctx.scope.versions = declared
+    ctx.scope.versions = declared or None
     if not found:
         ctx.fail(at, "declare at least one version")
     versions: list[Version] = []
