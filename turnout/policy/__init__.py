@@ -1,7 +1,7 @@
 """Release policies: load a directory of policy files into a validated `PolicySet`.
 
-    load_policies("policies")        -> PolicySet, or PolicySetError listing every problem
-    parse_policies({name: yaml_text}) -> the same, from text in memory
+load_policies("policies")        -> PolicySet, or PolicySetError listing every problem
+parse_policies({name: yaml_text}) -> the same, from text in memory
 """
 
 from __future__ import annotations
