@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+# tools installed in the venv (envoy, ruff, mypy) are found without activating it
+export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 .PHONY: setup run test test-fast lint bench protos clean
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from turnout.demo.envoy import find_envoy
 from turnout.policy import Gateway, PolicySet, Service, Sticky
 from turnout.translate import translate
 
@@ -82,7 +83,7 @@ def envoy_for(tmp_path: Path) -> Iterator[Callable[[Sticky], str]]:
         processes.append(
             subprocess.Popen(
                 [
-                    "envoy",
+                    find_envoy(),
                     "-c",
                     str(config),
                     "--concurrency",

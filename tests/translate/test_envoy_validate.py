@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from turnout.demo.envoy import find_envoy
 from turnout.translate import translate
 
 from ._policies import comprehensive
@@ -22,7 +23,7 @@ def test_envoy_validates_translation(tmp_path: Path) -> None:
     config.write_text(json.dumps(static_bootstrap(translate(comprehensive()).all)))
     result = subprocess.run(
         [
-            "envoy",
+            find_envoy(),
             "--mode",
             "validate",
             "-c",
