@@ -273,8 +273,9 @@ def test_empty_source_mapping_is_rejected() -> None:
 def test_public_surface() -> None:
     """The package exports the loader, its errors and the model, and nothing private."""
     assert set(turnout.policy.__all__) == {
-        "INSTANCES", "Analysis", "Endpoint", "Gateway", "HealthCheck", "Incremental",
-        "Location", "Match", "Mirror", "PathMatch", "PolicyError", "PolicySet",
+        "INSTANCES", "PHASES", "Analysis", "Endpoint", "Gateway", "HealthCheck", "Incremental",
+        "IncrementalState", "Location", "Match", "Mirror", "PathMatch", "Phase", "PolicyError",
+        "PolicySet",
         "PolicySetError", "Problem", "Rule", "Service", "Split", "Sticky", "StringMatch",
         "Traffic", "Version", "load_policies", "parse_policies",
     }  # fmt: skip

@@ -8,8 +8,10 @@ read in table order, so that `versions` is known before `stable`, `traffic`, rul
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -17,11 +19,13 @@ from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
 from ._model import (
     INSTANCES,
+    PHASES,
     Analysis,
     Endpoint,
     Gateway,
     HealthCheck,
     Incremental,
+    IncrementalState,
     Location,
     Match,
     Mirror,
@@ -52,6 +56,7 @@ from ._read import (
     fraction,
     integer,
     items,
+    line_of,
     nonempty_string,
     number,
     one_of,
@@ -413,13 +418,6 @@ def _pin_header(ctx: Ctx, at: At) -> str | None:
     return header_name(ctx, at)
 
 
-def _incremental_to(ctx: Ctx, at: At) -> str:
-    name = version_ref(ctx, at)
-    if name == ctx.scope.stable:
-        ctx.fail(at, f'"{name}" is the stable version; name the version being released')
-    return name
-
-
 def _steps(ctx: Ctx, at: At) -> tuple[Decimal, ...]:
     ats = items(ctx, at, nonempty="give at least one step, ending at 100")
     steps = each(ctx, ats, percent)
@@ -457,24 +455,81 @@ def _analysis(ctx: Ctx, at: At) -> Analysis:
     return Analysis(**_snake(values))
 
 
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+_RFC3339 = re.compile(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)")
+_SINCE_HELP = 'expected an RFC 3339 time in UTC, e.g. "2026-11-28T08:00:00Z"'
+
+
+def _since(ctx: Ctx, at: At) -> datetime:
+    """An RFC 3339 time with a zone, quoted or not (YAML reads it unquoted as a timestamp)."""
+    node = at.node
+    if not (isinstance(node, ScalarNode) and str(node.tag) in (STR, _TIMESTAMP)):
+        ctx.fail(at, f"{_SINCE_HELP}, got {describe(node)}")
+    text = str(node.value)
+    if not _RFC3339.fullmatch(text):
+        ctx.fail(at, f'invalid time "{text}": {_SINCE_HELP}')
+    try:
+        when = datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
+    except ValueError:
+        ctx.fail(at, f'invalid time "{text}": {_SINCE_HELP}')
+    return when.astimezone(UTC)
+
+
+_STATE = {
+    "phase": Field(lambda ctx, at: word(ctx, at, PHASES), required=True),
+    "step": Field(lambda ctx, at: integer(ctx, at, 0)),
+    "since": Field(_since),
+    "reason": Field(string),
+}
+
+
+def _state(ctx: Ctx, at: At) -> IncrementalState:
+    return IncrementalState(**valid(read_mapping(ctx, at, _STATE)))
+
+
 _INCREMENTAL = {
-    "to": Field(_incremental_to, required=True),
+    "to": Field(version_ref, required=True),
     "steps": Field(_steps, required=True),
     "interval": Field(duration, required=True),
     "analysis": Field(_analysis),
     "onFailure": Field(lambda ctx, at: word(ctx, at, ("rollback", "hold"))),
+    "state": Field(_state),
 }
 
 
 def _incremental(ctx: Ctx, at: At) -> Incremental:
-    values = valid(read_mapping(ctx, at, _INCREMENTAL))
+    fields = read_mapping(ctx, at, _INCREMENTAL)
+    values = fields.values
+    to, steps, state = values.get("to"), values.get("steps"), values.get("state")
+    if to is not None and to == ctx.scope.stable and not (state and state.phase == "promoted"):
+        # Once promoted, `to` is the stable version: the release is over, not invalid.
+        message = f'"{to}" is the stable version; name the version being released'
+        ctx.report(fields.where["to"].line, fields.where["to"].path, message)
+        raise Invalid
+    if steps is not None and state is not None and state.step >= len(steps):
+        step_at = _key_value(fields.where["state"], "step")
+        last = len(steps) - 1
+        ctx.fail(
+            step_at, f"must be a step index from 0 to {last} ({len(steps)} steps), got {state.step}"
+        )
+    values = valid(fields)
     return Incremental(
         to=values["to"],
         steps=values["steps"],
         interval_seconds=values["interval"],
         analysis=values.get("analysis", Analysis()),
         on_failure=values.get("onFailure", "rollback"),
+        state=state,
     )
+
+
+def _key_value(at: At, key: str) -> At:
+    """The `key` entry's value under a mapping that was read without problems."""
+    assert isinstance(at.node, MappingNode)
+    for key_node, value_node in at.node.value:
+        if key_node.value == key:
+            return At(value_node, f"{at.path}.{key}", line_of(value_node))
+    return at
 
 
 def _snake(values: dict[str, Any]) -> dict[str, Any]:

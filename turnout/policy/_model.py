@@ -9,20 +9,24 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
 __all__ = [
     "INSTANCES",
+    "PHASES",
     "Analysis",
     "Endpoint",
     "Gateway",
     "HealthCheck",
     "Incremental",
+    "IncrementalState",
     "Location",
     "Match",
     "Mirror",
     "PathMatch",
+    "Phase",
     "PolicySet",
     "Rule",
     "Service",
@@ -145,6 +149,37 @@ class Analysis:
     max_latency_p99_increase: float | None = None
 
 
+#: Where an incremental release stands (`incremental.state.phase`).
+Phase = Literal["pending", "running", "paused", "rolled-back", "promoted", "failed", "holding"]
+
+#: Every phase, in the order a release usually passes through them.
+PHASES: tuple[Phase, ...] = (
+    "pending",
+    "running",
+    "holding",
+    "paused",
+    "failed",
+    "rolled-back",
+    "promoted",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class IncrementalState:
+    """`incremental.state`: written by turnout (the release driver and the CLI) and by
+    people. An incremental release without a state has not started.
+
+    `step` is the 0-based index into `steps` of the step being observed; `since` is
+    when the current step (or phase) started, in UTC; `reason` says why the last
+    transition happened.
+    """
+
+    phase: Phase
+    step: int = 0
+    since: datetime | None = None
+    reason: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Incremental:
     to: str
@@ -152,6 +187,7 @@ class Incremental:
     interval_seconds: float
     analysis: Analysis
     on_failure: Literal["rollback", "hold"] = "rollback"
+    state: IncrementalState | None = None
 
 
 @dataclass(frozen=True, slots=True)
