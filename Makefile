@@ -38,12 +38,9 @@ bench: setup
 	$(PY) -m bench
 
 ## compile our own API (protos/) into turnout/_proto with grpcio-tools
+## (into turnout/_proto/v1/, committed; tests/api checks it matches the .proto files)
 protos: setup
-	@if ls protos/turnout/v1/*.proto >/dev/null 2>&1; then \
-		mkdir -p turnout/_proto && \
-		$(PY) -m grpc_tools.protoc -Iprotos --python_out=turnout/_proto \
-			--grpc_python_out=turnout/_proto --pyi_out=turnout/_proto protos/turnout/v1/*.proto; \
-	else echo "no protos to compile yet (protos/turnout/v1/*.proto)"; fi
+	$(PY) protos/generate.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .import_linter_cache

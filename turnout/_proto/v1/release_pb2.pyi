@@ -1,0 +1,215 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class GetStatusRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class WatchStatusRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class Status(_message.Message):
+    __slots__ = ("served_version", "accepted_at", "rejected", "last_rejected", "services", "proxies", "reloads_accepted", "reloads_rejected", "generated_at", "policies")
+    SERVED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTED_AT_FIELD_NUMBER: _ClassVar[int]
+    REJECTED_FIELD_NUMBER: _ClassVar[int]
+    LAST_REJECTED_FIELD_NUMBER: _ClassVar[int]
+    SERVICES_FIELD_NUMBER: _ClassVar[int]
+    PROXIES_FIELD_NUMBER: _ClassVar[int]
+    RELOADS_ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    RELOADS_REJECTED_FIELD_NUMBER: _ClassVar[int]
+    GENERATED_AT_FIELD_NUMBER: _ClassVar[int]
+    POLICIES_FIELD_NUMBER: _ClassVar[int]
+    served_version: str
+    accepted_at: _timestamp_pb2.Timestamp
+    rejected: Rejection
+    last_rejected: Rejection
+    services: _containers.RepeatedCompositeFieldContainer[ServiceStatus]
+    proxies: _containers.RepeatedCompositeFieldContainer[ProxyStatus]
+    reloads_accepted: int
+    reloads_rejected: int
+    generated_at: _timestamp_pb2.Timestamp
+    policies: str
+    def __init__(self, served_version: _Optional[str] = ..., accepted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rejected: _Optional[_Union[Rejection, _Mapping]] = ..., last_rejected: _Optional[_Union[Rejection, _Mapping]] = ..., services: _Optional[_Iterable[_Union[ServiceStatus, _Mapping]]] = ..., proxies: _Optional[_Iterable[_Union[ProxyStatus, _Mapping]]] = ..., reloads_accepted: _Optional[int] = ..., reloads_rejected: _Optional[int] = ..., generated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., policies: _Optional[str] = ...) -> None: ...
+
+class Rejection(_message.Message):
+    __slots__ = ("at", "errors")
+    AT_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
+    at: _timestamp_pb2.Timestamp
+    errors: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., errors: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ServiceStatus(_message.Message):
+    __slots__ = ("name", "stable", "versions", "segments", "incremental")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    STABLE_FIELD_NUMBER: _ClassVar[int]
+    VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    SEGMENTS_FIELD_NUMBER: _ClassVar[int]
+    INCREMENTAL_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    stable: str
+    versions: _containers.RepeatedScalarFieldContainer[str]
+    segments: _containers.RepeatedCompositeFieldContainer[Segment]
+    incremental: IncrementalRelease
+    def __init__(self, name: _Optional[str] = ..., stable: _Optional[str] = ..., versions: _Optional[_Iterable[str]] = ..., segments: _Optional[_Iterable[_Union[Segment, _Mapping]]] = ..., incremental: _Optional[_Union[IncrementalRelease, _Mapping]] = ...) -> None: ...
+
+class Segment(_message.Message):
+    __slots__ = ("name", "is_rule", "shares", "instances", "mirror")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    IS_RULE_FIELD_NUMBER: _ClassVar[int]
+    SHARES_FIELD_NUMBER: _ClassVar[int]
+    INSTANCES_FIELD_NUMBER: _ClassVar[int]
+    MIRROR_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    is_rule: bool
+    shares: _containers.RepeatedCompositeFieldContainer[Share]
+    instances: bool
+    mirror: Mirror
+    def __init__(self, name: _Optional[str] = ..., is_rule: _Optional[bool] = ..., shares: _Optional[_Iterable[_Union[Share, _Mapping]]] = ..., instances: _Optional[bool] = ..., mirror: _Optional[_Union[Mirror, _Mapping]] = ...) -> None: ...
+
+class Share(_message.Message):
+    __slots__ = ("version", "percent")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    PERCENT_FIELD_NUMBER: _ClassVar[int]
+    version: str
+    percent: str
+    def __init__(self, version: _Optional[str] = ..., percent: _Optional[str] = ...) -> None: ...
+
+class Mirror(_message.Message):
+    __slots__ = ("to", "percent")
+    TO_FIELD_NUMBER: _ClassVar[int]
+    PERCENT_FIELD_NUMBER: _ClassVar[int]
+    to: str
+    percent: str
+    def __init__(self, to: _Optional[str] = ..., percent: _Optional[str] = ...) -> None: ...
+
+class IncrementalRelease(_message.Message):
+    __slots__ = ("to", "steps", "interval_seconds", "on_failure", "state")
+    TO_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    INTERVAL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    ON_FAILURE_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    to: str
+    steps: _containers.RepeatedScalarFieldContainer[str]
+    interval_seconds: float
+    on_failure: str
+    state: ReleaseState
+    def __init__(self, to: _Optional[str] = ..., steps: _Optional[_Iterable[str]] = ..., interval_seconds: _Optional[float] = ..., on_failure: _Optional[str] = ..., state: _Optional[_Union[ReleaseState, _Mapping]] = ...) -> None: ...
+
+class ReleaseState(_message.Message):
+    __slots__ = ("phase", "step", "since", "reason")
+    PHASE_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    phase: str
+    step: int
+    since: _timestamp_pb2.Timestamp
+    reason: str
+    def __init__(self, phase: _Optional[str] = ..., step: _Optional[int] = ..., since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ProxyStatus(_message.Message):
+    __slots__ = ("stream_id", "node_id", "node_cluster", "stream_kind", "connected_at", "types", "synced_version", "synced_at", "behind", "behind_since", "last_nack")
+    STREAM_ID_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    NODE_CLUSTER_FIELD_NUMBER: _ClassVar[int]
+    STREAM_KIND_FIELD_NUMBER: _ClassVar[int]
+    CONNECTED_AT_FIELD_NUMBER: _ClassVar[int]
+    TYPES_FIELD_NUMBER: _ClassVar[int]
+    SYNCED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    SYNCED_AT_FIELD_NUMBER: _ClassVar[int]
+    BEHIND_FIELD_NUMBER: _ClassVar[int]
+    BEHIND_SINCE_FIELD_NUMBER: _ClassVar[int]
+    LAST_NACK_FIELD_NUMBER: _ClassVar[int]
+    stream_id: int
+    node_id: str
+    node_cluster: str
+    stream_kind: str
+    connected_at: _timestamp_pb2.Timestamp
+    types: _containers.RepeatedCompositeFieldContainer[TypeStatus]
+    synced_version: str
+    synced_at: _timestamp_pb2.Timestamp
+    behind: bool
+    behind_since: _timestamp_pb2.Timestamp
+    last_nack: Nack
+    def __init__(self, stream_id: _Optional[int] = ..., node_id: _Optional[str] = ..., node_cluster: _Optional[str] = ..., stream_kind: _Optional[str] = ..., connected_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., types: _Optional[_Iterable[_Union[TypeStatus, _Mapping]]] = ..., synced_version: _Optional[str] = ..., synced_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., behind: _Optional[bool] = ..., behind_since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_nack: _Optional[_Union[Nack, _Mapping]] = ...) -> None: ...
+
+class TypeStatus(_message.Message):
+    __slots__ = ("type_url", "type", "sent_version", "acked_version", "behind_since", "last_nack")
+    TYPE_URL_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    SENT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ACKED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    BEHIND_SINCE_FIELD_NUMBER: _ClassVar[int]
+    LAST_NACK_FIELD_NUMBER: _ClassVar[int]
+    type_url: str
+    type: str
+    sent_version: str
+    acked_version: str
+    behind_since: _timestamp_pb2.Timestamp
+    last_nack: Nack
+    def __init__(self, type_url: _Optional[str] = ..., type: _Optional[str] = ..., sent_version: _Optional[str] = ..., acked_version: _Optional[str] = ..., behind_since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_nack: _Optional[_Union[Nack, _Mapping]] = ...) -> None: ...
+
+class Nack(_message.Message):
+    __slots__ = ("type_url", "version", "message", "at")
+    TYPE_URL_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    type_url: str
+    version: str
+    message: str
+    at: _timestamp_pb2.Timestamp
+    def __init__(self, type_url: _Optional[str] = ..., version: _Optional[str] = ..., message: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class StatusEvent(_message.Message):
+    __slots__ = ("kind", "sequence", "at", "served_version", "status", "proxy", "service")
+    class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        KIND_UNSPECIFIED: _ClassVar[StatusEvent.Kind]
+        SNAPSHOT: _ClassVar[StatusEvent.Kind]
+        VERSION_SERVED: _ClassVar[StatusEvent.Kind]
+        POLICY_REJECTED: _ClassVar[StatusEvent.Kind]
+        RELEASE_CHANGED: _ClassVar[StatusEvent.Kind]
+        PROXY_CONNECTED: _ClassVar[StatusEvent.Kind]
+        PROXY_ACKED: _ClassVar[StatusEvent.Kind]
+        PROXY_NACKED: _ClassVar[StatusEvent.Kind]
+        PROXY_SYNCED: _ClassVar[StatusEvent.Kind]
+        PROXY_DISCONNECTED: _ClassVar[StatusEvent.Kind]
+    KIND_UNSPECIFIED: StatusEvent.Kind
+    SNAPSHOT: StatusEvent.Kind
+    VERSION_SERVED: StatusEvent.Kind
+    POLICY_REJECTED: StatusEvent.Kind
+    RELEASE_CHANGED: StatusEvent.Kind
+    PROXY_CONNECTED: StatusEvent.Kind
+    PROXY_ACKED: StatusEvent.Kind
+    PROXY_NACKED: StatusEvent.Kind
+    PROXY_SYNCED: StatusEvent.Kind
+    PROXY_DISCONNECTED: StatusEvent.Kind
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    SERVED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    PROXY_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    kind: StatusEvent.Kind
+    sequence: int
+    at: _timestamp_pb2.Timestamp
+    served_version: str
+    status: Status
+    proxy: ProxyStatus
+    service: ServiceStatus
+    def __init__(self, kind: _Optional[_Union[StatusEvent.Kind, str]] = ..., sequence: _Optional[int] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., served_version: _Optional[str] = ..., status: _Optional[_Union[Status, _Mapping]] = ..., proxy: _Optional[_Union[ProxyStatus, _Mapping]] = ..., service: _Optional[_Union[ServiceStatus, _Mapping]] = ...) -> None: ...
