@@ -30,3 +30,7 @@ class XdsCallbacks:
 
     def on_nack(self, stream: StreamInfo, type_url: str, version: str, message: str) -> None:
         """The proxy rejected the response it was last sent for this type."""
+
+    def on_synced(self, stream: StreamInfo, version: str) -> None:
+        """The proxy has now ACKed every type it requested of policy ``version``
+        (the cache's version): ``ProxyStatus.synced_version`` just became ``version``."""

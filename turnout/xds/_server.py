@@ -74,9 +74,12 @@ class XdsServer:
         callbacks: XdsCallbacks | None = None,
         *,
         options: Sequence[tuple[str, Any]] = (),
+        handlers: Sequence[grpc.GenericRpcHandler] = (),
     ) -> None:
-        """``options`` are passed to ``grpc.aio.server`` as they are."""
+        """``options`` are passed to ``grpc.aio.server`` as they are; ``handlers`` are
+        served beside xDS on the same port (turnout's own API)."""
         self._cache = cache
+        self._handlers = tuple(handlers)
         self._callbacks = callbacks if callbacks is not None else XdsCallbacks()
         self._options = tuple(options)
         self._streams: dict[int, Stream] = {}
@@ -99,6 +102,8 @@ class XdsServer:
             server.add_generic_rpc_handlers(
                 (grpc.method_handlers_generic_handler(service, {method: handler}),)
             )
+        if self._handlers:
+            server.add_generic_rpc_handlers(self._handlers)
         port: int = server.add_insecure_port(address)
         if port == 0:
             raise OSError(f"could not bind the xDS server to {address}")
