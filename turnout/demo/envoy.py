@@ -53,6 +53,21 @@ _HEADER = """\
 """
 
 
+# Envoy's counters are sent cumulative (turnout computes per-proxy deltas), its
+# histograms per flush interval.
+_METRICS_SINK = """
+# Every flush, Envoy streams its stats to turnout (envoy.service.metrics.v3.MetricsService
+# on the xDS port): the figures behind release analysis, with nothing else to install.
+stats_flush_interval: {interval}
+stats_sinks:
+- name: envoy.stat_sinks.metrics_service
+  typed_config:
+    "@type": type.googleapis.com/envoy.config.metrics.v3.MetricsServiceConfig
+    transport_api_version: V3
+    grpc_service: {{envoy_grpc: {{cluster_name: turnout_xds}}}}
+"""
+
+
 def _yaml_str(value: str) -> str:
     # JSON strings are valid YAML double-quoted scalars: no `on`/`no` surprises.
     return json.dumps(value)
@@ -64,9 +79,14 @@ def render_bootstrap(
     admin_port: int = DEFAULT_ADMIN_PORT,
     node_id: str | None = "edge-1",
     node_cluster: str | None = "edge",
+    *,
+    stats_flush_interval: str | None = "5s",
 ) -> str:
     """The bootstrap YAML for an Envoy that gets clusters, endpoints, listeners and
     routes from turnout at xds_host:xds_port over ADS, with its admin on 127.0.0.1.
+
+    Envoy streams its stats to turnout's MetricsService (same cluster, same port) every
+    `stats_flush_interval` for release analysis; None leaves the sink out.
 
     `node_id` / `node_cluster` are written into the file unless None; Envoy's
     `--service-node` / `--service-cluster` flags override them (and must be given
@@ -86,6 +106,9 @@ def render_bootstrap(
         if node_cluster is not None:
             node += f"  cluster: {_yaml_str(node_cluster)}\n"
         node += "\n"
+    sink = ""
+    if stats_flush_interval is not None:
+        sink = _METRICS_SINK.format(interval=stats_flush_interval)
     return f"""{_HEADER}
 {node}admin:
   address:
@@ -127,7 +150,7 @@ static_resources:
         - endpoint:
             address:
               socket_address: {{address: {_yaml_str(xds_host)}, port_value: {xds_port}}}
-"""
+{sink}"""
 
 
 def find_envoy() -> str:
@@ -195,6 +218,7 @@ class EnvoyProcess:
         base_id: int | None = None,
         concurrency: int = 1,
         extra_args: tuple[str, ...] = (),
+        stats_flush_interval: str | None = "5s",
     ) -> None:
         self.xds_host = xds_host
         self.xds_port = xds_port
@@ -204,6 +228,7 @@ class EnvoyProcess:
         self.base_id = base_id if base_id is not None else _next_base_id()
         self.concurrency = concurrency
         self.extra_args = extra_args
+        self.stats_flush_interval = stats_flush_interval
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix=f"envoy-{node_id}-"))
         self.config_path = self.workdir / f"{node_id}-bootstrap.yaml"
         self.log_path = self.workdir / f"{node_id}.log"
@@ -221,7 +246,14 @@ class EnvoyProcess:
             raise EnvoyError("already started")
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(
-            render_bootstrap(self.xds_host, self.xds_port, 0, self.node_id, self.node_cluster)
+            render_bootstrap(
+                self.xds_host,
+                self.xds_port,
+                0,
+                self.node_id,
+                self.node_cluster,
+                stats_flush_interval=self.stats_flush_interval,
+            )
         )
         self._admin_address_path.unlink(missing_ok=True)
         self._log_file = self.log_path.open("ab")
