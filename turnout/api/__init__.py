@@ -1,0 +1,39 @@
+"""turnout's own gRPC API: ``turnout.v1.ReleaseService`` (see protos/turnout/v1/).
+
+It reads the xDS server's proxy states and the cache, never the policies: the
+composition root hands it a :data:`PolicySource` returning a :class:`PolicyView`.
+"""
+
+from __future__ import annotations
+
+from turnout.api._convert import proxy_message, service_message, status_message
+from turnout.api._model import (
+    IncrementalView,
+    MirrorView,
+    PolicySource,
+    PolicyView,
+    RejectionView,
+    ReleaseStateView,
+    SegmentView,
+    ServiceView,
+    ShareView,
+)
+from turnout.api._service import SERVICE_NAME, ProxySource, ReleaseService
+
+__all__ = [
+    "SERVICE_NAME",
+    "IncrementalView",
+    "MirrorView",
+    "PolicySource",
+    "PolicyView",
+    "ProxySource",
+    "RejectionView",
+    "ReleaseService",
+    "ReleaseStateView",
+    "SegmentView",
+    "ServiceView",
+    "ShareView",
+    "proxy_message",
+    "service_message",
+    "status_message",
+]

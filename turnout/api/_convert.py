@@ -1,0 +1,143 @@
+"""Plain values (the policy view, xds's ProxyStatus) to turnout.v1 messages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from turnout._proto.v1 import release_pb2 as pb
+from turnout.api._model import PolicyView, RejectionView, ServiceView
+from turnout.cache import ORDER, short_name
+from turnout.xds import NackRecord, ProxyStatus
+
+__all__ = ["is_proxy", "proxy_message", "service_message", "status_message", "timestamp"]
+
+
+def timestamp(at: datetime) -> Timestamp:
+    """A protobuf Timestamp; naive datetimes are taken as UTC."""
+    result = Timestamp()
+    result.FromDatetime(at if at.tzinfo is not None else at.replace(tzinfo=UTC))
+    return result
+
+
+def is_proxy(status: ProxyStatus) -> bool:
+    """Whether a stream has identified itself (sent its first request): only those count."""
+    return bool(status.node_id or status.types)
+
+
+def _nack(type_url: str, record: NackRecord) -> pb.Nack:
+    return pb.Nack(
+        type_url=type_url, version=record.version, message=record.message, at=timestamp(record.at)
+    )
+
+
+def proxy_message(
+    status: ProxyStatus, served_version: str | None, accepted_at: datetime | None = None
+) -> pb.ProxyStatus:
+    """One proxy stream; ``behind`` is judged against ``served_version``."""
+    message = pb.ProxyStatus(
+        stream_id=status.stream_id,
+        node_id=status.node_id,
+        node_cluster=status.node_cluster,
+        stream_kind=status.kind,
+        connected_at=timestamp(status.connected_at),
+        synced_version=status.synced_version or "",
+    )
+    if status.synced_at is not None:
+        message.synced_at.CopyFrom(timestamp(status.synced_at))
+    last_nack: tuple[datetime, pb.Nack] | None = None
+    behind_since: datetime | None = None
+    order = {t: i for i, t in enumerate(ORDER)}
+    for type_url in sorted(status.types, key=lambda t: (order.get(t, len(order)), t)):
+        state = status.types[type_url]
+        entry = message.types.add(
+            type_url=type_url,
+            type=short_name(type_url),
+            sent_version=state.sent_version or "",
+            acked_version=state.acked_version or "",
+        )
+        if state.behind_since is not None:
+            entry.behind_since.CopyFrom(timestamp(state.behind_since))
+            if behind_since is None or state.behind_since < behind_since:
+                behind_since = state.behind_since
+        if state.last_nack is not None:
+            nack = _nack(type_url, state.last_nack)
+            entry.last_nack.CopyFrom(nack)
+            if last_nack is None or state.last_nack.at > last_nack[0]:
+                last_nack = (state.last_nack.at, nack)
+    if last_nack is not None:
+        message.last_nack.CopyFrom(last_nack[1])
+    message.behind = bool(served_version) and status.synced_version != served_version
+    if message.behind:
+        # Right after a publish, before the stream's writer looked at it, no type has
+        # noticed yet: the proxy has been behind since the version was accepted.
+        since = behind_since or accepted_at
+        if since is not None:
+            message.behind_since.CopyFrom(timestamp(since))
+    return message
+
+
+def _rejection(rejection: RejectionView) -> pb.Rejection:
+    message = pb.Rejection(errors=rejection.errors)
+    if rejection.at is not None:
+        message.at.CopyFrom(timestamp(rejection.at))
+    return message
+
+
+def service_message(service: ServiceView) -> pb.ServiceStatus:
+    """One service's release state."""
+    message = pb.ServiceStatus(name=service.name, stable=service.stable, versions=service.versions)
+    for segment in service.segments:
+        entry = message.segments.add(
+            name=segment.name, is_rule=segment.is_rule, instances=segment.instances
+        )
+        for share in segment.shares:
+            entry.shares.add(version=share.version, percent=share.percent)
+        if segment.mirror is not None:
+            entry.mirror.CopyFrom(pb.Mirror(to=segment.mirror.to, percent=segment.mirror.percent))
+    incremental = service.incremental
+    if incremental is not None:
+        message.incremental.CopyFrom(
+            pb.IncrementalRelease(
+                to=incremental.to,
+                steps=incremental.steps,
+                interval_seconds=incremental.interval_seconds,
+                on_failure=incremental.on_failure,
+            )
+        )
+        state = incremental.state
+        if state is not None:
+            message.incremental.state.CopyFrom(
+                pb.ReleaseState(phase=state.phase, step=state.step, reason=state.reason)
+            )
+            if state.since is not None:
+                message.incremental.state.since.CopyFrom(timestamp(state.since))
+    return message
+
+
+def status_message(
+    policy: PolicyView, proxies: Iterable[ProxyStatus], now: datetime | None = None
+) -> pb.Status:
+    """The whole status: the served set, its services and every identified proxy."""
+    message = pb.Status(
+        served_version=policy.version or "",
+        policies=policy.policies,
+        reloads_accepted=policy.reloads_accepted,
+        reloads_rejected=policy.reloads_rejected,
+        generated_at=timestamp(now or datetime.now(UTC)),
+    )
+    if policy.accepted_at is not None:
+        message.accepted_at.CopyFrom(timestamp(policy.accepted_at))
+    if policy.rejected is not None:
+        message.rejected.CopyFrom(_rejection(policy.rejected))
+    if policy.last_rejected is not None:
+        message.last_rejected.CopyFrom(_rejection(policy.last_rejected))
+    message.services.extend(service_message(s) for s in policy.services)
+    message.proxies.extend(
+        proxy_message(p, policy.version, policy.accepted_at)
+        for p in sorted(proxies, key=lambda p: p.stream_id)
+        if is_proxy(p)
+    )
+    return message

@@ -1,0 +1,111 @@
+"""What the release service needs to know about the policies being served.
+
+The api layer does not read policies (import-linter keeps it that way): the composition
+root turns the policy model and the reload controller's state into these plain values
+and hands the service a :data:`PolicySource` that returns them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+__all__ = [
+    "IncrementalView",
+    "MirrorView",
+    "PolicySource",
+    "PolicyView",
+    "RejectionView",
+    "ReleaseStateView",
+    "SegmentView",
+    "ServiceView",
+    "ShareView",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ShareView:
+    """One version's share of a segment; ``percent`` is an exact decimal string ("12.5")."""
+
+    version: str
+    percent: str
+
+
+@dataclass(frozen=True, slots=True)
+class MirrorView:
+    """Dark traffic: ``percent`` of a segment's requests copied to ``to``."""
+
+    to: str
+    percent: str
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentView:
+    """The default split (``name="default"``) or one rule's."""
+
+    name: str
+    is_rule: bool
+    shares: tuple[ShareView, ...] = ()
+    instances: bool = False
+    mirror: MirrorView | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseStateView:
+    """``incremental.state``: where an incremental release is."""
+
+    phase: str
+    step: int = 0
+    since: datetime | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class IncrementalView:
+    """A service's ``incremental:`` release; ``state`` None: not started."""
+
+    to: str
+    steps: tuple[str, ...]
+    interval_seconds: float
+    on_failure: str
+    state: ReleaseStateView | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceView:
+    """One served service: stable version, every segment in match order, its release."""
+
+    name: str
+    stable: str
+    versions: tuple[str, ...]
+    segments: tuple[SegmentView, ...]
+    incremental: IncrementalView | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RejectionView:
+    """A rejected policy set: when, and every problem."""
+
+    at: datetime | None
+    errors: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyView:
+    """The served policy set and the reload history, as of one moment."""
+
+    version: str | None
+    """The served policy version (the cache's); None before the first valid set."""
+    accepted_at: datetime | None = None
+    policies: str = ""
+    rejected: RejectionView | None = None
+    """Set while the files on disk are rejected."""
+    last_rejected: RejectionView | None = None
+    services: tuple[ServiceView, ...] = ()
+    reloads_accepted: int = 0
+    reloads_rejected: int = 0
+
+
+PolicySource = Callable[[], PolicyView]
+"""Returns the current :class:`PolicyView`; called on the event loop, must not block."""
