@@ -64,6 +64,21 @@ SERVICES: dict[str, tuple[str, str, tuple[str, ...]]] = {
 }
 """Each served stream kind: its gRPC service, its streaming method and its types."""
 
+SCALE_OPTIONS: tuple[tuple[str, Any], ...] = (
+    ("grpc.server.max_pending_requests", 1 << 20),
+    ("grpc.server.max_pending_requests_hard_limit", 1 << 20),
+)
+"""grpc options every XdsServer starts with, unless its ``options`` set the same keys.
+
+grpc core queues a new stream as "pending" until the application picks it up, and
+grpc.aio picks streams up one at a time on the event loop. Past 1,000 pending streams
+(the default soft limit) core starts refusing new ones at random, and past 3,000 (the
+hard limit) all of them: the client sees ``INTERNAL: Internal error from Core``. A
+fleet reconnecting at once (a restart, a network blip) easily has thousands pending,
+which is the ~2,000-stream "cap" a plain grpc.aio server shows. With these raised, one
+process accepts 10,000 streams (see ``bench/fleet.py``).
+"""
+
 
 class XdsServer:
     """Serves snapshots from a :class:`SnapshotCache` to Envoys over gRPC."""
@@ -92,7 +107,9 @@ class XdsServer:
         """Listen on ``address`` (``host:port``, port 0 picks one); return the bound port."""
         if self._server is not None:
             raise RuntimeError("XdsServer already started")
-        server = grpc.aio.server(options=self._options)
+        given = {key for key, _value in self._options}
+        defaults = tuple(o for o in SCALE_OPTIONS if o[0] not in given)
+        server = grpc.aio.server(options=(*defaults, *self._options))
         for kind, (service, method, _types) in SERVICES.items():
             handler = grpc.stream_stream_rpc_method_handler(
                 self._behavior(kind),
