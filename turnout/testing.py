@@ -6,6 +6,9 @@
   per-type service: it sends requests, ACKs and NACKs the way Envoy does (node on the
   first request only; an ACK repeats the subscription with the response's version and
   nonce; a NACK carries the previously accepted version and an ``error_detail``).
+- :class:`DeltaClient` does the same over incremental xDS (``delta-ads`` or a per-type
+  ``delta-*`` service): subscriptions by difference, ``initial_resource_versions`` on
+  reconnect, and the name -> version map a proxy keeps from the responses it accepts.
 - ``eds_cluster``, ``assignment``, ``rds_listener``, ``weighted_routes`` and
   ``make_snapshot`` build small, consistent Envoy configs from xds-protos messages.
 """
@@ -50,7 +53,12 @@ from envoy.extensions.filters.network.http_connection_manager.v3.http_connection
     HttpFilter,
     Rds,
 )
-from envoy.service.discovery.v3.discovery_pb2 import DiscoveryRequest, DiscoveryResponse
+from envoy.service.discovery.v3.discovery_pb2 import (
+    DeltaDiscoveryRequest,
+    DeltaDiscoveryResponse,
+    DiscoveryRequest,
+    DiscoveryResponse,
+)
 from google.protobuf.any_pb2 import Any as AnyProto
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.message import Message
@@ -68,13 +76,15 @@ from turnout.cache import (
     eds_name,
     listener_route_names,
 )
-from turnout.xds import SERVICES, XdsCallbacks, XdsServer
+from turnout.xds import DELTA_SERVICES, SERVICES, XdsCallbacks, XdsServer
 
 __all__ = [
     "AdsClient",
+    "DeltaClient",
     "RunningXds",
     "assignment",
     "decode",
+    "decode_delta",
     "eds_cluster",
     "eventually",
     "make_snapshot",
@@ -207,6 +217,14 @@ def decode(response: DiscoveryResponse) -> list[Message]:
         message_type = _MESSAGES[packed.type_url]
         result.append(message_type.FromString(packed.value))
     return result
+
+
+def decode_delta(response: DeltaDiscoveryResponse) -> dict[str, Message]:
+    """The resources of a Delta response, unpacked, by the name their wrapper carries."""
+    return {
+        r.name: _MESSAGES[r.resource.type_url].FromString(r.resource.value)
+        for r in response.resources
+    }
 
 
 def resource_names(response: DiscoveryResponse) -> list[str]:
@@ -384,6 +402,168 @@ class AdsClient:
         await self._channel.close(grace=None)
 
 
+class DeltaClient:
+    """A simulated Envoy on one incremental xDS stream (``delta-ads`` or ``delta-cds``...).
+
+    Like Envoy, it keeps per type the name -> version of every resource it accepted
+    (``have``), applies ``removed_resources``, ACKs with the response's nonce only, and
+    sends ``initial_resource_versions`` when asked to reconnect.
+    """
+
+    def __init__(
+        self,
+        channel: grpc.aio.Channel,
+        *,
+        node_id: str,
+        node_cluster: str,
+        kind: str = "delta-ads",
+        read: bool = True,
+    ) -> None:
+        """Open the stream on ``channel``; ``read=False`` never reads (a stuck proxy)."""
+        service, method, _types = DELTA_SERVICES[kind]
+        self.node = Node(id=node_id, cluster=node_cluster)
+        self._channel = channel
+        self._call: Any = channel.stream_stream(
+            f"/{service}/{method}",
+            request_serializer=DeltaDiscoveryRequest.SerializeToString,
+            response_deserializer=DeltaDiscoveryResponse.FromString,
+        )()
+        self._responses: asyncio.Queue[DeltaDiscoveryResponse | BaseException] = asyncio.Queue()
+        self._reader = asyncio.create_task(self._read()) if read else None
+        self._sent_node = False
+        self.have: dict[str, dict[str, str]] = {}
+        """Per type, name -> version of the resources accepted (and not removed since)."""
+        self.received_bytes = 0
+        """The serialized size of every response received."""
+
+    @classmethod
+    async def connect(
+        cls,
+        target: str,
+        *,
+        node_id: str = "proxy-1",
+        node_cluster: str = "default",
+        kind: str = "delta-ads",
+        read: bool = True,
+    ) -> DeltaClient:
+        """Open a channel to ``target`` and a stream on it."""
+        channel = grpc.aio.insecure_channel(
+            target, options=[("grpc.max_receive_message_length", 256 * 1024 * 1024)]
+        )
+        return cls(channel, node_id=node_id, node_cluster=node_cluster, kind=kind, read=read)
+
+    async def _read(self) -> None:
+        try:
+            while True:
+                response = await self._call.read()
+                if response is grpc.aio.EOF:
+                    self._responses.put_nowait(EOFError("stream ended"))
+                    return
+                self.received_bytes += response.ByteSize()
+                self._responses.put_nowait(response)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # the RPC failed: hand the error to recv()
+            self._responses.put_nowait(exc)
+
+    async def request(
+        self,
+        type_url: str,
+        subscribe: Iterable[str] = (),
+        unsubscribe: Iterable[str] = (),
+        *,
+        initial: Mapping[str, str] | None = None,
+        nonce: str = "",
+        error: str | None = None,
+        node: bool | None = None,
+    ) -> None:
+        """Send a DeltaDiscoveryRequest (a spontaneous one unless ``nonce`` is given); the
+        node goes on the stream's first request only, unless ``node`` says otherwise."""
+        request = DeltaDiscoveryRequest(
+            type_url=type_url,
+            resource_names_subscribe=list(subscribe),
+            resource_names_unsubscribe=list(unsubscribe),
+            initial_resource_versions=dict(initial or {}),
+            response_nonce=nonce,
+        )
+        if node or (node is None and not self._sent_node):
+            request.node.CopyFrom(self.node)
+            self._sent_node = True
+        if error is not None:
+            request.error_detail.CopyFrom(Status(code=3, message=error))
+        for name in unsubscribe:
+            self.have.get(type_url, {}).pop(name, None)
+        await self._call.write(request)
+
+    async def recv(self, timeout: float = 2.0) -> DeltaDiscoveryResponse:  # noqa: ASYNC109 - as AdsClient.recv
+        """The next response; raises TimeoutError if none arrives within ``timeout``."""
+        item = await asyncio.wait_for(self._responses.get(), timeout)
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    async def expect_silence(self, timeout: float = 0.3) -> None:  # noqa: ASYNC109 - a window, not a deadline
+        """Assert that no response arrives within ``timeout`` seconds."""
+        try:
+            response = await self.recv(timeout)
+        except TimeoutError:
+            return
+        raise AssertionError(
+            f"unexpected response {response.type_url} "
+            f"resources={[r.name for r in response.resources]} "
+            f"removed={list(response.removed_resources)}"
+        )
+
+    def apply(self, response: DeltaDiscoveryResponse) -> None:
+        """Record a response's resources and removals in ``have`` (what accepting does)."""
+        have = self.have.setdefault(response.type_url, {})
+        for resource in response.resources:
+            have[resource.name] = resource.version
+        for name in response.removed_resources:
+            have.pop(name, None)
+
+    async def ack(self, response: DeltaDiscoveryResponse) -> None:
+        """Accept ``response``: apply it and answer with its nonce."""
+        self.apply(response)
+        await self.request(response.type_url, nonce=response.nonce)
+
+    async def nack(self, response: DeltaDiscoveryResponse, message: str) -> None:
+        """Reject ``response`` with ``message`` (nothing of it is applied)."""
+        await self.request(response.type_url, nonce=response.nonce, error=message)
+
+    async def bootstrap(self, timeout: float = 2.0) -> dict[str, DeltaDiscoveryResponse]:  # noqa: ASYNC109 - per response
+        """Subscribe like Envoy starting up over Delta ADS and ACK everything, following
+        references: CDS (legacy wildcard), EDS for its clusters, LDS, RDS for its
+        listeners. Returns the accepted response per type."""
+        accepted: dict[str, DeltaDiscoveryResponse] = {}
+        await self.request(CLUSTER_TYPE)
+        accepted[CLUSTER_TYPE] = cds = await self.recv(timeout)
+        await self.ack(cds)
+        eds_names = sorted({n for c in decode_delta(cds).values() for n in _eds_names(c)})
+        await self.request(ENDPOINT_TYPE, eds_names)
+        accepted[ENDPOINT_TYPE] = eds = await self.recv(timeout)
+        await self.ack(eds)
+        await self.request(LISTENER_TYPE)
+        accepted[LISTENER_TYPE] = lds = await self.recv(timeout)
+        await self.ack(lds)
+        rds_names = sorted(
+            {n for lst in decode_delta(lds).values() for n in listener_route_names(lst)}
+        )
+        await self.request(ROUTE_TYPE, rds_names)
+        accepted[ROUTE_TYPE] = rds = await self.recv(timeout)
+        await self.ack(rds)
+        return accepted
+
+    async def close(self) -> None:
+        """Cancel the stream and close the channel."""
+        self._call.cancel()
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        await self._channel.close(grace=None)
+
+
 async def eventually(
     condition: Callable[[], bool],
     timeout: float = 2.0,  # noqa: ASYNC109 - a polling budget, not a cancellation deadline
@@ -408,7 +588,7 @@ class RunningXds:
     server: XdsServer
     cache: SnapshotCache
     port: int
-    _clients: list[AdsClient] = field(default_factory=list)
+    _clients: list[AdsClient | DeltaClient] = field(default_factory=list)
 
     @property
     def target(self) -> str:
@@ -425,6 +605,21 @@ class RunningXds:
     ) -> AdsClient:
         """A connected simulated Envoy, closed when the server context ends."""
         client = await AdsClient.connect(
+            self.target, node_id=node_id, node_cluster=node_cluster, kind=kind, read=read
+        )
+        self._clients.append(client)
+        return client
+
+    async def delta_client(
+        self,
+        node_id: str = "proxy-1",
+        node_cluster: str = "default",
+        *,
+        kind: str = "delta-ads",
+        read: bool = True,
+    ) -> DeltaClient:
+        """A connected simulated Delta Envoy, closed when the server context ends."""
+        client = await DeltaClient.connect(
             self.target, node_id=node_id, node_cluster=node_cluster, kind=kind, read=read
         )
         self._clients.append(client)

@@ -14,6 +14,7 @@ def test_public_surface() -> None:
     """turnout.xds exports exactly its documented names."""
     assert sorted(turnout.xds.__all__) == sorted(
         [
+            "DELTA_SERVICES",
             "SERVICES",
             "NackRecord",
             "ProxyStatus",

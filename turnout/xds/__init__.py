@@ -1,17 +1,19 @@
-"""The state-of-the-world xDS server: ADS plus per-type CDS/EDS/LDS/RDS over grpc.aio.
+"""The xDS server: ADS plus per-type CDS/EDS/LDS/RDS over grpc.aio, state of the world
+and incremental (Delta).
 
 It serves what ``turnout.cache`` holds and never reads policies or translates them.
 The protocol decisions (nonces, ACK/NACK, wildcard, ordering, warming) are written
-down in ``_stream``.
+down in ``_stream``, and what Delta adds in ``_delta``.
 """
 
 from __future__ import annotations
 
 from turnout.xds._callbacks import XdsCallbacks
-from turnout.xds._server import SERVICES, XdsServer
+from turnout.xds._server import DELTA_SERVICES, SERVICES, XdsServer
 from turnout.xds._status import NackRecord, ProxyStatus, StreamInfo, TypeStatus
 
 __all__ = [
+    "DELTA_SERVICES",
     "SERVICES",
     "NackRecord",
     "ProxyStatus",

@@ -1,8 +1,9 @@
 """The gRPC server: ADS and the four per-type state-of-the-world services.
 
-Only the ``Stream*`` methods are registered; ``Delta*`` and ``Fetch*`` are answered
-UNIMPLEMENTED by grpc itself, and Envoy configured for them fails loudly rather
-than half-working.
+The ``Stream*`` (state of the world, ``_stream``) and ``Delta*`` (incremental,
+``_delta``) methods are registered; ``Fetch*`` (REST-style polling) is answered
+UNIMPLEMENTED by grpc itself, and Envoy configured for it fails loudly rather than
+half-working.
 
 Handlers are generic (no generated servicers): requests are parsed by protobuf,
 responses are written as the bytes ``_wire`` framed from cached resources, so grpc
@@ -24,7 +25,7 @@ from typing import Any
 import grpc
 import grpc.aio
 import structlog
-from envoy.service.discovery.v3.discovery_pb2 import DiscoveryRequest
+from envoy.service.discovery.v3.discovery_pb2 import DeltaDiscoveryRequest, DiscoveryRequest
 
 from turnout.cache import (
     CLUSTER_TYPE,
@@ -35,10 +36,11 @@ from turnout.cache import (
     SnapshotCache,
 )
 from turnout.xds._callbacks import XdsCallbacks
+from turnout.xds._delta import DeltaStream
 from turnout.xds._status import ProxyStatus
 from turnout.xds._stream import Stream
 
-__all__ = ["SERVICES", "XdsServer"]
+__all__ = ["DELTA_SERVICES", "SERVICES", "XdsServer"]
 
 log = structlog.get_logger("turnout.xds")
 
@@ -79,6 +81,13 @@ which is the ~2,000-stream "cap" a plain grpc.aio server shows. With these raise
 process accepts 10,000 streams (see ``bench/fleet.py``).
 """
 
+DELTA_SERVICES: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    f"delta-{kind}": (service, "Delta" + method.removeprefix("Stream"), types)
+    for kind, (service, method, types) in SERVICES.items()
+}
+"""The incremental kinds (``delta-ads``, ``delta-cds``...): DeltaAggregatedResources,
+DeltaClusters, DeltaEndpoints, DeltaListeners, DeltaRoutes."""
+
 
 class XdsServer:
     """Serves snapshots from a :class:`SnapshotCache` to Envoys over gRPC."""
@@ -97,7 +106,7 @@ class XdsServer:
         self._handlers = tuple(handlers)
         self._callbacks = callbacks if callbacks is not None else XdsCallbacks()
         self._options = tuple(options)
-        self._streams: dict[int, Stream] = {}
+        self._streams: dict[int, Stream | DeltaStream] = {}
         self._ids = itertools.count(1)
         # Nonces from an earlier process must not look live to this one.
         self._nonce_prefix = secrets.token_hex(3) + "."
@@ -110,15 +119,25 @@ class XdsServer:
         given = {key for key, _value in self._options}
         defaults = tuple(o for o in SCALE_OPTIONS if o[0] not in given)
         server = grpc.aio.server(options=(*defaults, *self._options))
+        methods: dict[str, dict[str, Any]] = {}
         for kind, (service, method, _types) in SERVICES.items():
-            handler = grpc.stream_stream_rpc_method_handler(
+            methods.setdefault(service, {})[method] = grpc.stream_stream_rpc_method_handler(
                 self._behavior(kind),
                 request_deserializer=DiscoveryRequest.FromString,
                 response_serializer=None,  # responses are already bytes
             )
-            server.add_generic_rpc_handlers(
-                (grpc.method_handlers_generic_handler(service, {method: handler}),)
+        for kind, (service, method, _types) in DELTA_SERVICES.items():
+            methods.setdefault(service, {})[method] = grpc.stream_stream_rpc_method_handler(
+                self._delta_behavior(kind),
+                request_deserializer=DeltaDiscoveryRequest.FromString,
+                response_serializer=None,
             )
+        server.add_generic_rpc_handlers(
+            tuple(
+                grpc.method_handlers_generic_handler(service, handlers)
+                for service, handlers in methods.items()
+            )
+        )
         if self._handlers:
             server.add_generic_rpc_handlers(self._handlers)
         port: int = server.add_insecure_port(address)
@@ -165,6 +184,31 @@ class XdsServer:
                 # The proxy went away (or the server is stopping): grpc cancels the
                 # handler. Re-raising only makes grpc log an error for a normal event.
                 return
+            finally:
+                del self._streams[stream.stream_id]
+
+        return behavior
+
+    def _delta_behavior(self, kind: str) -> Any:
+        types = DELTA_SERVICES[kind][2]
+
+        async def behavior(
+            requests: AsyncIterator[DeltaDiscoveryRequest],
+            context: grpc.aio.ServicerContext[Any, Any],
+        ) -> None:
+            stream = DeltaStream(
+                stream_id=next(self._ids),
+                kind=kind,
+                type_urls=types,
+                cache=self._cache,
+                callbacks=self._callbacks,
+                nonce_prefix=self._nonce_prefix,
+            )
+            self._streams[stream.stream_id] = stream
+            try:
+                await stream.serve(requests, context.write)
+            except asyncio.CancelledError:
+                return  # the proxy went away or the server is stopping (see _behavior)
             finally:
                 del self._streams[stream.stream_id]
 

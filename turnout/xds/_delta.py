@@ -1,0 +1,608 @@
+"""One incremental (Delta) xDS stream: per-resource versions, subscriptions that change
+by difference, and responses that carry only what the proxy lacks.
+
+The state-of-the-world decisions in ``_stream`` hold here too (latest state wins, at
+most one un-ACKed response per type, a NACKed version is never resent, make-before-
+break ordering over ADS with EDS never held behind CDS, warming re-sends); this
+docstring records only what Delta adds or changes.
+
+- **What the proxy has.** Per type the stream keeps ``have``: resource name -> the
+  version (``CachedResource.version``, the content hash of the serialized resource)
+  the proxy has, as far as this stream knows. It is seeded from
+  ``initial_resource_versions`` on the first request of a type (a reconnecting
+  Envoy, or a restarted control plane: nothing is resent that the proxy already has
+  at that version) and updated when a response is written. A response carries the
+  resources whose version differs from ``have`` and, in ``removed_resources``, the
+  names the proxy has that it should no longer have.
+- **Responses are framed from cached bytes.** ``Resource{name, version, resource}``
+  wraps the cached ``Any`` bytes of each resource; the wrapper of a resource is built
+  once (a bounded cache keyed by the resource) and shared by every stream.
+- **Nonces.** A request whose ``response_nonce`` is the live nonce of an un-ACKed
+  response is its ACK, or its NACK with ``error_detail``. Any other nonce (stale, of
+  another stream, or empty for a spontaneous request) ACKs nothing, but the
+  subscription changes the request carries are applied all the same, as the
+  protocol requires: only SotW may drop stale requests.
+- **Subscriptions.** ``resource_names_subscribe`` / ``_unsubscribe`` change the set.
+  A name subscribed again is answered even if the proxy seems to have it (the
+  protocol says the client may have forgotten it), except a name whose version the
+  same first request lists in ``initial_resource_versions``. Unknown names are kept
+  subscribed and answered with ``removed_resources`` (the protocol's "does not
+  exist"); they are sent once they appear. Unsubscribing needs no answer, except a
+  name also covered by a wildcard subscription: the proxy cannot tell whether to keep
+  it, so the server sends it again (it exists) or removes it (it does not).
+- **Wildcard.** ``*`` in ``resource_names_subscribe`` subscribes to everything the
+  proxy group gets, on any type; on CDS/LDS a first request naming nothing (neither
+  to subscribe nor to unsubscribe) is legacy wildcard, and stays so when explicit
+  names are added later (unlike SotW). Unsubscribing ``*`` ends it; the proxy then
+  drops what it had only through the wildcard, and the stream forgets it too.
+- **First request.** The first request of each type is always answered, with an
+  empty response when the proxy already has everything: Envoy waits for it to
+  finish initializing.
+- **NACK.** Envoy applies the valid part of a rejected Delta response (CDS/LDS add
+  what they can), so after a NACK the stream no longer knows which version of the
+  rejected names the proxy has: they become unknown, and the rejected
+  version/removal of each name is remembered and never resent. Anything else is sent:
+  new content, or the content the proxy had before (a rollback reaches it).
+- **Removal is make-before-break too (ADS).** A resource is removed only once
+  nothing the proxy has references it: a cluster while routes the proxy has (sent or
+  ACKed) route or mirror to it, an assignment while a cluster it has uses it, a
+  route configuration while a listener it has fetches it.
+- **Status.** A type's ``sent_version`` / ``acked_version`` is the content hash the
+  proxy's set of that type has after the response: the snapshot's type version (or
+  the hash of the subscribed names) when the response brought it in sync, so
+  ``/status`` compares Delta and SotW proxies alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import itertools
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from datetime import datetime
+
+import structlog
+from envoy.service.discovery.v3.discovery_pb2 import DeltaDiscoveryRequest
+
+from turnout.cache import (
+    CLUSTER_TYPE,
+    ENDPOINT_TYPE,
+    LISTENER_TYPE,
+    ORDER,
+    ROUTE_TYPE,
+    CachedResource,
+    Snapshot,
+    SnapshotCache,
+    content_version,
+    short_name,
+)
+from turnout.cache._snapshot import HASH_CHARS
+from turnout.xds._callbacks import XdsCallbacks
+from turnout.xds._status import NackRecord, ProxyStatus, StreamInfo, TypeStatus
+from turnout.xds._stream import _WARMS, _WILDCARD_TYPES, _now
+from turnout.xds._wire import _field
+
+__all__ = ["DeltaStream", "frame_delta_response"]
+
+log = structlog.get_logger("turnout.xds")
+
+WILDCARD = "*"
+
+_REFERENCED_BY = {CLUSTER_TYPE: ROUTE_TYPE, ENDPOINT_TYPE: CLUSTER_TYPE, ROUTE_TYPE: LISTENER_TYPE}
+"""A resource of the key type stays while a resource of the value type the proxy has
+references it (ADS only)."""
+
+_REMOVED = None
+"""In ``nacked``: the proxy rejected a response removing the name."""
+
+# DeltaDiscoveryResponse and Resource field numbers.
+_SYSTEM_VERSION_INFO = 1
+_RESOURCES = 2
+_TYPE_URL = 4
+_NONCE = 5
+_REMOVED_RESOURCES = 6
+_RESOURCE_VERSION = 1
+_RESOURCE_ANY = 2
+_RESOURCE_NAME = 3
+
+
+@functools.lru_cache(maxsize=65536)
+def _resource_bytes(resource: CachedResource) -> bytes:
+    """The ``Resource`` wrapper of one cached resource, framed once and shared by streams."""
+    return b"".join(
+        (
+            _field(_RESOURCE_NAME, resource.name.encode()),
+            _field(_RESOURCE_VERSION, resource.version.encode()),
+            _field(_RESOURCE_ANY, resource.serialized),
+        )
+    )
+
+
+def frame_delta_response(
+    system_version: str,
+    type_url: str,
+    resources: Iterable[CachedResource],
+    removed: Iterable[str],
+    nonce: str,
+) -> bytes:
+    """The wire bytes of a ``DeltaDiscoveryResponse`` with these fields."""
+    parts = [_field(_SYSTEM_VERSION_INFO, system_version.encode())]
+    parts.extend(_field(_RESOURCES, _resource_bytes(r)) for r in resources)
+    parts.append(_field(_TYPE_URL, type_url.encode()))
+    parts.extend(_field(_REMOVED_RESOURCES, name.encode()) for name in removed)
+    parts.append(_field(_NONCE, nonce.encode()))
+    return b"".join(parts)
+
+
+def _versions_hash(pairs: Iterable[tuple[str, str]]) -> str:
+    """``content_version`` over (name, version) pairs: equal for equal sets."""
+    digest = hashlib.sha256()
+    for name, version in sorted(pairs):
+        digest.update(f"{name}\x00{version}\n".encode())
+    return digest.hexdigest()[:HASH_CHARS]
+
+
+class _Diff:
+    """What one response of a type would carry, and whether it would bring the proxy in sync."""
+
+    __slots__ = ("complete", "removals", "updates", "version")
+
+    def __init__(self) -> None:
+        self.updates: list[CachedResource] = []
+        self.removals: list[str] = []
+        self.complete = True
+        """False when a NACKed version or removal was left out."""
+        self.version = ""
+        """The content hash of the proxy's set once in sync."""
+
+    def __bool__(self) -> bool:
+        return bool(self.updates or self.removals)
+
+
+class _DeltaTypeState:
+    """What one Delta stream knows about one resource type."""
+
+    __slots__ = (
+        "acked_version",
+        "adopt",
+        "answered",
+        "behind_since",
+        "desired_version",
+        "have",
+        "last_nack",
+        "nacked",
+        "names",
+        "nonce",
+        "objects",
+        "pending_ack",
+        "replaced",
+        "requested",
+        "resend",
+        "sent_version",
+        "type_url",
+        "unacked",
+        "wildcard",
+    )
+
+    def __init__(self, type_url: str) -> None:
+        self.type_url = type_url
+        self.requested = False
+        self.wildcard = False
+        self.names: set[str] = set()
+        """Explicitly subscribed names (never ``*``)."""
+        self.resend: set[str] = set()
+        """Names to answer in the next response whatever the proxy has."""
+        self.have: dict[str, str] = {}
+        """Name -> version the proxy has ("" once unknown, after a NACK)."""
+        self.objects: dict[str, CachedResource] = {}
+        """The resources behind ``have`` that this stream knows (for their references)."""
+        self.replaced: dict[str, CachedResource] = {}
+        """Resources replaced or removed since the last ACK (the proxy may still use them)."""
+        self.adopt = False
+        """``have`` came from initial_resource_versions: match it to resources once."""
+        self.unacked: dict[str, str | None] = {}
+        """The un-ACKed response: name -> version sent, or None for a removal."""
+        self.nacked: dict[str, str | None] = {}
+        """Name -> version (or removal) the proxy rejected: never sent again."""
+        self.answered = False
+        self.nonce: str | None = None
+        self.pending_ack = False
+        self.sent_version: str | None = None
+        self.acked_version: str | None = None
+        self.last_nack: NackRecord | None = None
+        self.desired_version: str | None = None
+        self.behind_since: datetime | None = None
+
+    def status(self) -> TypeStatus:
+        return TypeStatus(
+            type_url=self.type_url,
+            sent_version=self.sent_version,
+            acked_version=self.acked_version,
+            last_nack=self.last_nack,
+            behind_since=self.behind_since,
+        )
+
+    def references(self) -> set[str]:
+        """Every name the resources the proxy has (or may still use) of this type reference."""
+        referenced: set[str] = set()
+        for resources in (self.objects, self.replaced):
+            for resource in resources.values():
+                referenced |= resource.references
+        return referenced
+
+
+class DeltaStream:
+    """The state and the two tasks of one Delta xDS stream (ADS or one per-type service)."""
+
+    def __init__(
+        self,
+        *,
+        stream_id: int,
+        kind: str,
+        type_urls: tuple[str, ...],
+        cache: SnapshotCache,
+        callbacks: XdsCallbacks,
+        nonce_prefix: str,
+    ) -> None:
+        self.stream_id = stream_id
+        self.kind = kind
+        self.connected_at = _now()
+        self._ads = len(type_urls) > 1
+        self._types = tuple(t for t in ORDER if t in type_urls)
+        self._default_type = type_urls[0] if not self._ads else ""
+        self._cache = cache
+        self._callbacks = callbacks
+        self._states = {t: _DeltaTypeState(t) for t in self._types}
+        self._nonces = itertools.count(1)
+        self._nonce_prefix = f"{nonce_prefix}{stream_id:x}."
+        self._node_known = False
+        self.node_id = ""
+        self.node_cluster = ""
+        self.wake = asyncio.Event()
+        self.synced_version: str | None = None
+        """The policy version (the cache's) this proxy has ACKed every requested type of."""
+        self.synced_at: datetime | None = None
+
+    @property
+    def info(self) -> StreamInfo:
+        """Who is on this stream."""
+        return StreamInfo(self.stream_id, self.kind, self.node_id, self.node_cluster)
+
+    @property
+    def opened(self) -> bool:
+        """Whether the first request (carrying the node) has arrived."""
+        return self._node_known
+
+    def status(self) -> ProxyStatus:
+        """A copy of this stream's state."""
+        return ProxyStatus(
+            stream_id=self.stream_id,
+            node_id=self.node_id,
+            node_cluster=self.node_cluster,
+            kind=self.kind,
+            connected_at=self.connected_at,
+            types={t: s.status() for t, s in self._states.items() if s.requested},
+            synced_version=self.synced_version,
+            synced_at=self.synced_at,
+        )
+
+    # -- running ---------------------------------------------------------------------
+
+    async def serve(
+        self,
+        requests: AsyncIterator[DeltaDiscoveryRequest],
+        write: Callable[[bytes], Awaitable[None]],
+    ) -> None:
+        """Run until the proxy closes its side or the RPC is cancelled, then release all."""
+        watch = self._cache.watch(self.wake.set)
+        reader = asyncio.create_task(self._read(requests), name=f"xds-read-{self.stream_id}")
+        writer = asyncio.create_task(self._write(write), name=f"xds-write-{self.stream_id}")
+        try:
+            done, _ = await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if not task.cancelled() and task.exception() is not None:
+                    log.info(
+                        "xds.stream_error",
+                        stream_id=self.stream_id,
+                        node_id=self.node_id,
+                        error=repr(task.exception()),
+                    )
+        finally:
+            watch.cancel()
+            for task in (reader, writer):
+                task.cancel()
+            await asyncio.gather(reader, writer, return_exceptions=True)
+            if self._node_known:
+                log.info(
+                    "xds.stream_close",
+                    stream_id=self.stream_id,
+                    kind=self.kind,
+                    node_id=self.node_id,
+                    node_cluster=self.node_cluster,
+                )
+                self._call("on_stream_close", self.info)
+
+    async def _read(self, requests: AsyncIterator[DeltaDiscoveryRequest]) -> None:
+        async for request in requests:
+            self.handle_request(request)
+
+    async def _write(self, write: Callable[[bytes], Awaitable[None]]) -> None:
+        while True:
+            self.wake.clear()  # before computing: a wake-up meanwhile is not lost
+            frame = self.next_response()
+            if frame is None:
+                await self.wake.wait()
+            else:
+                await write(frame)
+
+    # -- requests ----------------------------------------------------------------------
+
+    def handle_request(self, request: DeltaDiscoveryRequest) -> None:
+        """Record what one request says (ACK, NACK, subscription changes); wake the writer."""
+        type_url = request.type_url or self._default_type
+        state = self._states.get(type_url)
+        if state is None:
+            log.warning(
+                "xds.unknown_type",
+                stream_id=self.stream_id,
+                node_id=self.node_id or request.node.id,
+                type_url=type_url,
+                kind=self.kind,
+            )
+            return
+        if not self._node_known:
+            self._node_known = True
+            self.node_id = request.node.id
+            self.node_cluster = request.node.cluster
+            log.info(
+                "xds.stream_open",
+                stream_id=self.stream_id,
+                kind=self.kind,
+                node_id=self.node_id,
+                node_cluster=self.node_cluster,
+            )
+            self._call("on_stream_open", self.info)
+
+        nonce = request.response_nonce
+        if nonce and nonce == state.nonce and state.pending_ack:
+            state.pending_ack = False
+            if request.HasField("error_detail"):
+                self._nacked(state, request.error_detail.message)
+            else:
+                self._acked(state)
+        elif nonce:
+            # Stale (or of another stream): it ACKs nothing, but its subscription
+            # changes below still apply.
+            log.debug(
+                "xds.stale_nonce",
+                stream_id=self.stream_id,
+                type=short_name(type_url),
+                nonce=nonce,
+                live=state.nonce,
+            )
+
+        first = not state.requested
+        initial = request.initial_resource_versions if first else {}
+        if initial:
+            state.have.update(initial)
+            state.adopt = True
+        self._subscribe(
+            state, request.resource_names_subscribe, request.resource_names_unsubscribe, initial
+        )
+        state.requested = True
+        self.wake.set()
+
+    def _subscribe(
+        self,
+        state: _DeltaTypeState,
+        subscribe: Iterable[str],
+        unsubscribe: Iterable[str],
+        initial: Mapping[str, str],
+    ) -> None:
+        added, dropped = set(subscribe), set(unsubscribe)
+        if not state.requested and not added and not dropped and state.type_url in _WILDCARD_TYPES:
+            state.wildcard = True  # legacy wildcard: a first request naming nothing
+        if WILDCARD in dropped:
+            dropped.discard(WILDCARD)
+            state.wildcard = False
+            # The proxy drops what it had only through the wildcard; forget it too.
+            for name in [n for n in state.have if n not in state.names and n not in added]:
+                self._forget(state, name)
+        for name in dropped:
+            state.names.discard(name)
+            if state.wildcard:
+                # Ambiguous for the proxy: is it still part of the wildcard? Answer it.
+                state.resend.add(name)
+            else:
+                state.resend.discard(name)
+                self._forget(state, name)
+        if WILDCARD in added:
+            added.discard(WILDCARD)
+            state.wildcard = True
+        for name in added:
+            state.names.add(name)
+            if name not in initial:
+                state.resend.add(name)
+
+    @staticmethod
+    def _forget(state: _DeltaTypeState, name: str) -> None:
+        state.have.pop(name, None)
+        state.objects.pop(name, None)
+
+    def _acked(self, state: _DeltaTypeState) -> None:
+        version = state.sent_version or ""
+        state.acked_version = version
+        for name in state.unacked:
+            state.nacked.pop(name, None)
+        state.unacked = {}
+        state.replaced = {}
+        if state.desired_version == version:
+            state.behind_since = None
+        self._call("on_ack", self.info, state.type_url, version)
+
+    def _nacked(self, state: _DeltaTypeState, message: str) -> None:
+        version = state.sent_version or ""
+        for name, sent in state.unacked.items():
+            state.nacked[name] = sent
+            # Envoy may have applied part of the response: the version is unknown now.
+            state.have[name] = ""
+        state.unacked = {}
+        state.last_nack = NackRecord(version=version, message=message, at=_now())
+        log.warning(
+            "xds.nack",
+            stream_id=self.stream_id,
+            node_id=self.node_id,
+            node_cluster=self.node_cluster,
+            type=short_name(state.type_url),
+            version=version,
+            message=message,
+        )
+        self._call("on_nack", self.info, state.type_url, version, message)
+
+    # -- responses ---------------------------------------------------------------------
+
+    def next_response(self) -> bytes | None:
+        """The next response to write, already recorded as sent; None if nothing is due."""
+        if not self._node_known:
+            return None
+        snapshot = self._snapshot()
+        if snapshot is None:
+            return None
+        held = False
+        synced = True
+        for type_url in self._types:
+            state = self._states[type_url]
+            if not state.requested:
+                continue
+            diff = self._diff(state, snapshot)
+            due = bool(diff) or not state.answered
+            if not due and not state.pending_ack and diff.complete:
+                # In sync without a response (the proxy dropped what it unsubscribed).
+                state.sent_version = state.acked_version = diff.version
+            self._track_behind(state, diff.version)
+            if due or state.pending_ack or state.acked_version != diff.version:
+                synced = False
+            # EDS is never held behind CDS (see _stream: Envoy ACKs CDS only once the
+            # clusters warmed, and they warm on EDS).
+            if due and not state.pending_ack and (not held or type_url == ENDPOINT_TYPE):
+                return self._emit(state, diff)
+            if due or state.pending_ack:
+                held = True
+        if synced and any(s.requested for s in self._states.values()):
+            policy_version = self._cache.version
+            if policy_version != self.synced_version:
+                self.synced_version, self.synced_at = policy_version, _now()
+        return None
+
+    def _snapshot(self) -> Snapshot | None:
+        try:
+            return self._cache.snapshot_for(self.node_cluster)
+        except Exception:
+            log.exception(
+                "xds.resolve_failed", node_cluster=self.node_cluster, stream_id=self.stream_id
+            )
+            return None
+
+    def _diff(self, state: _DeltaTypeState, snapshot: Snapshot) -> _Diff:
+        """The resources and removals that would bring the proxy in sync for one type."""
+        current = snapshot.resources(state.type_url)
+        desired: Mapping[str, CachedResource]
+        if state.wildcard:
+            desired = current
+        else:
+            desired = {n: current[n] for n in state.names if n in current}
+        if state.adopt:
+            state.adopt = False
+            for name, version in state.have.items():
+                resource = desired.get(name)
+                if resource is not None and resource.version == version:
+                    state.objects[name] = resource
+        diff = _Diff()
+        have, nacked, resend = state.have, state.nacked, state.resend
+        for name, resource in desired.items():
+            if have.get(name) != resource.version or name in resend:
+                if name in nacked and nacked[name] == resource.version:
+                    diff.complete = False
+                    continue
+                diff.updates.append(resource)
+        kept: list[str] = []
+        gone = [n for n in have if n not in desired]
+        if gone:
+            protected = self._referenced(state.type_url)
+            for name in gone:
+                if name in protected:
+                    kept.append(name)
+                elif name in nacked and nacked[name] is _REMOVED:
+                    diff.complete = False
+                else:
+                    diff.removals.append(name)
+        for name in resend:
+            # Subscribed (or ambiguously unsubscribed) names that do not exist.
+            if name not in desired and name not in have and (state.wildcard or name in state.names):
+                diff.removals.append(name)
+        if kept:
+            pairs = [(n, r.version) for n, r in desired.items()]
+            pairs.extend((n, have[n]) for n in kept)
+            diff.version = _versions_hash(pairs)
+        elif desired is current:
+            diff.version = snapshot.type_version(state.type_url)  # hashed once per publish
+        else:
+            diff.version = content_version(desired.values())
+        return diff
+
+    def _referenced(self, type_url: str) -> set[str]:
+        """Names of ``type_url`` that resources the proxy has of another type reference."""
+        parent = _REFERENCED_BY.get(type_url)
+        if not self._ads or parent is None or parent not in self._states:
+            return set()
+        return self._states[parent].references()
+
+    def _emit(self, state: _DeltaTypeState, diff: _Diff) -> bytes:
+        nonce = f"{self._nonce_prefix}{next(self._nonces)}"
+        warms = self._states.get(_WARMS.get(state.type_url, ""))
+        updates = sorted(diff.updates, key=lambda r: r.name)
+        removals = sorted(diff.removals)
+        unacked: dict[str, str | None] = {}
+        for resource in updates:
+            name = resource.name
+            old = state.objects.get(name)
+            if old is not None and name not in state.replaced:
+                state.replaced[name] = old
+            changed = state.have.get(name) != resource.version
+            state.have[name] = resource.version
+            state.objects[name] = resource
+            unacked[name] = resource.version
+            if changed and warms is not None:
+                # Envoy warms a changed cluster (listener) until its assignment (routes)
+                # arrive, even when they did not change.
+                warms.resend |= resource.references
+        for name in removals:
+            old = state.objects.pop(name, None)
+            if old is not None and name not in state.replaced:
+                state.replaced[name] = old
+            state.have.pop(name, None)
+            unacked[name] = _REMOVED
+        # In sync: the desired version; a NACKed part left out: what the proxy has.
+        version = diff.version if diff.complete else _versions_hash(state.have.items())
+        state.unacked = unacked
+        state.sent_version = version
+        state.nonce = nonce
+        state.pending_ack = True
+        state.answered = True
+        state.resend.clear()
+        self._call("on_response", self.info, state.type_url, version, len(updates))
+        return frame_delta_response(version, state.type_url, updates, removals, nonce)
+
+    def _track_behind(self, state: _DeltaTypeState, version: str) -> None:
+        state.desired_version = version
+        if state.acked_version == version:
+            state.behind_since = None
+        elif state.behind_since is None:
+            state.behind_since = _now()
+
+    def _call(self, hook: str, *args: object) -> None:
+        try:
+            getattr(self._callbacks, hook)(*args)
+        except Exception:
+            log.exception("xds.callback_failed", hook=hook, stream_id=self.stream_id)
