@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-import watchfiles
 
 from turnout.cache import SnapshotCache
 from turnout.cli._admin import AdminServer
 from turnout.cli._controller import Controller
+from turnout.cli._watch import watch_policies
 from turnout.xds import XdsServer
 
 log = structlog.get_logger("turnout.serve")
@@ -47,6 +47,7 @@ class App:
         self._debounce_ms = debounce_ms
         self._grace = grace_seconds
         self._stop = asyncio.Event()
+        self._watching = asyncio.Event()  # set when the watcher is to stop
         self.xds_port = 0
         self.admin_port = 0
 
@@ -69,11 +70,8 @@ class App:
 
     async def watch(self) -> None:
         """Reload whenever files under the policy directory change (bursts coalesced)."""
-        async for _changes in watchfiles.awatch(
-            self.controller.directory,
-            debounce=self._debounce_ms,
-            step=20,
-            stop_event=self._stop,
+        async for _ in watch_policies(
+            self.controller.directory, debounce_ms=self._debounce_ms, stop=self._watching
         ):
             self.controller.reload()
 
@@ -86,13 +84,36 @@ class App:
         try:
             await self._stop.wait()
         finally:
-            log.info("turnout stopping", grace_seconds=self._grace)
             self._stop.set()
+            await self.drain()
+            self._watching.set()
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
             await self.admin.stop()
-            await self.xds.stop(self._grace)
+
+    async def drain(self) -> None:
+        """Shut the xDS server down gracefully, within the grace period.
+
+        New streams are refused at once (the listener closes and connected Envoys get
+        an HTTP/2 GOAWAY). Open streams go on, still receiving policy changes, until
+        each has ACKed the version being served, so no Envoy moves in the middle of
+        an update; then all are ended and their Envoys, keeping their config,
+        reconnect through the Service to another replica. Streams still behind when
+        the grace runs out (a NACKing or stuck Envoy) are ended then.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._grace
+        log.info("turnout stopping", grace_seconds=self._grace, streams=self.xds.stream_count)
+        stopping = asyncio.create_task(self.xds.stop(self._grace))
+        while not stopping.done() and loop.time() < deadline:
+            version = self.cache.version
+            if all(p.synced_version == version for p in self.xds.proxies()):
+                break
+            await asyncio.sleep(0.05)
+        await self.xds.stop(None)  # ends what is left now (grpc: a later stop shortens)
+        await stopping
+        log.info("xds streams ended", seconds=round(self._grace - (deadline - loop.time()), 2))
 
     def stop(self) -> None:
         self._stop.set()
