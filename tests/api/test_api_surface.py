@@ -1,0 +1,37 @@
+"""The public surface of turnout.api."""
+
+from __future__ import annotations
+
+import turnout.api
+from turnout._proto.v1 import release_pb2
+
+
+def test_public_names() -> None:
+    """turnout.api exports exactly the service, its source types and the converters."""
+    assert sorted(turnout.api.__all__) == sorted(
+        [
+            "SERVICE_NAME",
+            "IncrementalView",
+            "MirrorView",
+            "PolicySource",
+            "PolicyView",
+            "ProxySource",
+            "RejectionView",
+            "ReleaseService",
+            "ReleaseStateView",
+            "SegmentView",
+            "ServiceView",
+            "ShareView",
+            "proxy_message",
+            "service_message",
+            "status_message",
+        ]
+    )
+    for name in turnout.api.__all__:
+        assert hasattr(turnout.api, name)
+
+
+def test_service_name_is_the_proto_package() -> None:
+    """The service is served as turnout.v1.ReleaseService, the name the proto gives it."""
+    assert turnout.api.SERVICE_NAME == "turnout.v1.ReleaseService"
+    assert release_pb2.DESCRIPTOR.package == "turnout.v1"
