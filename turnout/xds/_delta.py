@@ -491,8 +491,9 @@ class DeltaStream:
                 held = True
         if synced and any(s.requested for s in self._states.values()):
             policy_version = self._cache.version
-            if policy_version != self.synced_version:
+            if policy_version is not None and policy_version != self.synced_version:
                 self.synced_version, self.synced_at = policy_version, _now()
+                self._call("on_synced", self.info, policy_version)
         return None
 
     def _snapshot(self) -> Snapshot | None:
