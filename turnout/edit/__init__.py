@@ -1,0 +1,48 @@
+"""Edits that keep the file a person wrote: change release values in policy files in
+place (comments, key order, quoting and layout untouched), validate the whole resulting
+set before writing, write atomically, optionally commit with git.
+
+    edit = set_traffic(Path("policies"), "checkout", parse_shares(["v1=90", "v2=10"]))
+    print(edit.diff())        # what would change (`--dry-run`)
+    edit.write()              # temp file + fsync + rename, keeping the file's mode
+    commit(Path("policies"), edit.paths, edit.message)
+
+`promote`, `rollback`, `pause` and `resume` work the same way. Every refusal is an
+`EditError` whose message says why; nothing is written when one is raised.
+"""
+
+from __future__ import annotations
+
+from ._edits import (
+    Edit,
+    parse_shares,
+    pause,
+    promote,
+    resume,
+    rollback,
+    set_traffic,
+    show_traffic,
+)
+from ._errors import EditError, GitError, InvalidSetError, NotFoundError, PhaseError
+from ._files import FileChange, commit, git_root, policy_files, write_atomically
+
+__all__ = [
+    "Edit",
+    "EditError",
+    "FileChange",
+    "GitError",
+    "InvalidSetError",
+    "NotFoundError",
+    "PhaseError",
+    "commit",
+    "git_root",
+    "parse_shares",
+    "pause",
+    "policy_files",
+    "promote",
+    "resume",
+    "rollback",
+    "set_traffic",
+    "show_traffic",
+    "write_atomically",
+]
