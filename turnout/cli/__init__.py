@@ -11,6 +11,7 @@ import click
 
 from turnout.cli._controller import compile_policies
 from turnout.cli._logging import configure_logging
+from turnout.cli._ops import COMMANDS as OPS_COMMANDS
 from turnout.policy import PolicySetError, load_policies
 from turnout.translate import to_json
 
@@ -105,3 +106,7 @@ def render(directory: Path, proxy_cluster: str | None) -> None:
         resources = compiled.translation.select(compiled.policies.gateways_for(proxy_cluster))
     out: dict[str, object] = {"version": compiled.version, **to_json(resources)}
     click.echo(json.dumps(out, indent=2, sort_keys=True))
+
+
+for _command in OPS_COMMANDS:  # set-traffic, promote, rollback, pause, resume, diff
+    main.add_command(_command)
