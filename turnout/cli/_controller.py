@@ -112,9 +112,12 @@ class Controller:
     def _reject(self, errors: list[str]) -> bool:
         self.rejected = self.last_rejected = Rejection(_now(), errors)
         self.reloads["rejected"] += 1
+        serving = self.current.version if self.current else None
         log.error(
             "policy set rejected; still serving the last good set",
-            serving=self.current.version if self.current else None,
+            version=serving,
+            serving=serving,
+            summary=rejection_summary(errors),
             errors=errors,
         )
         return False
@@ -165,6 +168,15 @@ def summarize(old: PolicySet | None, new: PolicySet) -> str:
     if {g.name: g for g in old.gateways} != {g.name: g for g in new.gateways}:
         parts.append("gateways changed")
     return "; ".join(parts) or "no change in policies"
+
+
+def rejection_summary(errors: Sequence[str]) -> str:
+    """One line for the reject log event: how many problems, and the first."""
+    if not errors:
+        return "rejected"
+    first = " ".join(errors[0].split())
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{len(errors)} error(s): {first}{more}"
 
 
 def _traffic(traffic: Any) -> str:
