@@ -1,7 +1,9 @@
 """The admin HTTP endpoint: read-only views of what turnout serves.
 
 Nothing served here changes state: `/healthz` (liveness), `/readyz` (a policy version
-is being served) and `/status` (JSON).
+is being served), `/status` (JSON), and when wired: `/metrics` (Prometheus text format)
+and `/api/v1/status` (the ReleaseService's GetStatus answer in proto3's JSON mapping,
+for `turnout status --admin-address` where gRPC is not reachable).
 """
 
 from __future__ import annotations
@@ -12,13 +14,25 @@ from typing import Any
 from aiohttp import web
 
 StatusSource = Callable[[], dict[str, Any]]
+MetricsSource = Callable[[], bytes]
+"""Returns the Prometheus text exposition."""
+
+METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class AdminServer:
-    """Serves /healthz, /readyz and /status on one address."""
+    """Serves /healthz, /readyz and /status (and /metrics, /api/v1/status) on one address."""
 
-    def __init__(self, status: StatusSource) -> None:
+    def __init__(
+        self,
+        status: StatusSource,
+        *,
+        metrics: MetricsSource | None = None,
+        release_status: StatusSource | None = None,
+    ) -> None:
         self._status = status
+        self._metrics = metrics
+        self._release_status = release_status
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -27,6 +41,10 @@ class AdminServer:
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
         app.router.add_get("/status", self._status_json)
+        if self._metrics is not None:
+            app.router.add_get("/metrics", self._metrics_text)
+        if self._release_status is not None:
+            app.router.add_get("/api/v1/status", self._release_json)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port, reuse_address=True)
@@ -51,6 +69,14 @@ class AdminServer:
 
     async def _status_json(self, _request: web.Request) -> web.Response:
         return web.json_response(self._status(), dumps=_dumps)
+
+    async def _metrics_text(self, _request: web.Request) -> web.Response:
+        assert self._metrics is not None
+        return web.Response(body=self._metrics(), headers={"Content-Type": METRICS_CONTENT_TYPE})
+
+    async def _release_json(self, _request: web.Request) -> web.Response:
+        assert self._release_status is not None
+        return web.json_response(self._release_status(), dumps=_dumps)
 
 
 def _dumps(obj: Any) -> str:

@@ -9,12 +9,17 @@ from pathlib import Path
 from typing import Any
 
 import structlog
+from google.protobuf.json_format import MessageToDict
 
+from turnout.api import ReleaseService
 from turnout.cache import SnapshotCache
 from turnout.cli._admin import AdminServer
 from turnout.cli._controller import Controller
+from turnout.cli._fanout import FanOut
+from turnout.cli._metrics import Metrics
+from turnout.cli._release_view import ControllerView
 from turnout.cli._watch import watch_policies
-from turnout.xds import XdsServer
+from turnout.xds import ProxyStatus, XdsServer
 
 log = structlog.get_logger("turnout.serve")
 
@@ -40,8 +45,17 @@ class App:
     ) -> None:
         self.cache = SnapshotCache()
         self.controller = Controller(policies, self.cache)
-        self.xds = XdsServer(self.cache)
-        self.admin = AdminServer(self.status)
+        # turnout.v1.ReleaseService on the xDS port; metrics from stream hooks
+        self.release = ReleaseService(ControllerView(self.controller), self._proxies)
+        self.metrics = Metrics(self.controller, self.cache, self._proxies)
+        self.xds = XdsServer(
+            self.cache,
+            FanOut(self.release.callbacks, self.metrics.callbacks),
+            handlers=[self.release.handler()],
+        )
+        self.admin = AdminServer(
+            self.status, metrics=self.metrics.exposition, release_status=self.release_status
+        )
         self._xds_address = xds_address
         self._admin_address = admin_address
         self._debounce_ms = debounce_ms
@@ -56,8 +70,22 @@ class App:
         status["proxies"] = [p.to_json() for p in self.xds.proxies()]
         return status
 
+    def _proxies(self) -> list[ProxyStatus]:
+        return self.xds.proxies()
+
+    def release_status(self) -> dict[str, Any]:
+        """GetStatus's answer in proto3's JSON mapping (snake_case field names)."""
+        return MessageToDict(self.release.status(), preserving_proto_field_name=True)
+
+    def reload(self) -> bool:
+        """Reload the policies and tell the release service (accepted or rejected)."""
+        try:
+            return self.controller.reload()
+        finally:
+            self.release.policy_changed()
+
     async def start(self) -> None:
-        self.controller.reload()
+        self.reload()
         self.xds_port = await self.xds.start(self._xds_address)
         self.admin_port = await self.admin.start(*split_address(self._admin_address))
         log.info(
@@ -73,7 +101,7 @@ class App:
         async for _ in watch_policies(
             self.controller.directory, debounce_ms=self._debounce_ms, stop=self._watching
         ):
-            self.controller.reload()
+            self.reload()
 
     async def run(self) -> None:
         await self.start()
@@ -85,12 +113,14 @@ class App:
             await self._stop.wait()
         finally:
             self._stop.set()
+            await self.release.close()  # WatchStatus streams would hold the drain
             await self.drain()
             self._watching.set()
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
             await self.admin.stop()
+            self.metrics.close()
 
     async def drain(self) -> None:
         """Shut the xDS server down gracefully, within the grace period.

@@ -1,0 +1,110 @@
+"""The composition root's policy source for the ReleaseService: the reload controller's
+state and the served policy model, as the api layer's plain values."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from turnout.api import (
+    IncrementalView,
+    MirrorView,
+    PolicyView,
+    RejectionView,
+    ReleaseStateView,
+    SegmentView,
+    ServiceView,
+    ShareView,
+)
+from turnout.cli._controller import Controller
+from turnout.policy import INSTANCES, Mirror, Service, Traffic
+
+__all__ = ["ControllerView", "percent", "service_view"]
+
+
+def percent(value: Decimal) -> str:
+    """An exact, plain decimal string: 100 -> "100", 12.50 -> "12.5", 0.01 -> "0.01"."""
+    return format(value.normalize(), "f")
+
+
+def _segment(name: str, is_rule: bool, traffic: Traffic, mirror: Mirror | None) -> SegmentView:
+    return SegmentView(
+        name=name,
+        is_rule=is_rule,
+        shares=()
+        if traffic == INSTANCES
+        else tuple(ShareView(v, percent(share)) for v, share in traffic),
+        instances=traffic == INSTANCES,
+        mirror=None if mirror is None else MirrorView(mirror.to, percent(mirror.percent)),
+    )
+
+
+def service_view(service: Service) -> ServiceView:
+    """One service: the default segment, then its rules in match order, and its release."""
+    segments = [_segment("default", False, service.traffic, service.mirror)]
+    segments += [_segment(r.name, True, r.traffic, r.mirror) for r in service.rules]
+    incremental = None
+    if service.incremental is not None:
+        inc = service.incremental
+        state = None
+        if inc.state is not None:
+            state = ReleaseStateView(
+                phase=inc.state.phase,
+                step=inc.state.step,
+                since=inc.state.since,
+                reason=inc.state.reason or "",
+            )
+        incremental = IncrementalView(
+            to=inc.to,
+            steps=tuple(percent(s) for s in inc.steps),
+            interval_seconds=inc.interval_seconds,
+            on_failure=inc.on_failure,
+            state=state,
+        )
+    return ServiceView(
+        name=service.name,
+        stable=service.stable,
+        versions=tuple(v.name for v in service.versions),
+        segments=tuple(segments),
+        incremental=incremental,
+    )
+
+
+def _time(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+def _rejection(at: str, errors: list[str]) -> RejectionView:
+    return RejectionView(at=_time(at), errors=tuple(errors))
+
+
+class ControllerView:
+    """A :data:`~turnout.api.PolicySource` over a Controller: called per GetStatus and
+    per WatchStatus round, so the services of a served set are converted once."""
+
+    def __init__(self, controller: Controller) -> None:
+        self._controller = controller
+        self._services: tuple[object, tuple[ServiceView, ...]] = (None, ())
+
+    def __call__(self) -> PolicyView:
+        """What the controller serves and has rejected, now."""
+        controller = self._controller
+        current = controller.current
+        if self._services[0] is not current:
+            served = () if current is None else current.policies.services
+            services = tuple(service_view(s) for s in served)
+            self._services = (current, services)
+        return PolicyView(
+            version=current.version if current is not None else None,
+            accepted_at=_time(controller.accepted_at),
+            policies=str(controller.directory),
+            rejected=None
+            if controller.rejected is None
+            else _rejection(controller.rejected.at, controller.rejected.errors),
+            last_rejected=None
+            if controller.last_rejected is None
+            else _rejection(controller.last_rejected.at, controller.last_rejected.errors),
+            services=self._services[1],
+            reloads_accepted=controller.reloads["accepted"],
+            reloads_rejected=controller.reloads["rejected"],
+        )
