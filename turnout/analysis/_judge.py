@@ -1,0 +1,335 @@
+"""The judge: a canary's figures against its baseline's, over the same window.
+
+Pure functions, no I/O. The rule, for each threshold the policy sets:
+
+- **hold** when the canary has fewer than `min_requests` requests in the window: too
+  little data to judge anything (the verdict says how many there are). A comparison
+  with the baseline also needs `min_requests` on the baseline; without them only the
+  absolute thresholds are judged, and with none of those the verdict holds.
+- **fail** when a threshold is breached by the observed figures AND the breach is
+  statistically significant at `confidence` (p-value below 1 - confidence):
+  - `max_error_rate`: exact binomial test of the canary's errors against the limit;
+  - `max_error_rate_increase`: two-proportion z-test, canary worse than baseline;
+  - `max_latency_p99`: binomial test of the canary's requests slower than the limit
+    against the 1% a p99 at the limit allows;
+  - `max_latency_p99_increase` (a ratio): Mann-Whitney U (the canary's whole
+    latency distribution is slower) or the same tail test against ratio x the
+    baseline's p99; either counts, each at half the allowed error rate (Bonferroni).
+- **pass** otherwise; a breach that is not (yet) significant is named in the reasons.
+
+So a noisy but healthy canary is not failed by a few unlucky seconds (at confidence
+0.99 a healthy canary fails a check at most once in a hundred windows, and only when
+its figures also breach a threshold), while a clearly worse one fails as soon as it
+has `min_requests`: 20% errors against a 1% limit is significant at p < 1e-10 with 100
+requests.
+
+The same rule judges dark traffic (`judge_dark`): the mirror target's cluster counts
+the mirrored copies (its answers are discarded by Envoy, but its stats are its own),
+judged against the light version that served the originals.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from turnout.analysis._figures import Figures, Histogram
+from turnout.analysis._stats import binomial_sf, mann_whitney, two_proportions
+
+__all__ = ["AnalysisLike", "Check", "Outcome", "Thresholds", "Verdict", "judge", "judge_dark"]
+
+Outcome = Literal["pass", "fail", "hold"]
+
+_P99_TAIL = 0.01  # the share of requests a p99 lets through above it
+
+
+class AnalysisLike(Protocol):
+    """The policy's `incremental.analysis` (turnout.policy.Analysis has these)."""
+
+    @property
+    def min_requests(self) -> int: ...
+    @property
+    def max_error_rate(self) -> float | None: ...
+    @property
+    def max_error_rate_increase(self) -> float | None: ...
+    @property
+    def max_latency_p99_seconds(self) -> float | None: ...
+    @property
+    def max_latency_p99_increase(self) -> float | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """What the judge checks (None: not checked) and how sure it must be to fail."""
+
+    min_requests: int = 100
+    max_error_rate: float | None = None
+    max_error_rate_increase: float | None = None
+    max_latency_p99: float | None = None  # seconds
+    max_latency_p99_increase: float | None = None  # ratio to the baseline's p99
+    confidence: float = 0.99
+
+    def __post_init__(self) -> None:
+        if not 0.5 <= self.confidence < 1.0:
+            raise ValueError("confidence must be in [0.5, 1)")
+
+    @classmethod
+    def from_analysis(cls, analysis: AnalysisLike, confidence: float = 0.99) -> Thresholds:
+        """From the policy's `incremental.analysis`."""
+        return cls(
+            min_requests=analysis.min_requests,
+            max_error_rate=analysis.max_error_rate,
+            max_error_rate_increase=analysis.max_error_rate_increase,
+            max_latency_p99=analysis.max_latency_p99_seconds,
+            max_latency_p99_increase=analysis.max_latency_p99_increase,
+            confidence=confidence,
+        )
+
+    @property
+    def alpha(self) -> float:
+        """The p-value below which a breach is significant: 1 - confidence."""
+        return 1.0 - self.confidence
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One threshold judged: the observed value against its limit, whether it is
+    breached, the p-value of the test that the canary is worse, and the effect size."""
+
+    name: str  # the policy field: maxErrorRate, maxErrorRateIncrease, ...
+    value: float
+    limit: float
+    breached: bool
+    p_value: float
+    significant: bool
+    effect: dict[str, float] = field(default_factory=dict)
+    note: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.breached and self.significant
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "value": _finite(self.value),
+            "limit": self.limit,
+            "breached": self.breached,
+            "significant": self.significant,
+            "failed": self.failed,
+            "p_value": self.p_value,
+            "effect": {k: _finite(v) for k, v in self.effect.items()},
+            **({"note": self.note} if self.note else {}),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The judge's answer with the reasons and every figure it was based on."""
+
+    outcome: Outcome
+    reasons: tuple[str, ...]
+    checks: tuple[Check, ...]
+    canary: Figures
+    baseline: Figures
+    confidence: float
+    kind: Literal["canary", "dark"] = "canary"
+
+    @property
+    def reason(self) -> str:
+        """The reasons in one line (for `incremental.state.reason` and logs)."""
+        return "; ".join(self.reasons)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "outcome": self.outcome,
+            "reasons": list(self.reasons),
+            "confidence": self.confidence,
+            "checks": [check.to_json() for check in self.checks],
+            "canary": self.canary.to_json(),
+            "baseline": self.baseline.to_json(),
+        }
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.3g}"
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f}ms"
+
+
+def _tail_test(figures: Figures, limit: float) -> tuple[int, float]:
+    """(estimated requests slower than `limit`, p-value that more than 1% are)."""
+    above = round(figures.latency.count_above(limit))
+    return above, binomial_sf(above, figures.latency.total, _P99_TAIL)
+
+
+def _error_rate(c: Figures, t: Thresholds, limit: float) -> Check:
+    rate = c.errors / c.requests
+    p = binomial_sf(c.errors, c.requests, limit)
+    return Check(
+        "maxErrorRate",
+        rate,
+        limit,
+        rate > limit,
+        p,
+        p < t.alpha,
+        {"excess": rate - limit},
+    )
+
+
+def _error_rate_increase(c: Figures, b: Figures, t: Thresholds, limit: float) -> Check:
+    test = two_proportions(c.errors, c.requests, b.errors, b.requests)
+    ratio = test.rate1 / test.rate2 if test.rate2 else (math.inf if test.rate1 else 1.0)
+    return Check(
+        "maxErrorRateIncrease",
+        test.difference,
+        limit,
+        test.difference > limit,
+        test.p_value,
+        test.p_value < t.alpha,
+        {"difference": test.difference, "ratio": ratio, "z": test.z},
+    )
+
+
+def _latency_p99(c: Figures, t: Thresholds, limit: float, p99: float) -> Check:
+    above, p = _tail_test(c, limit)
+    return Check(
+        "maxLatencyP99",
+        p99,
+        limit,
+        p99 > limit,
+        p,
+        p < t.alpha,
+        {"excess": p99 - limit, "share_above_limit": above / c.latency.total},
+    )
+
+
+def _latency_p99_increase(
+    c: Figures, b: Figures, t: Thresholds, limit: float, p99: float, base_p99: float
+) -> Check:
+    ratio = p99 / base_p99 if base_p99 > 0 else (math.inf if p99 > 0 else 1.0)
+    bounds = Histogram(c.latency.merge(b.latency).bounds)  # aligned if the two differ
+    canary, baseline = c.latency.merge(bounds), b.latency.merge(bounds)
+    mw = mann_whitney(canary.counts, baseline.counts)
+    above, tail_p = _tail_test(c, limit * base_p99)
+    p = min(1.0, 2.0 * min(mw.p_value, tail_p))  # Bonferroni over the two tests
+    return Check(
+        "maxLatencyP99Increase",
+        ratio,
+        limit,
+        ratio > limit,
+        p,
+        p < t.alpha,
+        {
+            "ratio": ratio,
+            "mann_whitney_p": mw.p_value,
+            "mann_whitney_z": mw.z,
+            "probability_slower": mw.effect,
+            "tail_p": tail_p,
+            "share_above_allowed_p99": above / c.latency.total,
+        },
+    )
+
+
+def _describe(check: Check, canary: str, baseline: str) -> str:
+    if check.name == "maxErrorRate":
+        what = f"{canary} error rate {_fmt(check.value)} > maxErrorRate {_fmt(check.limit)}"
+    elif check.name == "maxErrorRateIncrease":
+        what = (
+            f"{canary} error rate {_fmt(check.value)} above {baseline}'s "
+            f"> maxErrorRateIncrease {_fmt(check.limit)}"
+        )
+    elif check.name == "maxLatencyP99":
+        what = f"{canary} p99 {_ms(check.value)} > maxLatencyP99 {_ms(check.limit)}"
+    else:
+        what = (
+            f"{canary} p99 {_fmt(check.value)}x {baseline}'s "
+            f"> maxLatencyP99Increase {_fmt(check.limit)}"
+        )
+    if check.significant:
+        return f"{what} (p={check.p_value:.2g})"
+    return f"{what}, but not significant (p={check.p_value:.2g})"
+
+
+def judge(canary: Figures, baseline: Figures, thresholds: Thresholds) -> Verdict:
+    """Judge `canary` against `baseline` (figures over the same window)."""
+    return _judge(canary, baseline, thresholds, "canary")
+
+
+def judge_dark(dark: Figures, light: Figures, thresholds: Thresholds) -> Verdict:
+    """Judge a mirror target's figures (`dark`, the mirrored copies) against the light
+    version that served the same requests' originals, by the same rule as `judge`."""
+    return _judge(dark, light, thresholds, "dark")
+
+
+def _judge(c: Figures, b: Figures, t: Thresholds, kind: Literal["canary", "dark"]) -> Verdict:
+    def verdict(outcome: Outcome, reasons: list[str], checks: list[Check]) -> Verdict:
+        return Verdict(outcome, tuple(reasons), tuple(checks), c, b, t.confidence, kind)
+
+    cname, bname = c.name, b.name
+    if c.requests < t.min_requests:
+        why = f"{cname}: {c.requests} requests, fewer than minRequests {t.min_requests}"
+        if c.proxies == 0:
+            why += " (no proxy reported its cluster: is Envoy's metrics sink configured?)"
+        return verdict("hold", [why], [])
+
+    checks: list[Check] = []
+    notes: list[str] = []
+    comparable = b.requests >= t.min_requests
+    if t.max_error_rate is not None:
+        checks.append(_error_rate(c, t, t.max_error_rate))
+    if t.max_error_rate_increase is not None and comparable:
+        checks.append(_error_rate_increase(c, b, t, t.max_error_rate_increase))
+    p99 = c.p99
+    latency_judged = t.max_latency_p99 is not None or t.max_latency_p99_increase is not None
+    if latency_judged and (p99 is None or c.latency.total < t.min_requests):
+        notes.append(
+            f"latency not judged: {c.latency.total} timed requests of {cname}, "
+            f"fewer than minRequests {t.min_requests}"
+        )
+    elif p99 is not None:
+        if t.max_latency_p99 is not None:
+            checks.append(_latency_p99(c, t, t.max_latency_p99, p99))
+        base_p99 = b.p99
+        if (
+            t.max_latency_p99_increase is not None
+            and comparable
+            and base_p99 is not None
+            and b.latency.total >= t.min_requests
+        ):
+            checks.append(_latency_p99_increase(c, b, t, t.max_latency_p99_increase, p99, base_p99))
+    relative = t.max_error_rate_increase is not None or t.max_latency_p99_increase is not None
+    if relative and not comparable:
+        notes.append(
+            f"no comparison with {bname}: {b.requests} requests, "
+            f"fewer than minRequests {t.min_requests}"
+        )
+
+    failed = [check for check in checks if check.failed]
+    if failed:
+        return verdict("fail", [_describe(check, cname, bname) for check in failed], checks)
+    if not checks:
+        return verdict("hold", notes or ["no thresholds to judge"], checks)
+    reasons = [_describe(check, cname, bname) for check in checks if check.breached]
+    if not reasons:
+        reasons = [_summary(c, b, comparable)]
+    return verdict("pass", reasons + notes, checks)
+
+
+def _summary(c: Figures, b: Figures, comparable: bool) -> str:
+    def one(f: Figures) -> str:
+        p99 = f.p99
+        latency = f", p99 {_ms(p99)}" if p99 is not None else ""
+        return f"{f.name} {f.requests} requests, error rate {_fmt(f.error_rate or 0.0)}{latency}"
+
+    if comparable:
+        return f"within thresholds: {one(c)}; {one(b)}"
+    return f"within thresholds: {one(c)}"

@@ -1,0 +1,238 @@
+"""Sliding windows of per-cluster figures, summed across the fleet, in memory.
+
+Time is cut into slots of `resolution` seconds (by arrival at turnout); each slot of a
+cluster holds what every proxy reported for it then: requests, errors, resets and the
+latency histogram. Slots older than `retention` are dropped. A window [since, until)
+sums every slot that overlaps it, so its edges are rounded outwards to the resolution
+(and, since a proxy's report covers its last flush interval, blurred by that much).
+
+`CounterDeltas` turns each proxy's cumulative counters into increments.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+from turnout.analysis._clusters import ClusterMap, clusters_of, resolver
+from turnout.analysis._figures import Figures, Histogram
+
+__all__ = ["CounterDeltas", "WindowStore"]
+
+
+@dataclass(slots=True)
+class _Reported:
+    values: dict[str, float]
+    uptime: float | None
+    seen: float
+
+
+class CounterDeltas:
+    """Per-proxy increments of cumulative counters (Envoy sends totals since it started).
+
+    - The first report of a proxy only sets its baseline: what it counted before
+      turnout heard from it is not attributed to any window.
+    - A proxy is known by its node id across streams, so a reconnect (turnout or
+      the network restarting the stream) loses nothing: the next report's increments
+      cover the gap. Node ids must be unique in the fleet (xDS needs that too).
+    - A counter lower than before was reset (the proxy restarted, or the cluster was
+      removed and added again): its increment is its whole new value. The proxy's
+      `server.uptime` going down marks a restart, so every counter counts from zero.
+    - A counter seen for the first time from a known proxy counts whole: Envoy only
+      reports counters once they are used, so it was zero in the previous report.
+    - A proxy not heard from for `forget_after` seconds is forgotten.
+    """
+
+    def __init__(self, forget_after: float = 3600.0) -> None:
+        self._forget_after = forget_after
+        self._last: dict[str, _Reported] = {}
+
+    def update(
+        self, node: str, values: Mapping[str, float], uptime: float | None, at: float
+    ) -> dict[str, float] | None:
+        """Increments since the node's previous report (None for its first report)."""
+        previous = self._last.get(node)
+        self._last[node] = _Reported(dict(values), uptime, at)
+        if previous is None:
+            self._forget(at)
+            return None
+        restarted = uptime is not None and previous.uptime is not None and uptime < previous.uptime
+        deltas: dict[str, float] = {}
+        for name, value in values.items():
+            before = previous.values.get(name)
+            reset = restarted or before is None or value < before
+            delta = value if reset or before is None else value - before
+            if delta:
+                deltas[name] = delta
+        return deltas
+
+    def forget(self, node: str) -> None:
+        """Drop a node's baseline (its next report is a first report again)."""
+        self._last.pop(node, None)
+
+    @property
+    def nodes(self) -> int:
+        return len(self._last)
+
+    def _forget(self, now: float) -> None:
+        stale = [n for n, r in self._last.items() if now - r.seen > self._forget_after]
+        for node in stale:
+            del self._last[node]
+
+
+@dataclass(slots=True)
+class _Slot:
+    index: int
+    requests: int = 0
+    errors: int = 0
+    resets: int = 0
+    latency: Histogram | None = None
+
+
+@dataclass(slots=True)
+class _Series:
+    slots: deque[_Slot]
+    reporters: dict[str, float]  # node id -> when it last reported this cluster
+
+
+class WindowStore:
+    """Per-cluster sliding windows fed by the metrics sink (or by `add`), read with
+    `figures` (the interface `PrometheusSource` offers too).
+
+    Only clusters that `clusters` maps to a (service, version) are kept. Thread-safe:
+    the sink writes from the event loop, anyone may read.
+    """
+
+    def __init__(
+        self,
+        clusters: ClusterMap,
+        *,
+        resolution: float = 1.0,
+        retention: float = 1800.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if resolution <= 0 or retention < resolution:
+            raise ValueError("need 0 < resolution <= retention")
+        self._resolve = resolver(clusters)
+        self.resolution = resolution
+        self.retention = retention
+        self.clock = clock
+        self._keep = math.ceil(retention / resolution)
+        self._series: dict[str, _Series] = {}
+        self._lock = threading.Lock()
+        self.started_at = clock()
+
+    def add(
+        self,
+        cluster: str,
+        node: str,
+        at: float,
+        *,
+        requests: int = 0,
+        errors: int = 0,
+        resets: int = 0,
+        latency: Histogram | None = None,
+    ) -> bool:
+        """Record one proxy's increments for `cluster` at `at` (Unix seconds); False
+        when the cluster carries no known version (nothing is kept)."""
+        if self._resolve(cluster) is None:
+            return False
+        index = math.floor(at / self.resolution)
+        with self._lock:
+            series = self._series.get(cluster)
+            if series is None:
+                series = self._series[cluster] = _Series(deque(), {})
+            series.reporters[node] = max(at, series.reporters.get(node, at))
+            if not (requests or errors or resets or (latency is not None and latency.total)):
+                return True
+            slots = series.slots
+            if not slots or slots[-1].index < index:
+                slots.append(_Slot(index))
+            slot = slots[-1]  # a late report (clock step back) joins the newest slot
+            slot.requests += requests
+            slot.errors += errors
+            slot.resets += resets
+            if latency is not None and latency.total:
+                slot.latency = latency if slot.latency is None else slot.latency.merge(latency)
+            while slots and slots[0].index <= index - self._keep:
+                slots.popleft()
+        return True
+
+    def clusters(self) -> list[str]:
+        """Every cluster with data, sorted."""
+        with self._lock:
+            return sorted(self._series)
+
+    def reporters(self) -> dict[str, float]:
+        """Every proxy that reported a known cluster, with when it last did."""
+        seen: dict[str, float] = {}
+        with self._lock:
+            for series in self._series.values():
+                for node, at in series.reporters.items():
+                    seen[node] = max(at, seen.get(node, at))
+        return seen
+
+    async def figures(
+        self, service: str, version: str, since: float, until: float | None = None
+    ) -> Figures:
+        """`service`'s `version` over [since, until) (until: now), summed over every
+        cluster mapped to it and every proxy."""
+        return self.figures_now(service, version, since, until)
+
+    def figures_now(
+        self, service: str, version: str, since: float, until: float | None = None
+    ) -> Figures:
+        """`figures` without awaiting (the store is in memory)."""
+        clusters = clusters_of(self._resolve, self.clusters(), service, version)
+        figures = self.figures_for_clusters(clusters, since, until)
+        return Figures(
+            figures.since,
+            figures.until,
+            figures.requests,
+            figures.errors,
+            figures.resets,
+            figures.latency,
+            figures.proxies,
+            service,
+            version,
+            figures.clusters,
+        )
+
+    def figures_for_clusters(
+        self, clusters: Iterable[str], since: float, until: float | None = None
+    ) -> Figures:
+        """The named clusters' figures over [since, until) (until: now)."""
+        end = self.clock() if until is None else until
+        names = tuple(sorted(set(clusters)))
+        requests = errors = resets = 0
+        latency = Histogram()
+        reporters: set[str] = set()
+        with self._lock:
+            for name in names:
+                series = self._series.get(name)
+                if series is None:
+                    continue
+                reporters.update(n for n, at in series.reporters.items() if at >= since)
+                for slot in series.slots:
+                    start = slot.index * self.resolution
+                    if start >= end or start + self.resolution <= since:
+                        continue
+                    requests += slot.requests
+                    errors += slot.errors
+                    resets += slot.resets
+                    if slot.latency is not None:
+                        latency = latency.merge(slot.latency)
+        return Figures(
+            since,
+            end,
+            requests,
+            errors,
+            resets,
+            latency,
+            len(reporters),
+            clusters=names,
+        )
