@@ -17,8 +17,10 @@ from turnout.cache._references import (
 from turnout.cache._snapshot import (
     CachedResource,
     InconsistentSnapshotError,
+    Selection,
     Snapshot,
     content_version,
+    intern_names,
 )
 from turnout.cache._types import (
     CLUSTER_TYPE,
@@ -38,11 +40,13 @@ __all__ = [
     "ROUTE_TYPE",
     "CachedResource",
     "InconsistentSnapshotError",
+    "Selection",
     "Snapshot",
     "SnapshotCache",
     "Watch",
     "content_version",
     "eds_name",
+    "intern_names",
     "listener_route_names",
     "route_cluster_names",
     "short_name",

@@ -14,9 +14,11 @@ without serializing them again.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+import weakref
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import NamedTuple
 
 from envoy.config.cluster.v3.cluster_pb2 import Cluster
 from envoy.config.endpoint.v3.endpoint_pb2 import ClusterLoadAssignment
@@ -31,8 +33,10 @@ from turnout.cache._types import CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ORD
 __all__ = [
     "CachedResource",
     "InconsistentSnapshotError",
+    "Selection",
     "Snapshot",
     "content_version",
+    "intern_names",
 ]
 
 HASH_CHARS = 16
@@ -108,10 +112,45 @@ def content_version(resources: Iterable[CachedResource]) -> str:
     return digest.hexdigest()[:HASH_CHARS]
 
 
-class Snapshot:
-    """The resources of the four types one proxy group gets, immutable once built."""
+class Selection(NamedTuple):
+    """Some resources of one type, by name, and their :func:`content_version`."""
 
-    __slots__ = ("_resources", "_type_versions", "_version")
+    resources: Mapping[str, CachedResource]
+    version: str
+
+
+class _Names(frozenset[str]):
+    """An interned name set (a plain frozenset subclass, so it can be weakly referenced)."""
+
+
+_INTERNED: weakref.WeakValueDictionary[frozenset[str], _Names] = weakref.WeakValueDictionary()
+
+
+def intern_names(names: Iterable[str]) -> frozenset[str]:
+    """One shared frozenset object per distinct set of names, while anyone holds it.
+
+    Streams subscribing to the same names (every Envoy of a group asks EDS for the
+    same clusters) then hold the same object, so :meth:`Snapshot.select` finds its
+    memo by identity instead of comparing thousands of names per stream.
+    """
+    key = frozenset(names)
+    interned = _INTERNED.get(key)
+    if interned is None:
+        interned = _Names(key)
+        _INTERNED[key] = interned
+    return interned
+
+
+class Snapshot:
+    """The resources of the four types one proxy group gets, immutable once built.
+
+    What streams derive from a snapshot (a selection of names, a response's framing)
+    is computed once and kept with it: a publish makes a new snapshot, so the memo
+    never outlives the content it was computed from, and the work per publish grows
+    with the number of distinct things asked, not with the number of streams.
+    """
+
+    __slots__ = ("_memo", "_resources", "_selections", "_type_versions", "_version")
 
     def __init__(self, resources: Mapping[str, Mapping[str, CachedResource]]) -> None:
         """Prefer :meth:`build`; this takes already cached resources, keyed by type then name."""
@@ -129,6 +168,8 @@ class Snapshot:
         for type_url in ORDER:
             whole.update(f"{type_url}\x00{self._type_versions[type_url]}\n".encode())
         self._version = whole.hexdigest()[:HASH_CHARS]
+        self._selections: dict[tuple[str, frozenset[str]], Selection] = {}
+        self._memo: dict[Hashable, object] = {}
 
     @classmethod
     def build(cls, resources: Mapping[str, Iterable[Message]]) -> Snapshot:
@@ -175,6 +216,27 @@ class Snapshot:
     def resources(self, type_url: str) -> Mapping[str, CachedResource]:
         """The resources of one type, by name (read-only)."""
         return self._resources[type_url]
+
+    def select(self, type_url: str, names: frozenset[str]) -> Selection:
+        """The resources of one type that ``names`` names (absent names are skipped),
+        computed once per snapshot and name set (pass :func:`intern_names` sets)."""
+        key = (type_url, names)
+        selection = self._selections.get(key)
+        if selection is None:
+            current = self._resources[type_url]
+            chosen = {name: current[name] for name in sorted(names) if name in current}
+            selection = Selection(MappingProxyType(chosen), content_version(chosen.values()))
+            self._selections[key] = selection
+        return selection
+
+    @property
+    def memo(self) -> dict[Hashable, object]:
+        """Values derived from this snapshot by its consumers, kept as long as it lives.
+
+        Keys are the consumer's own (start them with a string naming the use); a value
+        must depend on nothing but this snapshot and the objects its key holds.
+        """
+        return self._memo
 
     def check(self) -> None:
         """Raise :class:`InconsistentSnapshotError` listing every dangling or unused name.

@@ -20,6 +20,10 @@ Protocol decisions, each where it bites below:
 - **Latest state wins.** The writer computes what to send only when it is about to
   send, from the current snapshot, and keeps at most one un-ACKed response per type.
   Publishes arriving faster than ACKs coalesce; a slow proxy skips versions.
+- **Shared work.** What the writer computes from a snapshot (the selection of named
+  resources and its hash, which clusters routes still need, the response body) is
+  memoized in the snapshot and shared by every stream of the group; per stream, a
+  response costs one copy of the shared body plus its nonce.
 - **Send on change.** A response's ``version_info`` is the content hash of exactly
   the resources in it; nothing is sent when that equals the last one sent, except to
   answer the first request of a type, a newly subscribed name that exists, or a
@@ -67,11 +71,12 @@ from turnout.cache import (
     Snapshot,
     SnapshotCache,
     content_version,
+    intern_names,
     short_name,
 )
 from turnout.xds._callbacks import XdsCallbacks
 from turnout.xds._status import NackRecord, ProxyStatus, StreamInfo, TypeStatus
-from turnout.xds._wire import frame_response
+from turnout.xds._wire import frame_body, frame_nonce
 
 __all__ = ["Stream"]
 
@@ -117,7 +122,7 @@ class _TypeState:
         self.requested = False
         self.wildcard = False
         self.legacy_wildcard = False
-        self.names: frozenset[str] = frozenset()
+        self.names: frozenset[str] = intern_names(())
         self.new_names: set[str] = set()
         """Names subscribed since the last response: answer as soon as one exists."""
         self.answered = False
@@ -317,7 +322,7 @@ class Stream:
             else:
                 state.wildcard, state.legacy_wildcard = False, False
         state.new_names |= names - state.names
-        state.names = frozenset(names)
+        state.names = intern_names(names)
 
     def _acked(self, state: _TypeState) -> None:
         version = state.sent_version or ""
@@ -359,11 +364,7 @@ class Stream:
             state = self._states[type_url]
             if not state.requested:
                 continue
-            content = self._content(state, snapshot, retained)
-            if content is snapshot.resources(type_url):
-                version = snapshot.type_version(type_url)  # wildcard: hashed once per publish
-            else:
-                version = content_version(content.values())
+            content, version = self._content(state, snapshot, retained)
             self._track_behind(state, version)
             due = self._due(state, content, version)
             if due or state.pending_ack or state.acked_version != version:
@@ -373,7 +374,7 @@ class Stream:
             # Waiting for that ACK would deadlock. (CDS still goes first: it is
             # earlier in this loop.)
             if due and not state.pending_ack and (not held or type_url == ENDPOINT_TYPE):
-                return self._emit(state, content, version)
+                return self._emit(snapshot, state, content, version)
             if due or state.pending_ack:
                 # Make-before-break: nothing later in ORDER goes out before this is
                 # sent and ACKed (a per-type stream has a single type anyway).
@@ -400,44 +401,52 @@ class Stream:
         rds = self._states.get(ROUTE_TYPE)
         if not self._ads or cds is None or rds is None:
             return {}
-        current = snapshot.resources(CLUSTER_TYPE)
-        referenced: set[str] = set()
-        for routes in (rds.sent, rds.acked):
-            for route in routes.values():
-                referenced |= route.references
+        missing = _missing_clusters(snapshot, rds.sent, rds.acked)
+        if not missing:
+            return {}
         retained: dict[str, CachedResource] = {}
-        for name in referenced:
-            if name in current:
-                continue
+        for name in missing:
             old = cds.sent.get(name) or cds.acked.get(name)
             if old is not None:
                 retained[name] = old
         return retained
 
-    def _content(self, state: _TypeState, snapshot: Snapshot, retained: Content) -> Content:
-        """Exactly the resources this stream should have of one type, by name."""
-        current = snapshot.resources(state.type_url)
-        extra: Mapping[str, CachedResource]
-        if state.type_url == CLUSTER_TYPE:
+    def _content(
+        self, state: _TypeState, snapshot: Snapshot, retained: Content
+    ) -> tuple[Content, str]:
+        """Exactly the resources this stream should have of one type, by name, and
+        their content version. Without retained clusters in play (nearly always), this
+        is shared by every stream of the group: the whole type for a wildcard, else a
+        selection memoized in the snapshot."""
+        type_url = state.type_url
+        extra: Mapping[str, CachedResource] = {}
+        if retained and type_url == CLUSTER_TYPE:
             extra = retained
-        elif state.type_url == ENDPOINT_TYPE and retained:
+        elif retained and type_url == ENDPOINT_TYPE:
             kept: dict[str, CachedResource] = {}
             for name in {n for cluster in retained.values() for n in cluster.references}:
                 old = state.sent.get(name) or state.acked.get(name)
                 if old is not None:
                     kept[name] = old
             extra = kept
-        else:
-            extra = {}
+        current = snapshot.resources(type_url)
+        if not extra:
+            if state.wildcard:
+                return current, snapshot.type_version(type_url)  # hashed once per publish
+            return snapshot.select(type_url, state.names)
+        content: dict[str, CachedResource]
         if state.wildcard:
             missing = {n: r for n, r in extra.items() if n not in current}
-            return {**current, **missing} if missing else current
-        content: dict[str, CachedResource] = {}
-        for name in state.names:
-            resource = current.get(name) or extra.get(name)
-            if resource is not None:
-                content[name] = resource
-        return content
+            if not missing:
+                return current, snapshot.type_version(type_url)
+            content = {**current, **missing}
+        else:
+            content = {}
+            for name in state.names:
+                resource = current.get(name) or extra.get(name)
+                if resource is not None:
+                    content[name] = resource
+        return content, content_version(content.values())
 
     def _due(self, state: _TypeState, content: Content, version: str) -> bool:
         if not state.answered:
@@ -446,21 +455,19 @@ class Stream:
             return False  # never resend what the proxy rejected
         if state.force:
             return True
-        if state.new_names & content.keys():
+        if state.new_names and not state.new_names.isdisjoint(content.keys()):
             return True
         return version != state.sent_version
 
-    def _emit(self, state: _TypeState, content: Content, version: str) -> bytes:
+    def _emit(self, snapshot: Snapshot, state: _TypeState, content: Content, version: str) -> bytes:
         nonce = f"{self._nonce_prefix}{next(self._nonces)}"
         warms = _WARMS.get(state.type_url)
-        if warms is not None and warms in self._states:
-            changed = any(
-                (old := state.sent.get(name)) is None or old.version != resource.version
-                for name, resource in content.items()
-            )
-            if changed:
-                self._states[warms].force = True
-        resources = [content[name] for name in sorted(content)]
+        if (
+            warms is not None
+            and warms in self._states
+            and _adds_or_changes(snapshot, state.sent, content)
+        ):
+            self._states[warms].force = True
         state.sent = content
         state.sent_version = version
         state.nonce = nonce
@@ -468,8 +475,8 @@ class Stream:
         state.answered = True
         state.force = False
         state.new_names.clear()
-        self._call("on_response", self.info, state.type_url, version, len(resources))
-        return frame_response(version, state.type_url, resources, nonce)
+        self._call("on_response", self.info, state.type_url, version, len(content))
+        return _shared_body(snapshot, state.type_url, version, content) + frame_nonce(nonce)
 
     def _track_behind(self, state: _TypeState, version: str) -> None:
         state.desired_version = version
@@ -483,3 +490,61 @@ class Stream:
             getattr(self._callbacks, hook)(*args)
         except Exception:
             log.exception("xds.callback_failed", hook=hook, stream_id=self.stream_id)
+
+
+# -- shared per snapshot -------------------------------------------------------------
+#
+# Every stream of a proxy group reads the same snapshot and, nearly always, the same
+# mappings of resources (the wildcard type, or one memoized selection), so what a
+# stream derives from them is memoized in the snapshot under the identity of those
+# mappings: a publish costs each stream a few dict look-ups, not a walk of its config.
+# Keys hold ids; the memoized value holds the objects themselves, so an id cannot be
+# reused while its entry lives.
+
+
+def _missing_clusters(snapshot: Snapshot, sent: Content, acked: Content) -> frozenset[str]:
+    """Clusters that the route configurations last sent or ACKed name, not in ``snapshot``."""
+    key = ("xds.missing_clusters", id(sent), id(acked))
+    hit = snapshot.memo.get(key)
+    if isinstance(hit, tuple) and hit[0] is sent and hit[1] is acked:
+        missing: frozenset[str] = hit[2]
+        return missing
+    current = snapshot.resources(CLUSTER_TYPE)
+    referenced: set[str] = set()
+    for routes in (sent, acked):
+        for route in routes.values():
+            referenced |= route.references
+    missing = frozenset(name for name in referenced if name not in current)
+    snapshot.memo[key] = (sent, acked, missing)
+    return missing
+
+
+def _adds_or_changes(snapshot: Snapshot, before: Content, after: Content) -> bool:
+    """Whether ``after`` has a resource ``before`` lacks or holds at another version."""
+    if before is after:
+        return False
+    key = ("xds.adds_or_changes", id(before), id(after))
+    hit = snapshot.memo.get(key)
+    if isinstance(hit, tuple) and hit[0] is before and hit[1] is after:
+        changed: bool = hit[2]
+        return changed
+    changed = any(
+        (old := before.get(name)) is None or old.version != resource.version
+        for name, resource in after.items()
+    )
+    snapshot.memo[key] = (before, after, changed)
+    return changed
+
+
+def _shared_body(snapshot: Snapshot, type_url: str, version: str, content: Content) -> bytes:
+    """A response without its nonce, framed once per snapshot, type and version.
+
+    ``version`` is the content hash of exactly ``content``, so every stream sending
+    this version sends these bytes; only the nonce (appended per stream) differs.
+    """
+    key = ("xds.body", type_url, version)
+    body = snapshot.memo.get(key)
+    if not isinstance(body, bytes):
+        body = frame_body(version, type_url, (content[name] for name in sorted(content)))
+        snapshot.memo[key] = body
+    return body

@@ -4,6 +4,10 @@ A protobuf message is a concatenation of fields, and a parser accepts them in an
 order, so a response is built by concatenating length-delimited fields: the
 resources' cached ``Any`` bytes are copied, never re-encoded, and the per-stream
 nonce is just one more field at the end.
+
+Every stream sending a (type, version) sends the same resources, so the server frames
+that body once (:func:`frame_body`) and appends each stream's nonce
+(:func:`frame_nonce`): per stream, one copy of the body and nothing re-encoded.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from collections.abc import Iterable
 
 from turnout.cache import CachedResource
 
-__all__ = ["frame_response"]
+__all__ = ["frame_body", "frame_nonce", "frame_response"]
 
 _VERSION_INFO = 1
 _RESOURCES = 2
@@ -24,11 +28,20 @@ def frame_response(
     version: str, type_url: str, resources: Iterable[CachedResource], nonce: str
 ) -> bytes:
     """The wire bytes of a ``DiscoveryResponse`` with these fields."""
+    return frame_body(version, type_url, resources) + frame_nonce(nonce)
+
+
+def frame_body(version: str, type_url: str, resources: Iterable[CachedResource]) -> bytes:
+    """A ``DiscoveryResponse`` without its nonce: shared by every stream sending it."""
     parts = [_field(_VERSION_INFO, version.encode())]
     parts.extend(_field(_RESOURCES, r.serialized) for r in resources)
     parts.append(_field(_TYPE_URL, type_url.encode()))
-    parts.append(_field(_NONCE, nonce.encode()))
     return b"".join(parts)
+
+
+def frame_nonce(nonce: str) -> bytes:
+    """The ``nonce`` field, appended to a :func:`frame_body` to make one stream's response."""
+    return _field(_NONCE, nonce.encode())
 
 
 def _field(number: int, payload: bytes) -> bytes:
