@@ -87,10 +87,12 @@ def launch_stack(
     gateway_port: int,
     *,
     envoys: Sequence[tuple[str, int]] | None = None,
+    api_type: str = "GRPC",
 ) -> Stack:
     """Write `files` into workdir/policies, start turnout on them and one Envoy per
     (node cluster, gateway port) in `envoys` (default: one "edge" Envoy serving
-    `gateway_port`), and wait until each Envoy's gateway listener accepts connections.
+    `gateway_port`), each speaking `api_type` ADS ("GRPC" or "DELTA_GRPC"), and wait
+    until each Envoy's gateway listener accepts connections.
     Everything started is stopped when `exits` closes."""
     policy_dir = workdir / "policies"
     policy_dir.mkdir(parents=True, exist_ok=True)
@@ -107,6 +109,7 @@ def launch_stack(
             node_id=f"e2e-envoy-{index + 1}",
             node_cluster=node_cluster,
             workdir=workdir / f"envoy-{index + 1}",
+            api_type=api_type,
         )
         exits.callback(envoy.stop)
         envoy.start()

@@ -57,9 +57,9 @@ class Shop:
 
 
 @pytest.fixture
-def shop(tmp_path: Path) -> Iterator[Shop]:
+def shop(tmp_path: Path, api_type: str) -> Iterator[Shop]:
     """Two Envoys (node clusters edge-a and edge-b, each given its own gateway through
-    `proxies:`) serving `shop` from turnout, at 100% v1."""
+    `proxies:`) serving `shop` from turnout, at 100% v1, over SotW or Delta ADS."""
     with ExitStack() as exits:
         v1 = start_backends(exits, "v1")
         v2 = start_backends(exits, "v2")
@@ -72,7 +72,12 @@ def shop(tmp_path: Path) -> Iterator[Shop]:
             "shop.yaml": service_yaml(v1, v2, "{v1: 100}"),
         }
         stack = launch_stack(
-            exits, tmp_path, files, ports[0], envoys=[("edge-a", ports[0]), ("edge-b", ports[1])]
+            exits,
+            tmp_path,
+            files,
+            ports[0],
+            envoys=[("edge-a", ports[0]), ("edge-b", ports[1])],
+            api_type=api_type,
         )
         stack.turnout.wait_settled(stack.node_ids)
         yield Shop(stack, v1, v2, ports)

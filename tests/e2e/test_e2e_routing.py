@@ -2,7 +2,9 @@
 pinning, dark traffic, release-in-place, stickiness and health checking.
 
 One turnout and one Envoy serve every scenario here, each scenario as its own
-service on its own host, so the module starts the processes once.
+service on its own host, so the module starts the processes once per ADS flavour:
+every test runs against an Envoy speaking state-of-the-world ADS and one speaking
+Delta (incremental) ADS.
 """
 
 from __future__ import annotations
@@ -135,7 +137,7 @@ traffic: {{v1: 100}}
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+def world(tmp_path_factory: pytest.TempPathFactory, api_type: str) -> Iterator[World]:
     with ExitStack() as exits:
         b: dict[str, list[Backend]] = {}
         for key, count in {
@@ -156,9 +158,23 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         # The third health/v1 instance is unhealthy before Envoy ever sees it.
         b["health/v1"][2].healthy = False
         port = free_port()
-        stack = launch_stack(exits, tmp_path_factory.mktemp("routing"), _policies(port, b), port)
+        stack = launch_stack(
+            exits,
+            tmp_path_factory.mktemp(f"routing-{api_type}"),
+            _policies(port, b),
+            port,
+            api_type=api_type,
+        )
         stack.turnout.wait_settled(stack.node_ids)
         yield World(stack, stack.client(), b)
+
+
+def test_envoy_speaks_the_ads_flavour(world: World, api_type: str) -> None:
+    """turnout's /status shows the Envoy on a stream of the flavour its bootstrap asks
+    for (SotW "ads" or Delta "delta-ads"), fully ACKed."""
+    status = world.stack.turnout.wait_settled(world.stack.node_ids)
+    kinds = {p["kind"] for p in status["proxies"] if p["node_id"] in world.stack.node_ids}
+    assert kinds == {"delta-ads" if api_type == "DELTA_GRPC" else "ads"}
 
 
 def test_default_split(world: World) -> None:

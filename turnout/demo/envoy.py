@@ -2,8 +2,10 @@
 
 `render_bootstrap` produces the bootstrap Envoy needs to take everything else from
 turnout over ADS; `envoy/bootstrap.yaml` in the repository is its output for the
-defaults (a test keeps the two identical). `EnvoyProcess` starts one Envoy, waits
-until it is ready, offers a few admin helpers, and always stops what it started.
+defaults and `envoy/bootstrap-delta.yaml` its output with `api_type="DELTA_GRPC"`
+(incremental xDS; a test keeps each file identical to the output). `EnvoyProcess`
+starts one Envoy, waits until it is ready, offers a few admin helpers, and always
+stops what it started.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import IO, Any
 from turnout.demo._net import http_get, port_open, wait_until
 
 __all__ = [
+    "API_TYPES",
     "DEFAULT_ADMIN_PORT",
     "DEFAULT_XDS_PORT",
     "EnvoyError",
@@ -36,6 +39,8 @@ __all__ = [
 
 DEFAULT_XDS_PORT = 18000
 DEFAULT_ADMIN_PORT = 9901
+API_TYPES = ("GRPC", "DELTA_GRPC")
+"""ADS flavours: state of the world, or incremental (Delta) xDS."""
 
 _HEADER = """\
 # Envoy bootstrap for turnout: everything but the way to turnout comes over ADS.
@@ -67,6 +72,12 @@ stats_sinks:
     grpc_service: {{envoy_grpc: {{cluster_name: turnout_xds}}}}
 """
 
+_DELTA_NOTE = """#
+# This variant speaks incremental (Delta) xDS: render_bootstrap(api_type="DELTA_GRPC").
+# Envoy then gets only the resources that changed, and on reconnect tells turnout
+# the versions it has, so nothing it already has is sent again.
+"""
+
 
 def _yaml_str(value: str) -> str:
     # JSON strings are valid YAML double-quoted scalars: no `on`/`no` surprises.
@@ -81,9 +92,12 @@ def render_bootstrap(
     node_cluster: str | None = "edge",
     *,
     stats_flush_interval: str | None = "5s",
+    api_type: str = "GRPC",
 ) -> str:
     """The bootstrap YAML for an Envoy that gets clusters, endpoints, listeners and
     routes from turnout at xds_host:xds_port over ADS, with its admin on 127.0.0.1.
+
+    `api_type` is "GRPC" (state-of-the-world ADS) or "DELTA_GRPC" (incremental xDS).
 
     Envoy streams its stats to turnout's MetricsService (same cluster, same port) every
     `stats_flush_interval` for release analysis; None leaves the sink out.
@@ -93,6 +107,8 @@ def render_bootstrap(
     for a file without them).
     `admin_port` may be 0 (use Envoy's `--admin-address-path` to learn the port).
     """
+    if api_type not in API_TYPES:
+        raise ValueError(f"api_type must be one of {API_TYPES}, not {api_type!r}")
     try:
         ipaddress.ip_address(xds_host)
         xds_cluster_type = "STATIC"
@@ -109,14 +125,17 @@ def render_bootstrap(
     sink = ""
     if stats_flush_interval is not None:
         sink = _METRICS_SINK.format(interval=stats_flush_interval)
-    return f"""{_HEADER}
+    header = _HEADER
+    if api_type == "DELTA_GRPC":
+        header += _DELTA_NOTE
+    return f"""{header}
 {node}admin:
   address:
     socket_address: {{address: 127.0.0.1, port_value: {admin_port}}}
 
 dynamic_resources:
   ads_config:
-    api_type: GRPC
+    api_type: {api_type}
     transport_api_version: V3
     set_node_on_first_message_only: true
     grpc_services:
@@ -219,7 +238,12 @@ class EnvoyProcess:
         concurrency: int = 1,
         extra_args: tuple[str, ...] = (),
         stats_flush_interval: str | None = "5s",
+        api_type: str = "GRPC",
     ) -> None:
+        """`api_type`: "GRPC" (state-of-the-world ADS) or "DELTA_GRPC" (Delta ADS)."""
+        if api_type not in API_TYPES:
+            raise ValueError(f"api_type must be one of {API_TYPES}, not {api_type!r}")
+        self.api_type = api_type
         self.xds_host = xds_host
         self.xds_port = xds_port
         self.node_id = node_id
@@ -253,6 +277,7 @@ class EnvoyProcess:
                 self.node_id,
                 self.node_cluster,
                 stats_flush_interval=self.stats_flush_interval,
+                api_type=self.api_type,
             )
         )
         self._admin_address_path.unlink(missing_ok=True)
