@@ -12,6 +12,7 @@ import click
 from turnout.cli._controller import compile_policies
 from turnout.cli._logging import configure_logging
 from turnout.cli._ops import COMMANDS as OPS_COMMANDS
+from turnout.cli._status_cmd import COMMANDS as STATUS_COMMANDS
 from turnout.policy import PolicySetError, load_policies
 from turnout.translate import to_json
 
@@ -109,4 +110,7 @@ def render(directory: Path, proxy_cluster: str | None) -> None:
 
 
 for _command in OPS_COMMANDS:  # set-traffic, promote, rollback, pause, resume, diff
+    main.add_command(_command)
+
+for _command in STATUS_COMMANDS:  # status, wait
     main.add_command(_command)
