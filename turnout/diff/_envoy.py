@@ -8,7 +8,6 @@ virtual host and route name) were added, removed or changed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,35 +70,47 @@ def resource_changes(old: Resources, new: Resources) -> list[ResourceChange]:
     return changes
 
 
-def _routes(config: Message) -> dict[str, Message]:
-    """Route name (`checkout/default`) -> route, and `vhost NAME` -> the virtual host
-    without its routes (domains and the like), in config order."""
-    out: dict[str, Message] = {}
+def _routes(config: Message) -> dict[str, tuple[str, Message]]:
+    """Route name (`checkout/default`) -> (its virtual host, the route), and
+    `vhost NAME` -> (NAME, the virtual host without its routes), in config order."""
+    out: dict[str, tuple[str, Message]] = {}
     for vhost in getattr(config, "virtual_hosts", ()):
         bare = type(vhost)()
         bare.CopyFrom(vhost)
         del bare.routes[:]
-        out[f"vhost {vhost.name}"] = bare
+        out[f"vhost {vhost.name}"] = (vhost.name, bare)
         for index, route in enumerate(vhost.routes):
-            out[route.name or f"{vhost.name}#{index}"] = route
+            out[route.name or f"{vhost.name}#{index}"] = (vhost.name, route)
     return out
 
 
 def _route_details(old: Message, new: Message) -> tuple[str, ...]:
+    """`+vhost x`, `-route`, `~route` ...: a whole virtual host added or removed is one
+    entry (its routes are not listed)."""
     before, after = _routes(old), _routes(new)
-    details = [f"+{k}" for k in _ordered(after, before)]
-    details += [f"-{k}" for k in _ordered(before, after)]
+    vhosts_before = {vhost for vhost, _ in before.values()}
+    vhosts_after = {vhost for vhost, _ in after.values()}
+
+    def shown(key: str, vhost: str, others: set[str]) -> bool:
+        return key.startswith("vhost ") or vhost in others
+
+    details = [
+        f"+{k}"
+        for k, (v, _) in sorted(after.items())
+        if k not in before and shown(k, v, vhosts_before)
+    ]
+    details += [
+        f"-{k}"
+        for k, (v, _) in sorted(before.items())
+        if k not in after and shown(k, v, vhosts_after)
+    ]
     details += [
         f"~{k}"
         for k in sorted(before.keys() & after.keys())
-        if _bytes(before[k]) != _bytes(after[k])
+        if _bytes(before[k][1]) != _bytes(after[k][1])
     ]
     order_was = [k for k in before if k in after]
     order_now = [k for k in after if k in before]
     if order_was != order_now:
         details.append("routes reordered")
     return tuple(details)
-
-
-def _ordered(items: Mapping[str, Any], without: Mapping[str, Any]) -> Sequence[str]:
-    return sorted(k for k in items if k not in without)

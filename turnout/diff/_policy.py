@@ -374,6 +374,8 @@ def _rules(old: Service, new: Service) -> list[Change]:
 
 
 def _seconds(value: float) -> str:
+    if value >= 3600 and value % 3600 == 0:
+        return f"{int(value // 3600)}h"
     if value >= 60 and value % 60 == 0:
         return f"{int(value // 60)}m"
     if value < 1:

@@ -248,7 +248,8 @@ def _flip(
             f"{verb} applies to a {before} release only"
         )
     step = release.state.step if release.state else 0
-    target.set_state(release, after, f"{after} by turnout {verb}", now, step=None)
+    done = {"pause": "paused", "resume": "resumed"}[verb]
+    target.set_state(release, after, f"{done} by turnout {verb}", now, step=None)
     where = f"step {step + 1} of {len(release.steps)} ({_number(release.steps[step])}%)"
     summary = f"{verb} {service}: incremental release to {release.to} {after} at {where}"
 

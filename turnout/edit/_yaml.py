@@ -25,6 +25,8 @@ from ._errors import EditError
 
 _STR = "tag:yaml.org,2002:str"
 _PLAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]*")
+#: Words YAML 1.1 tools read as booleans (ruamel reads YAML 1.2, where they are strings).
+_YAML11_BOOLS = {"y", "n", "yes", "no", "on", "off", "true", "false"}
 
 #: A new value: a scalar already rendered as YAML text, or a mapping of such values.
 Value = str | Mapping[str, str]
@@ -96,8 +98,9 @@ def sequence_item(sequence: Node | None, key: str, value: str) -> MappingNode | 
 
 def plain_or_quoted(text: str) -> str:
     """`text` as a YAML string: plain when it reads back as that same string, else quoted
-    (a version named `1`, `on` or `null` must be quoted to stay a string)."""
-    if _PLAIN.fullmatch(text):
+    (a version named `1`, `on` or `null` must be quoted to stay a string, for YAML 1.1
+    readers too)."""
+    if _PLAIN.fullmatch(text) and text.lower() not in _YAML11_BOOLS:
         node = next(iter(documents(text)), None)
         if isinstance(node, ScalarNode) and str(node.tag) == _STR and node.value == text:
             return text
