@@ -22,6 +22,7 @@ from prometheus_client import (
     Histogram,
     PlatformCollector,
     ProcessCollector,
+    disable_created_metrics,
     generate_latest,
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
@@ -152,6 +153,9 @@ class Metrics:
         cache: SnapshotCache,
         proxies: Callable[[], Sequence[ProxyStatus]],
     ) -> None:
+        # `*_created` series double the exposition for no use here (process-wide switch:
+        # Metrics is only made by `turnout serve`'s App).
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = CollectorRegistry()
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)

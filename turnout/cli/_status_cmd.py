@@ -30,6 +30,7 @@ from google.protobuf.json_format import MessageToDict, ParseDict, ParseError
 
 from turnout._proto.v1 import release_pb2 as pb
 from turnout._proto.v1 import release_pb2_grpc
+from turnout.cache import short_name
 
 __all__ = ["COMMANDS", "EXIT_BEHIND", "EXIT_UNREACHABLE", "parse_duration"]
 
@@ -169,8 +170,7 @@ def _nack_text(nack: pb.Nack) -> str:
     message = " ".join(nack.message.split())
     if len(message) > 80:
         message = message[:77] + "..."
-    type_name = nack.type_url.rsplit(".", 1)[-1]
-    return f"{type_name} {_when(nack.at)}: {message}"
+    return f"{short_name(nack.type_url)} {_when(nack.at)}: {message}"
 
 
 def render_status(status: pb.Status, now: datetime | None = None) -> str:
