@@ -61,6 +61,7 @@ import hashlib
 import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
+from typing import NamedTuple
 
 import structlog
 from envoy.service.discovery.v3.discovery_pb2 import DeltaDiscoveryRequest
@@ -74,7 +75,7 @@ from turnout.cache import (
     CachedResource,
     Snapshot,
     SnapshotCache,
-    content_version,
+    intern_names,
     short_name,
 )
 from turnout.cache._snapshot import HASH_CHARS
@@ -146,7 +147,7 @@ def _versions_hash(pairs: Iterable[tuple[str, str]]) -> str:
 class _Diff:
     """What one response of a type would carry, and whether it would bring the proxy in sync."""
 
-    __slots__ = ("complete", "removals", "updates", "version")
+    __slots__ = ("complete", "desired", "removals", "updates", "version")
 
     def __init__(self) -> None:
         self.updates: list[CachedResource] = []
@@ -155,9 +156,20 @@ class _Diff:
         """False when a NACKed version or removal was left out."""
         self.version = ""
         """The content hash of the proxy's set once in sync."""
+        self.desired: Mapping[str, CachedResource] | None = None
+        """The shared mapping the proxy's set equals once in sync (None: no such mapping)."""
 
     def __bool__(self) -> bool:
         return bool(self.updates or self.removals)
+
+
+class _SharedDiff(NamedTuple):
+    """A diff between two shared mappings, kept in the newer snapshot's memo."""
+
+    base: Mapping[str, CachedResource]
+    desired: Mapping[str, CachedResource]
+    updates: tuple[CachedResource, ...]
+    removals: tuple[str, ...]
 
 
 class _DeltaTypeState:
@@ -173,6 +185,7 @@ class _DeltaTypeState:
         "last_nack",
         "nacked",
         "names",
+        "names_key",
         "nonce",
         "objects",
         "pending_ack",
@@ -180,6 +193,7 @@ class _DeltaTypeState:
         "requested",
         "resend",
         "sent_version",
+        "synced_with",
         "type_url",
         "unacked",
         "wildcard",
@@ -191,6 +205,12 @@ class _DeltaTypeState:
         self.wildcard = False
         self.names: set[str] = set()
         """Explicitly subscribed names (never ``*``)."""
+        self.names_key: frozenset[str] = intern_names(())
+        """``names``, interned: the key of the snapshot's shared selection."""
+        self.synced_with: Mapping[str, CachedResource] | None = None
+        """A shared mapping (the snapshot's type, or a selection) ``have`` exactly
+        equals, with nothing resent, rejected or kept: the next diff is computed from
+        it once for every stream in the same place."""
         self.resend: set[str] = set()
         """Names to answer in the next response whatever the proxy has."""
         self.have: dict[str, str] = {}
@@ -401,6 +421,8 @@ class DeltaStream:
         initial: Mapping[str, str],
     ) -> None:
         added, dropped = set(subscribe), set(unsubscribe)
+        if added or dropped or initial or not state.requested:
+            state.synced_with = None
         if not state.requested and not added and not dropped and state.type_url in _WILDCARD_TYPES:
             state.wildcard = True  # legacy wildcard: a first request naming nothing
         if WILDCARD in dropped:
@@ -424,6 +446,8 @@ class DeltaStream:
             state.names.add(name)
             if name not in initial:
                 state.resend.add(name)
+        if added or dropped:
+            state.names_key = intern_names(state.names)
 
     @staticmethod
     def _forget(state: _DeltaTypeState, name: str) -> None:
@@ -448,6 +472,7 @@ class DeltaStream:
             # Envoy may have applied part of the response: the version is unknown now.
             state.have[name] = ""
         state.unacked = {}
+        state.synced_with = None
         state.last_nack = NackRecord(version=version, message=message, at=_now())
         log.warning(
             "xds.nack",
@@ -480,6 +505,7 @@ class DeltaStream:
             if not due and not state.pending_ack and diff.complete:
                 # In sync without a response (the proxy dropped what it unsubscribed).
                 state.sent_version = state.acked_version = diff.version
+                state.synced_with = diff.desired
             self._track_behind(state, diff.version)
             if due or state.pending_ack or state.acked_version != diff.version:
                 synced = False
@@ -507,17 +533,23 @@ class DeltaStream:
 
     def _diff(self, state: _DeltaTypeState, snapshot: Snapshot) -> _Diff:
         """The resources and removals that would bring the proxy in sync for one type."""
-        current = snapshot.resources(state.type_url)
+        type_url = state.type_url
         desired: Mapping[str, CachedResource]
         if state.wildcard:
-            desired = current
+            desired, version = snapshot.resources(type_url), snapshot.type_version(type_url)
         else:
-            desired = {n: current[n] for n in state.names if n in current}
+            desired, version = snapshot.select(type_url, state.names_key)
+        base = state.synced_with
+        if base is not None and not state.resend and not state.nacked:
+            diff = self._shared_diff(snapshot, type_url, base, desired)
+            if diff is not None:
+                diff.version, diff.desired = version, desired
+                return diff
         if state.adopt:
             state.adopt = False
-            for name, version in state.have.items():
+            for name, have_version in state.have.items():
                 resource = desired.get(name)
-                if resource is not None and resource.version == version:
+                if resource is not None and resource.version == have_version:
                     state.objects[name] = resource
         diff = _Diff()
         have, nacked, resend = state.have, state.nacked, state.resend
@@ -530,7 +562,7 @@ class DeltaStream:
         kept: list[str] = []
         gone = [n for n in have if n not in desired]
         if gone:
-            protected = self._referenced(state.type_url)
+            protected = self._referenced(type_url)
             for name in gone:
                 if name in protected:
                     kept.append(name)
@@ -546,10 +578,38 @@ class DeltaStream:
             pairs = [(n, r.version) for n, r in desired.items()]
             pairs.extend((n, have[n]) for n in kept)
             diff.version = _versions_hash(pairs)
-        elif desired is current:
-            diff.version = snapshot.type_version(state.type_url)  # hashed once per publish
         else:
-            diff.version = content_version(desired.values())
+            diff.version, diff.desired = version, desired
+        return diff
+
+    def _shared_diff(
+        self,
+        snapshot: Snapshot,
+        type_url: str,
+        base: Mapping[str, CachedResource],
+        desired: Mapping[str, CachedResource],
+    ) -> _Diff | None:
+        """The diff from ``base`` (what the proxy has exactly) to ``desired``, computed
+        once per snapshot for every stream in sync with the same ``base``; None when a
+        removal must wait for references (the full diff then decides)."""
+        if base is desired:
+            return _Diff()
+        key = ("delta-diff", type_url, id(base), id(desired))
+        memo = snapshot.memo.get(key)
+        if not isinstance(memo, _SharedDiff) or memo.base is not base:
+            updates = tuple(
+                r
+                for n, r in desired.items()
+                if (old := base.get(n)) is None or old.version != r.version
+            )
+            removals = tuple(n for n in base if n not in desired)
+            memo = _SharedDiff(base, desired, updates, removals)
+            snapshot.memo[key] = memo  # holds base and desired: their ids stay theirs
+        if memo.removals and not self._referenced(type_url).isdisjoint(memo.removals):
+            return None
+        diff = _Diff()
+        diff.updates.extend(memo.updates)
+        diff.removals.extend(memo.removals)
         return diff
 
     def _referenced(self, type_url: str) -> set[str]:
@@ -587,6 +647,7 @@ class DeltaStream:
         # In sync: the desired version; a NACKed part left out: what the proxy has.
         version = diff.version if diff.complete else _versions_hash(state.have.items())
         state.unacked = unacked
+        state.synced_with = diff.desired if diff.complete else None
         state.sent_version = version
         state.nonce = nonce
         state.pending_ack = True
