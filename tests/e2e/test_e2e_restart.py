@@ -62,10 +62,10 @@ def _versions(status: dict[str, Any]) -> dict[str, dict[str, str | None]]:
     }
 
 
-def test_restart_while_requests_flow(tmp_path: Path) -> None:
+def test_restart_while_requests_flow(tmp_path: Path, api_type: str) -> None:
     """SIGTERM and later SIGKILL of turnout, each followed by a restart, fail none of
-    the requests flowing through Envoy; after each restart the Envoy reconnects and
-    ACKs the very versions it had."""
+    the requests flowing through Envoy (SotW or Delta); after each restart the Envoy
+    reconnects and ACKs the very versions it had."""
     with ExitStack() as exits:
         v1 = start_backends(exits, "v1")
         v2 = start_backends(exits, "v2")
@@ -83,7 +83,7 @@ stable: v1
 traffic: {{v1: 70, v2: 30}}
 """,
         }
-        stack = launch_stack(exits, tmp_path, files, port)
+        stack = launch_stack(exits, tmp_path, files, port, api_type=api_type)
         turnout = stack.turnout
         before = turnout.wait_settled(stack.node_ids)
         changes = ("cluster_manager.cluster_modified", "listener_manager.listener_modified")
