@@ -47,6 +47,13 @@ docstring records only what Delta adds or changes.
   nothing the proxy has references it: a cluster while routes the proxy has (sent or
   ACKed) route or mirror to it, an assignment while a cluster it has uses it, a
   route configuration while a listener it has fetches it.
+- **Cost per stream follows the change.** A stream whose proxy has exactly a
+  shared mapping (the snapshot's whole type for a wildcard, else the snapshot's
+  memoized selection for an interned name set) diffs against the next snapshot
+  through that snapshot's memo: computed once for every stream in the same place,
+  then a handful of resources per stream. Anything else (a NACK outstanding, a
+  subscription change, a resend, a removal waiting for references) takes the full
+  per-stream diff, which is O(resources of the type).
 - **Status.** A type's ``sent_version`` / ``acked_version`` is the content hash the
   proxy's set of that type has after the response: the snapshot's type version (or
   the hash of the subscribed names) when the response brought it in sync, so
