@@ -9,7 +9,7 @@ Pure functions, no I/O. The rule, for each threshold the policy sets:
 - **fail** when a threshold is breached by the observed figures AND the breach is
   statistically significant at `confidence` (p-value below 1 - confidence):
   - `max_error_rate`: exact binomial test of the canary's errors against the limit;
-  - `max_error_rate_increase`: two-proportion z-test, canary worse than baseline;
+  - `max_error_rate_increase`: two proportions (Fisher's exact test), canary worse;
   - `max_latency_p99`: binomial test of the canary's requests slower than the limit
     against the 1% a p99 at the limit allows;
   - `max_latency_p99_increase` (a ratio): Mann-Whitney U (the canary's whole

@@ -209,7 +209,7 @@ class WindowStore:
         end = self.clock() if until is None else until
         names = tuple(sorted(set(clusters)))
         requests = errors = resets = 0
-        latency = Histogram()
+        latency: Histogram | None = None
         reporters: set[str] = set()
         with self._lock:
             for name in names:
@@ -225,14 +225,14 @@ class WindowStore:
                     errors += slot.errors
                     resets += slot.resets
                     if slot.latency is not None:
-                        latency = latency.merge(slot.latency)
+                        latency = slot.latency if latency is None else latency.merge(slot.latency)
         return Figures(
             since,
             end,
             requests,
             errors,
             resets,
-            latency,
+            latency if latency is not None else Histogram(),
             len(reporters),
             clusters=names,
         )
