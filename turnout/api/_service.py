@@ -84,7 +84,7 @@ class ReleaseService:
         proxies: ProxySource,
         *,
         window: float = 0.005,
-        max_queue: int = 1000,
+        max_queue: int = 10_000,
     ) -> None:
         """``window``: the shortest coalescing window in seconds (it grows to twice the
         time a hub round took); ``max_queue``: events a watcher may lag before it is
