@@ -47,6 +47,7 @@ class App:
         self.controller = Controller(policies, self.cache)
         # turnout.v1.ReleaseService on the xDS port; metrics from stream hooks
         self.release = ReleaseService(ControllerView(self.controller), self._proxies)
+        self.cache.watch(self.release.policy_changed)  # any publish; reload() adds rejections
         self.metrics = Metrics(self.controller, self.cache, self._proxies)
         self.xds = XdsServer(
             self.cache,
