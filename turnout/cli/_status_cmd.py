@@ -53,8 +53,8 @@ def parse_duration(text: str) -> float:
         if not parts or "".join(n + u for n, u in parts) != text:
             raise ValueError(f"{text!r} is not a duration (e.g. 60s, 1m30s, 500ms)") from None
         seconds = sum((Decimal(n) * _UNIT[u] for n, u in parts), Decimal(0))
-    if seconds <= 0:
-        raise ValueError(f"{text!r}: a duration must be longer than 0")
+    if not seconds.is_finite() or seconds <= 0:
+        raise ValueError(f"{text!r}: a duration must be finite and longer than 0")
     return float(seconds)
 
 
