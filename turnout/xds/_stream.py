@@ -3,12 +3,14 @@ and acknowledged, and a writer that decides what to send from the current snapsh
 
 Protocol decisions, each where it bites below:
 
-- **Nonces.** Every response carries a fresh nonce; per type, only the latest one
-  sent on this stream is live. A request whose ``response_nonce`` is set and is not
-  the live nonce of its type is stale (it answers a response the proxy had not yet
-  seen the successor of) and is ignored entirely, subscription changes included: the
-  proxy will send another request once it has processed the newer response. A nonce
-  of another type or of another stream never matches.
+- **Nonces.** Every response a stream gets carries a nonce it has not had before;
+  per type, only the latest one sent on this stream is live. A request whose
+  ``response_nonce`` is set and is not the live nonce of its type is stale (it
+  answers a response the proxy had not yet seen the successor of) and is ignored
+  entirely, subscription changes included: the proxy will send another request once
+  it has processed the newer response. A nonce of another type never matches. The
+  nonce belongs to the shared response (below), so streams sent the same response
+  share it: it tells one stream's responses apart, which is all the protocol asks.
 - **First request of a type.** Until this stream has sent a response of a type, a
   request's nonce and version refer to an earlier stream (a reconnecting Envoy, or a
   restarted control plane) and mean nothing here; the request is always answered.
@@ -21,9 +23,11 @@ Protocol decisions, each where it bites below:
   send, from the current snapshot, and keeps at most one un-ACKed response per type.
   Publishes arriving faster than ACKs coalesce; a slow proxy skips versions.
 - **Shared work.** What the writer computes from a snapshot (the selection of named
-  resources and its hash, which clusters routes still need, the response body) is
-  memoized in the snapshot and shared by every stream of the group; per stream, a
-  response costs one copy of the shared body plus its nonce.
+  resources and its hash, which clusters routes still need, the framed response,
+  nonce included) is memoized in the snapshot and shared by every stream of the
+  group: every stream writes the same bytes object, nothing is framed or copied per
+  stream. A stream sent the same response twice (a warming re-send) gets a nonce of
+  its own the second time.
 - **Send on change.** A response's ``version_info`` is the content hash of exactly
   the resources in it; nothing is sent when that equals the last one sent, except to
   answer the first request of a type, a newly subscribed name that exists, or a
@@ -57,6 +61,7 @@ import asyncio
 import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 import structlog
 from envoy.service.discovery.v3.discovery_pb2 import DiscoveryRequest
@@ -171,7 +176,9 @@ class Stream:
         self._callbacks = callbacks
         self._states = {t: _TypeState(t) for t in self._types}
         self._nonces = itertools.count(1)
+        self._shared_nonce_prefix = f"{nonce_prefix}s"
         self._nonce_prefix = f"{nonce_prefix}{stream_id:x}."
+        self._info: StreamInfo | None = None
         self._node_known = False
         self.node_id = ""
         self.node_cluster = ""
@@ -182,8 +189,13 @@ class Stream:
 
     @property
     def info(self) -> StreamInfo:
-        """Who is on this stream."""
-        return StreamInfo(self.stream_id, self.kind, self.node_id, self.node_cluster)
+        """Who is on this stream (fixed once the first request named the node)."""
+        info = self._info
+        if info is None or info.node_id != self.node_id or info.node_cluster != self.node_cluster:
+            info = self._info = StreamInfo(
+                self.stream_id, self.kind, self.node_id, self.node_cluster
+            )
+        return info
 
     @property
     def opened(self) -> bool:
@@ -460,7 +472,6 @@ class Stream:
         return version != state.sent_version
 
     def _emit(self, snapshot: Snapshot, state: _TypeState, content: Content, version: str) -> bytes:
-        nonce = f"{self._nonce_prefix}{next(self._nonces)}"
         warms = _WARMS.get(state.type_url)
         if (
             warms is not None
@@ -468,6 +479,16 @@ class Stream:
             and _adds_or_changes(snapshot, state.sent, content)
         ):
             self._states[warms].force = True
+        shared = _shared_response(
+            snapshot, state.type_url, version, content, self._shared_nonce_prefix
+        )
+        frame, nonce = shared.frame, shared.nonce
+        if nonce == state.nonce:
+            # This very response again (a warming re-send, a newly subscribed name with
+            # unchanged content): it needs a nonce of its own, or an ACK of the first
+            # would pass for an ACK of this one.
+            nonce = f"{self._nonce_prefix}{next(self._nonces)}"
+            frame = shared.body + frame_nonce(nonce)
         state.sent = content
         state.sent_version = version
         state.nonce = nonce
@@ -476,7 +497,7 @@ class Stream:
         state.force = False
         state.new_names.clear()
         self._call("on_response", self.info, state.type_url, version, len(content))
-        return _shared_body(snapshot, state.type_url, version, content) + frame_nonce(nonce)
+        return frame
 
     def _track_behind(self, state: _TypeState, version: str) -> None:
         state.desired_version = version
@@ -536,15 +557,35 @@ def _adds_or_changes(snapshot: Snapshot, before: Content, after: Content) -> boo
     return changed
 
 
-def _shared_body(snapshot: Snapshot, type_url: str, version: str, content: Content) -> bytes:
-    """A response without its nonce, framed once per snapshot, type and version.
+class _Response(NamedTuple):
+    body: bytes
+    """The response without its nonce."""
+    nonce: str
+    frame: bytes
+    """The whole response: the body and the nonce."""
+
+
+_SHARED_NONCES = itertools.count(1)
+"""Numbers the shared responses of this process (with the server's random prefix, a
+nonce never repeats within a process, nor across restarts)."""
+
+
+def _shared_response(
+    snapshot: Snapshot, type_url: str, version: str, content: Content, nonce_prefix: str
+) -> _Response:
+    """The response for (snapshot, type, version), framed once, nonce included.
 
     ``version`` is the content hash of exactly ``content``, so every stream sending
-    this version sends these bytes; only the nonce (appended per stream) differs.
+    this version sends these bytes: even the nonce is shared. A nonce only has to tell
+    the responses of one stream apart, and a stream is sent a given response once per
+    snapshot (the caller gives a repeat its own nonce), so the same bytes go to every
+    stream and nothing is copied or framed per stream.
     """
-    key = ("xds.body", type_url, version)
-    body = snapshot.memo.get(key)
-    if not isinstance(body, bytes):
+    key = ("xds.response", type_url, version)
+    response = snapshot.memo.get(key)
+    if not isinstance(response, _Response):
         body = frame_body(version, type_url, (content[name] for name in sorted(content)))
-        snapshot.memo[key] = body
-    return body
+        nonce = f"{nonce_prefix}{next(_SHARED_NONCES)}"
+        response = _Response(body, nonce, body + frame_nonce(nonce))
+        snapshot.memo[key] = response
+    return response
