@@ -1,0 +1,225 @@
+"""An in-process turnout (xDS + the metrics sink) for real Envoys, a real Prometheus
+scraping them, and concurrent traffic through the gateway.
+
+turnout runs on its own event loop in a thread, so tests can read the sink's windows
+while Envoy streams to it; everything started is stopped by the ExitStack given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from pathlib import Path
+from typing import IO
+
+import httpx
+import pytest
+
+from turnout.analysis import Figures, MetricsSink, PrometheusSource, VersionKey, WindowStore
+from turnout.cache import SnapshotCache
+from turnout.cli._controller import Controller
+from turnout.demo._net import free_port, http_get, wait_until
+from turnout.policy import PolicySet
+from turnout.translate import cluster_name
+from turnout.xds import XdsServer
+
+PROMETHEUS = "/usr/bin/prometheus"
+
+
+def version_clusters(policies: PolicySet) -> dict[str, VersionKey]:
+    """{cluster: (service, version)} for every deployed version: the map the
+    composition root hands to analysis."""
+    return {
+        cluster_name(service.name, version.name): (service.name, version.name)
+        for service in policies.services
+        for version in service.versions
+    }
+
+
+class InProcessTurnout:
+    """turnout's reload path, xDS server and metrics sink on one gRPC port, on an event
+    loop in a background thread."""
+
+    def __init__(self, policy_dir: Path) -> None:
+        self.policy_dir = policy_dir
+        self.cache = SnapshotCache()
+        self.controller = Controller(policy_dir, self.cache)
+        self.store = WindowStore(self._clusters, resolution=1.0, retention=600.0)
+        self.sink = MetricsSink(self.store)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._xds: XdsServer | None = None
+        self.xds_port = 0
+
+    def _clusters(self, cluster: str) -> VersionKey | None:
+        current = self.controller.current
+        return version_clusters(current.policies).get(cluster) if current else None
+
+    def start(self) -> InProcessTurnout:
+        if not self.controller.reload():
+            raise RuntimeError(f"policies rejected: {self.controller.status()}")
+        self._thread.start()
+        self._xds = XdsServer(self.cache, handlers=[self.sink.handler()])
+        future = asyncio.run_coroutine_threadsafe(self._xds.start("127.0.0.1:0"), self._loop)
+        self.xds_port = future.result(10)
+        return self
+
+    def stop(self) -> None:
+        if self._xds is not None:
+            asyncio.run_coroutine_threadsafe(self._xds.stop(0), self._loop).result(10)
+            self._xds = None
+        if self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+        if not self._loop.is_closed() and not self._loop.is_running():
+            self._loop.close()
+
+
+def prometheus_binary() -> str:
+    """Debian's prometheus; skipped where absent, except in CI where .ci/run installs it."""
+    found = shutil.which("prometheus") or (PROMETHEUS if os.access(PROMETHEUS, os.X_OK) else None)
+    if found:
+        return found
+    if os.environ.get("CI"):
+        pytest.fail("prometheus is not installed (.ci/run installs Debian's package)")
+    pytest.skip("prometheus is not installed (apt-get install prometheus)")
+
+
+class PrometheusServer:
+    """A real Prometheus scraping Envoy admins' /stats/prometheus every second."""
+
+    def __init__(self, targets: list[str], workdir: Path) -> None:
+        self.binary = prometheus_binary()
+        self.workdir = workdir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.config = workdir / "prometheus.yml"
+        quoted = ", ".join(f'"{t}"' for t in targets)
+        self.config.write_text(
+            "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+            "scrape_configs:\n"
+            "- job_name: envoy\n"
+            "  metrics_path: /stats/prometheus\n"
+            f"  static_configs: [{{targets: [{quoted}]}}]\n"
+        )
+        self.log_path = workdir / "prometheus.log"
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    def start(self, timeout: float = 30.0) -> PrometheusServer:
+        self._log = self.log_path.open("ab")
+        self._process = subprocess.Popen(
+            [
+                self.binary,
+                f"--config.file={self.config}",
+                f"--storage.tsdb.path={self.workdir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--log.level=warn",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+        def ready() -> bool:
+            if self._process is not None and self._process.poll() is not None:
+                raise RuntimeError(f"prometheus exited: {self.log_path.read_text()[-2000:]}")
+            status, _ = http_get(f"{self.url}/-/ready", timeout=1.0)
+            return status == 200
+
+        wait_until(ready, timeout, what="Prometheus /-/ready")
+        return self
+
+    def wait_scraping(self, timeout: float = 30.0) -> None:
+        """Wait until every target has been scraped and is up."""
+
+        def up() -> bool:
+            status, body = http_get(f"{self.url}/api/v1/query?query=min(up)", timeout=1.0)
+            return status == 200 and '"1"]' in body
+
+        wait_until(up, timeout, what="Prometheus to scrape Envoy")
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(10)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def figures(
+        self,
+        clusters: Mapping[str, VersionKey],
+        service: str,
+        version: str,
+        since: float,
+        until: float,
+    ) -> Figures:
+        """`PrometheusSource.figures`, run to completion from a synchronous test."""
+
+        async def read() -> Figures:
+            async with PrometheusSource(self.url, clusters) as source:
+                return await source.figures(service, version, since, until)
+
+        return asyncio.run(read())
+
+
+def send(
+    port: int, host: str, n: int, *, concurrency: int = 16, timeout: float = 10.0
+) -> Counter[int]:
+    """n GET requests through the gateway from `concurrency` keep-alive clients;
+    answers counted by status."""
+
+    def worker(count: int) -> Counter[int]:
+        statuses: Counter[int] = Counter()
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{port}", timeout=timeout, trust_env=False
+        ) as client:
+            for _ in range(count):
+                statuses[client.get("/", headers={"Host": host}).status_code] += 1
+        return statuses
+
+    shares = [n // concurrency + (1 if i < n % concurrency else 0) for i in range(concurrency)]
+    total: Counter[int] = Counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        for statuses in pool.map(worker, [s for s in shares if s]):
+            total.update(statuses)
+    return total
+
+
+def tmpdir(exits: ExitStack, prefix: str) -> Path:
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    exits.callback(shutil.rmtree, path, True)
+    return path
+
+
+def settle(seconds: float) -> float:
+    """Sleep, then return the time (the sink and Prometheus need a flush and a scrape)."""
+    time.sleep(seconds)
+    return time.time()
+
+
+__all__ = [
+    "InProcessTurnout",
+    "PrometheusServer",
+    "send",
+    "settle",
+    "tmpdir",
+    "version_clusters",
+]
