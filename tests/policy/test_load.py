@@ -273,7 +273,8 @@ def test_empty_source_mapping_is_rejected() -> None:
 def test_public_surface() -> None:
     """The package exports the loader, its errors and the model, and nothing private."""
     assert set(turnout.policy.__all__) == {
-        "INSTANCES", "PHASES", "Analysis", "Endpoint", "Gateway", "HealthCheck", "Incremental",
+        "DEFAULT_DEADLINE_FACTOR", "INSTANCES", "PHASES", "Analysis", "DarkRun", "Endpoint",
+        "Gateway", "HealthCheck", "Incremental",
         "IncrementalState", "Location", "Match", "Mirror", "PathMatch", "Phase", "PolicyError",
         "PolicySet",
         "PolicySetError", "Problem", "Rule", "Service", "Split", "Sticky", "StringMatch",

@@ -9,9 +9,11 @@ from __future__ import annotations
 from ._errors import PolicyError, PolicySetError, Problem
 from ._loader import load_policies, parse_policies
 from ._model import (
+    DEFAULT_DEADLINE_FACTOR,
     INSTANCES,
     PHASES,
     Analysis,
+    DarkRun,
     Endpoint,
     Gateway,
     HealthCheck,
@@ -33,9 +35,11 @@ from ._model import (
 )
 
 __all__ = [
+    "DEFAULT_DEADLINE_FACTOR",
     "INSTANCES",
     "PHASES",
     "Analysis",
+    "DarkRun",
     "Endpoint",
     "Gateway",
     "HealthCheck",

@@ -21,6 +21,7 @@ from ._model import (
     INSTANCES,
     PHASES,
     Analysis,
+    DarkRun,
     Endpoint,
     Gateway,
     HealthCheck,
@@ -487,14 +488,30 @@ def _state(ctx: Ctx, at: At) -> IncrementalState:
     return IncrementalState(**valid(read_mapping(ctx, at, _STATE)))
 
 
+_DARK = {
+    "for": Field(duration, required=True),
+    "minRequests": Field(lambda ctx, at: integer(ctx, at, 1)),
+}
+
+
+def _require_dark(ctx: Ctx, at: At) -> DarkRun:
+    values = valid(read_mapping(ctx, at, _DARK))
+    return DarkRun(for_seconds=values["for"], min_requests=values.get("minRequests", 100))
+
+
 _INCREMENTAL = {
     "to": Field(version_ref, required=True),
     "steps": Field(_steps, required=True),
     "interval": Field(duration, required=True),
     "analysis": Field(_analysis),
     "onFailure": Field(lambda ctx, at: word(ctx, at, ("rollback", "hold"))),
+    "requireDark": Field(_require_dark),
+    "progressDeadline": Field(duration),
     "state": Field(_state),
 }
+
+#: Phases in which a dark run is still to come or under way (it needs the mirror).
+_BEFORE_STEPS = ("pending", "dark")
 
 
 def _incremental(ctx: Ctx, at: At) -> Incremental:
@@ -512,6 +529,19 @@ def _incremental(ctx: Ctx, at: At) -> Incremental:
         ctx.fail(
             step_at, f"must be a step index from 0 to {last} ({len(steps)} steps), got {state.step}"
         )
+    interval, deadline = values.get("interval"), values.get("progressDeadline")
+    dark: DarkRun | None = values.get("requireDark")
+    if deadline is not None and interval is not None:
+        longest = max(interval, dark.for_seconds if dark else 0.0)
+        if deadline < longest:
+            what = "requireDark.for" if dark and dark.for_seconds > interval else "interval"
+            ctx.report(
+                fields.where["progressDeadline"].line,
+                fields.where["progressDeadline"].path,
+                f"must be at least the {what} ({show_seconds(longest)}), "
+                f"got {show_seconds(deadline)}",
+            )
+            raise Invalid
     values = valid(fields)
     return Incremental(
         to=values["to"],
@@ -520,6 +550,41 @@ def _incremental(ctx: Ctx, at: At) -> Incremental:
         analysis=values.get("analysis", Analysis()),
         on_failure=values.get("onFailure", "rollback"),
         state=state,
+        require_dark=dark,
+        progress_deadline_seconds=deadline,
+    )
+
+
+def show_seconds(seconds: float) -> str:
+    """120.0 -> "2m", 90.0 -> "1m30s", 1.5 -> "1.5s" (for messages)."""
+    whole, rest = divmod(seconds, 60)
+    if whole and not rest:
+        return f"{int(whole)}m"
+    if whole:
+        return f"{int(whole)}m{rest:g}s"
+    return f"{seconds:g}s"
+
+
+def _check_dark_mirror(ctx: Ctx, fields: Fields) -> None:
+    """`requireDark` judges the mirror of the default route: it must copy to `to`
+    while the dark run is to come or under way."""
+    release: Incremental | None = fields.values.get("incremental")
+    if release is None or release.require_dark is None:
+        return
+    if release.state is not None and release.state.phase not in _BEFORE_STEPS:
+        return  # the dark run is over: the mirror may go
+    mirror: Mirror | None = fields.values.get("mirror")
+    if mirror is not None and mirror.to == release.to and mirror.percent > 0:
+        return
+    at = _key_value(fields.where["incremental"], "requireDark")
+    have = f"the mirror copies to {mirror.to}" if mirror is not None else "there is no mirror"
+    if mirror is not None and mirror.to == release.to:
+        have = "the mirror copies 0%"
+    ctx.report(
+        at.line,
+        at.path,
+        f"a dark run of {release.to} needs the default route's mirror to copy to it "
+        f"(mirror: {{to: {release.to}, percent: 100}}), but {have}",
     )
 
 
@@ -593,11 +658,14 @@ _SERVICE = {
 
 def read_service(ctx: Ctx, at: At) -> ServiceDraft:
     ctx.scope = Scope()
+    problems_before = len(ctx.problems)
     fields = read_mapping(ctx, at, _SERVICE)
     values = fields.values
     hosts: tuple[Named, ...] = values.get("hosts", (Named("*", at.line, "hosts"),))
     draft = ServiceDraft(at.line, values.get("name"), None, values.get("gateways"), hosts)
-    if not fields.ok or draft.name is None:
+    if fields.ok:
+        _check_dark_mirror(ctx, fields)
+    if not fields.ok or draft.name is None or len(ctx.problems) > problems_before:
         return draft
     service = Service(
         name=draft.name.value,

@@ -14,9 +14,11 @@ from decimal import Decimal
 from typing import Literal
 
 __all__ = [
+    "DEFAULT_DEADLINE_FACTOR",
     "INSTANCES",
     "PHASES",
     "Analysis",
+    "DarkRun",
     "Endpoint",
     "Gateway",
     "HealthCheck",
@@ -149,12 +151,16 @@ class Analysis:
     max_latency_p99_increase: float | None = None
 
 
-#: Where an incremental release stands (`incremental.state.phase`).
-Phase = Literal["pending", "running", "paused", "rolled-back", "promoted", "failed", "holding"]
+#: Where an incremental release stands (`incremental.state.phase`). `dark`: the clean
+#: dark run `requireDark` asks for is under way (before the first step).
+Phase = Literal[
+    "pending", "dark", "running", "paused", "rolled-back", "promoted", "failed", "holding"
+]
 
 #: Every phase, in the order a release usually passes through them.
 PHASES: tuple[Phase, ...] = (
     "pending",
+    "dark",
     "running",
     "holding",
     "paused",
@@ -181,6 +187,21 @@ class IncrementalState:
 
 
 @dataclass(frozen=True, slots=True)
+class DarkRun:
+    """`incremental.requireDark`: before the first step, the mirror target (`to`) must
+    run clean on mirrored requests for `for_seconds`, judged on at least `min_requests`
+    of them against the version that served the originals."""
+
+    for_seconds: float
+    min_requests: int = 100
+
+
+#: A step (or the dark run) may last this many times its own length by default
+#: before a release that cannot get a verdict fails (`incremental.progressDeadline`).
+DEFAULT_DEADLINE_FACTOR = 3
+
+
+@dataclass(frozen=True, slots=True)
 class Incremental:
     to: str
     steps: tuple[Decimal, ...]
@@ -188,6 +209,16 @@ class Incremental:
     analysis: Analysis
     on_failure: Literal["rollback", "hold"] = "rollback"
     state: IncrementalState | None = None
+    require_dark: DarkRun | None = None
+    #: The longest a step or the dark run may last without a passing verdict (None:
+    #: DEFAULT_DEADLINE_FACTOR times its length: `interval`, or `requireDark.for`).
+    progress_deadline_seconds: float | None = None
+
+    def deadline_seconds(self, length: float) -> float:
+        """The progress deadline of a step or dark run lasting `length` seconds."""
+        if self.progress_deadline_seconds is not None:
+            return max(self.progress_deadline_seconds, length)
+        return DEFAULT_DEADLINE_FACTOR * length
 
 
 @dataclass(frozen=True, slots=True)
