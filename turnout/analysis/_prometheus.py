@@ -1,26 +1,33 @@
 """The same figures read from a Prometheus that scrapes Envoy's `/stats/prometheus`.
 
-For teams that already run one. Every query is an instant query at `until` over the
-window `[until - since]`, summed by Prometheus across every scraped proxy:
+For teams that already run one. Each figure is one instant query at `until`, summed
+by Prometheus across every scraped proxy, of how much each series grew since `since`:
 
-    requests  sum(increase(envoy_cluster_upstream_rq_completed{C}[W]))
-    errors    sum(increase(envoy_cluster_upstream_rq_xx{C, envoy_response_code_class="5"}[W]))
-    resets    sum(increase({__name__=~"envoy_cluster_upstream_cx_connect_fail|...", C}[W]))
-    latency   sum by (le) (increase(envoy_cluster_upstream_rq_time_bucket{C}[W]))
-    proxies   count(count by (instance) (last_over_time(envoy_cluster_upstream_rq_completed{C}[W])))
+    sum((X - X offset W) >= 0 or X * 1)
 
-where C selects the clusters mapped to the version (`envoy_cluster_name=~"..."`, found
-among the label's values) plus any `selector` given. The latency buckets come back raw,
-so quantiles are estimated by the same code as the sink's (not `histogram_quantile`),
-and the judge sees the same kind of figures from both sources.
+for X = envoy_cluster_upstream_rq_completed{C} (requests),
+envoy_cluster_upstream_rq_xx{C, envoy_response_code_class="5"} (errors), the reset
+counters (connect failures, remote resets, timeouts), and `sum by (le)` of
+envoy_cluster_upstream_rq_time_bucket{C} (latency, milliseconds). C selects the
+clusters mapped to the version (`envoy_cluster_name=~"..."`, found among that label's
+values) plus any `selector` given; W = until - since.
 
-Prometheus' `increase()` extrapolates to the window's edges, so counts are rounded;
-a series born inside the window (Envoy creates `upstream_rq_5xx` on the first 5xx)
-misses what it counted before its first scrape, about one scrape interval's worth.
+Why not `increase()`: it extrapolates to the window's edges (a 10 s window with 1 s
+scrapes comes out ~10% high) and misses what a series counted before its first scrape
+(Envoy creates `upstream_rq_5xx` on the first 5xx). The difference of two samples is
+exact at scrape resolution, and the `or X * 1` arm gives the same semantics as the
+sink's per-proxy deltas: a series new in the window (a new proxy, a first 5xx) or
+reset in it (a proxy restart) counts its whole current value. A proxy that stopped
+being scraped before `until` drops out of the sums.
+
+The latency buckets come back raw, so quantiles are estimated by the same code as the
+sink's (not `histogram_quantile`), and the judge sees the same kind of figures from
+both sources.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
 import time
@@ -138,28 +145,32 @@ class PrometheusSource:
         if self._selector:
             matchers.append(self._selector)
         c = ",".join(matchers)
-        window = f"[{max(1, math.ceil((end - since) * 1000))}ms]"
+        window = f"{max(1, math.ceil((end - since) * 1000))}ms"
 
-        async def total(promql: str) -> int:
-            vector = await self.query(promql, end)
+        def grown(series: str) -> str:
+            return f"(({series} - {series} offset {window}) >= 0 or {series} * 1)"
+
+        async def total(series: str) -> int:
+            vector = await self.query(f"sum({grown(series)})", end)
             return round(sum(float(item["value"][1]) for item in vector))
 
-        requests = await total(f"sum(increase(envoy_cluster_upstream_rq_completed{{{c}}}{window}))")
-        errors = await total(
-            "sum(increase(envoy_cluster_upstream_rq_xx"
-            f'{{{c},envoy_response_code_class="5"}}{window}))'
+        counts = await asyncio.gather(
+            total(f"envoy_cluster_upstream_rq_completed{{{c}}}"),
+            total(f'envoy_cluster_upstream_rq_xx{{{c},envoy_response_code_class="5"}}'),
+            *(total(f"{name}{{{c}}}") for name in _RESETS),
         )
-        resets = await total(f'sum(increase({{__name__=~"{"|".join(_RESETS)}",{c}}}{window}))')
-        proxies = len(
-            await self.query(
+        requests, errors, resets = counts[0], counts[1], sum(counts[2:])
+        reporting, buckets = await asyncio.gather(
+            self.query(
                 "count by (instance) "
-                f"(last_over_time(envoy_cluster_upstream_rq_completed{{{c}}}{window}))",
+                f"(last_over_time(envoy_cluster_upstream_rq_completed{{{c}}}[{window}]))",
                 end,
-            )
+            ),
+            self.query(
+                f"sum by (le) ({grown(f'envoy_cluster_upstream_rq_time_bucket{{{c}}}')})", end
+            ),
         )
-        buckets = await self.query(
-            f"sum by (le) (increase(envoy_cluster_upstream_rq_time_bucket{{{c}}}{window}))", end
-        )
+        proxies = len(reporting)
         return Figures(
             since,
             end,
