@@ -26,23 +26,12 @@ import pytest
 
 from turnout.analysis import Figures, MetricsSink, PrometheusSource, VersionKey, WindowStore
 from turnout.cache import SnapshotCache
+from turnout.cli._analysis import VersionClusters, version_clusters
 from turnout.cli._controller import Controller
 from turnout.demo._net import free_port, http_get, wait_until
-from turnout.policy import PolicySet
-from turnout.translate import cluster_name
 from turnout.xds import XdsServer
 
 PROMETHEUS = "/usr/bin/prometheus"
-
-
-def version_clusters(policies: PolicySet) -> dict[str, VersionKey]:
-    """{cluster: (service, version)} for every deployed version: the map the
-    composition root hands to analysis."""
-    return {
-        cluster_name(service.name, version.name): (service.name, version.name)
-        for service in policies.services
-        for version in service.versions
-    }
 
 
 class InProcessTurnout:
@@ -53,16 +42,12 @@ class InProcessTurnout:
         self.policy_dir = policy_dir
         self.cache = SnapshotCache()
         self.controller = Controller(policy_dir, self.cache)
-        self.store = WindowStore(self._clusters, resolution=1.0, retention=600.0)
+        self.store = WindowStore(VersionClusters(self.controller), resolution=1.0, retention=600.0)
         self.sink = MetricsSink(self.store)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._xds: XdsServer | None = None
         self.xds_port = 0
-
-    def _clusters(self, cluster: str) -> VersionKey | None:
-        current = self.controller.current
-        return version_clusters(current.policies).get(cluster) if current else None
 
     def start(self) -> InProcessTurnout:
         if not self.controller.reload():

@@ -11,9 +11,11 @@ from typing import Any
 import structlog
 from google.protobuf.json_format import MessageToDict
 
+from turnout.analysis import MetricsSink, WindowStore
 from turnout.api import ReleaseService
 from turnout.cache import SnapshotCache
 from turnout.cli._admin import AdminServer
+from turnout.cli._analysis import VersionClusters
 from turnout.cli._controller import Controller
 from turnout.cli._fanout import FanOut
 from turnout.cli._metrics import Metrics
@@ -49,10 +51,13 @@ class App:
         self.release = ReleaseService(ControllerView(self.controller), self._proxies)
         self.cache.watch(self.release.policy_changed)  # any publish; reload() adds rejections
         self.metrics = Metrics(self.controller, self.cache, self._proxies)
+        # Envoy's MetricsService on the xDS port: per-version windows for release analysis
+        self.analysis = WindowStore(VersionClusters(self.controller))
+        self.sink = MetricsSink(self.analysis)
         self.xds = XdsServer(
             self.cache,
             FanOut(self.release.callbacks, self.metrics.callbacks),
-            handlers=[self.release.handler()],
+            handlers=[self.release.handler(), self.sink.handler()],
         )
         self.admin = AdminServer(
             self.status, metrics=self.metrics.exposition, release_status=self.release_status
