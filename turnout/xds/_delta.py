@@ -71,6 +71,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 import structlog
+from envoy.config.core.v3.base_pb2 import Node
 from envoy.service.discovery.v3.discovery_pb2 import DeltaDiscoveryRequest
 
 from turnout.cache import (
@@ -87,6 +88,7 @@ from turnout.cache import (
 )
 from turnout.cache._snapshot import HASH_CHARS
 from turnout.xds._callbacks import XdsCallbacks
+from turnout.xds._security import StreamRejectedError
 from turnout.xds._status import NackRecord, ProxyStatus, StreamInfo, TypeStatus
 from turnout.xds._stream import _WARMS, _WILDCARD_TYPES, _now
 from turnout.xds._wire import _field
@@ -290,6 +292,8 @@ class DeltaStream:
         self.synced_version: str | None = None
         """The policy version (the cache's) this proxy has ACKed every requested type of."""
         self.synced_at: datetime | None = None
+        self.admit: Callable[[Node], None] | None = None
+        """As ``Stream.admit``: checks the node before the stream takes it."""
 
     @property
     def info(self) -> StreamInfo:
@@ -329,6 +333,8 @@ class DeltaStream:
             done, _ = await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 if not task.cancelled() and task.exception() is not None:
+                    if isinstance(rejected := task.exception(), StreamRejectedError):
+                        raise rejected  # the server ends the RPC with its status
                     log.info(
                         "xds.stream_error",
                         stream_id=self.stream_id,
@@ -379,6 +385,8 @@ class DeltaStream:
             )
             return
         if not self._node_known:
+            if self.admit is not None:
+                self.admit(request.node)
             self._node_known = True
             self.node_id = request.node.id
             self.node_cluster = request.node.cluster

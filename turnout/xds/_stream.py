@@ -64,6 +64,7 @@ from datetime import UTC, datetime
 from typing import NamedTuple
 
 import structlog
+from envoy.config.core.v3.base_pb2 import Node
 from envoy.service.discovery.v3.discovery_pb2 import DiscoveryRequest
 
 from turnout.cache import (
@@ -80,6 +81,7 @@ from turnout.cache import (
     short_name,
 )
 from turnout.xds._callbacks import XdsCallbacks
+from turnout.xds._security import StreamRejectedError
 from turnout.xds._status import NackRecord, ProxyStatus, StreamInfo, TypeStatus
 from turnout.xds._wire import frame_body, frame_nonce
 
@@ -186,6 +188,9 @@ class Stream:
         self.synced_version: str | None = None
         """The policy version (the cache's) this proxy has ACKed every requested type of."""
         self.synced_at: datetime | None = None
+        self.admit: Callable[[Node], None] | None = None
+        """Called with the node before the stream takes it; raises StreamRejectedError to
+        end the stream before anything is sent (node authorization, ``_security``)."""
 
     @property
     def info(self) -> StreamInfo:
@@ -230,6 +235,8 @@ class Stream:
             done, _ = await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 if not task.cancelled() and task.exception() is not None:
+                    if isinstance(rejected := task.exception(), StreamRejectedError):
+                        raise rejected  # the server ends the RPC with its status
                     log.info(
                         "xds.stream_error",
                         stream_id=self.stream_id,
@@ -285,6 +292,8 @@ class Stream:
             return
         if not self._node_known:
             # Envoy sends the node on the first request only (later ones may omit it).
+            if self.admit is not None:
+                self.admit(request.node)
             self._node_known = True
             self.node_id = request.node.id
             self.node_cluster = request.node.cluster
