@@ -37,6 +37,7 @@ from turnout.cache import (
 )
 from turnout.xds._callbacks import XdsCallbacks
 from turnout.xds._delta import DeltaStream
+from turnout.xds._security import StreamGuard, StreamRejectedError
 from turnout.xds._status import ProxyStatus
 from turnout.xds._stream import Stream
 
@@ -99,10 +100,13 @@ class XdsServer:
         *,
         options: Sequence[tuple[str, Any]] = (),
         handlers: Sequence[grpc.GenericRpcHandler] = (),
+        guard: StreamGuard | None = None,
     ) -> None:
         """``options`` are passed to ``grpc.aio.server`` as they are; ``handlers`` are
-        served beside xDS on the same port (turnout's own API)."""
+        served beside xDS on the same port (turnout's own API); ``guard`` admits
+        streams (node authorization and limits, ``_security``; none by default)."""
         self._cache = cache
+        self.guard = guard if guard is not None else StreamGuard()
         self._handlers = tuple(handlers)
         self._callbacks = callbacks if callbacks is not None else XdsCallbacks()
         self._options = tuple(options)
@@ -112,24 +116,27 @@ class XdsServer:
         self._nonce_prefix = secrets.token_hex(3) + "."
         self._server: grpc.aio.Server | None = None
 
-    async def start(self, address: str) -> int:
-        """Listen on ``address`` (``host:port``, port 0 picks one); return the bound port."""
+    async def start(self, address: str, credentials: grpc.ServerCredentials | None = None) -> int:
+        """Listen on ``address`` (``host:port``, port 0 picks one), over TLS with
+        ``credentials``; return the bound port."""
         if self._server is not None:
             raise RuntimeError("XdsServer already started")
         given = {key for key, _value in self._options}
-        defaults = tuple(o for o in SCALE_OPTIONS if o[0] not in given)
+        defaults = tuple(
+            o for o in (*SCALE_OPTIONS, *self.guard.server_options()) if o[0] not in given
+        )
         server = grpc.aio.server(options=(*defaults, *self._options))
         methods: dict[str, dict[str, Any]] = {}
         for kind, (service, method, _types) in SERVICES.items():
             methods.setdefault(service, {})[method] = grpc.stream_stream_rpc_method_handler(
                 self._behavior(kind),
-                request_deserializer=DiscoveryRequest.FromString,
+                request_deserializer=self.guard.parser(DiscoveryRequest),
                 response_serializer=None,  # responses are already bytes
             )
         for kind, (service, method, _types) in DELTA_SERVICES.items():
             methods.setdefault(service, {})[method] = grpc.stream_stream_rpc_method_handler(
                 self._delta_behavior(kind),
-                request_deserializer=DeltaDiscoveryRequest.FromString,
+                request_deserializer=self.guard.parser(DeltaDiscoveryRequest),
                 response_serializer=None,
             )
         server.add_generic_rpc_handlers(
@@ -140,7 +147,11 @@ class XdsServer:
         )
         if self._handlers:
             server.add_generic_rpc_handlers(self._handlers)
-        port: int = server.add_insecure_port(address)
+        port: int = (
+            server.add_secure_port(address, credentials)
+            if credentials is not None
+            else server.add_insecure_port(address)
+        )
         if port == 0:
             raise OSError(f"could not bind the xDS server to {address}")
         await server.start()
@@ -179,7 +190,7 @@ class XdsServer:
             )
             self._streams[stream.stream_id] = stream
             try:
-                await stream.serve(requests, context.write)
+                await self._serve(stream, requests, context)
             except asyncio.CancelledError:
                 # The proxy went away (or the server is stopping): grpc cancels the
                 # handler. Re-raising only makes grpc log an error for a normal event.
@@ -206,10 +217,32 @@ class XdsServer:
             )
             self._streams[stream.stream_id] = stream
             try:
-                await stream.serve(requests, context.write)
+                await self._serve(stream, requests, context)
             except asyncio.CancelledError:
                 return  # the proxy went away or the server is stopping (see _behavior)
             finally:
                 del self._streams[stream.stream_id]
 
         return behavior
+
+    async def _serve(
+        self,
+        stream: Stream | DeltaStream,
+        requests: AsyncIterator[Any],
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> None:
+        """Serve ``stream`` as the guard allows: a refused stream ends with the
+        refusal's status (PERMISSION_DENIED, RESOURCE_EXHAUSTED, INVALID_ARGUMENT)."""
+        rejected: StreamRejectedError | None = None
+        admission = None
+        try:
+            admission = self.guard.open(context, stream.stream_id)
+            stream.admit = admission.admit
+            await stream.serve(admission.requests(requests), context.write)
+        except StreamRejectedError as exc:
+            rejected = exc
+        finally:
+            if admission is not None:
+                admission.close()
+        if rejected is not None:
+            await context.abort(rejected.code, rejected.details)
