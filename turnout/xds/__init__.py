@@ -3,21 +3,36 @@ and incremental (Delta).
 
 It serves what ``turnout.cache`` holds and never reads policies or translates them.
 The protocol decisions (nonces, ACK/NACK, wildcard, ordering, warming) are written
-down in ``_stream``, and what Delta adds in ``_delta``.
+down in ``_stream``, and what Delta adds in ``_delta``; who may open a stream and
+claim which node, and the limits on what it asks, in ``_security``.
 """
 
 from __future__ import annotations
 
 from turnout.xds._callbacks import XdsCallbacks
+from turnout.xds._security import (
+    IdentityMap,
+    IdentityMapError,
+    Limits,
+    PeerIdentity,
+    StreamGuard,
+    StreamRejectedError,
+)
 from turnout.xds._server import DELTA_SERVICES, SERVICES, XdsServer
 from turnout.xds._status import NackRecord, ProxyStatus, StreamInfo, TypeStatus
 
 __all__ = [
     "DELTA_SERVICES",
     "SERVICES",
+    "IdentityMap",
+    "IdentityMapError",
+    "Limits",
     "NackRecord",
+    "PeerIdentity",
     "ProxyStatus",
+    "StreamGuard",
     "StreamInfo",
+    "StreamRejectedError",
     "TypeStatus",
     "XdsCallbacks",
     "XdsServer",
