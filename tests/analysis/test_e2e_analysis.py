@@ -6,13 +6,23 @@ judges its own window, from both sources.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
-from turnout.analysis import Figures, Thresholds, Verdict, judge, judge_dark
+from turnout.analysis import (
+    Figures,
+    PrometheusError,
+    PrometheusSource,
+    Thresholds,
+    Verdict,
+    judge,
+    judge_dark,
+)
 from turnout.demo._net import free_port
 from turnout.demo.backend import Backend
 from turnout.demo.envoy import EnvoyProcess
@@ -38,6 +48,8 @@ class Stack:
     prometheus: PrometheusServer
     backends: dict[str, Backend]
     gateway_port: int
+    second_port: int
+    workdir: Path
 
     @property
     def clusters(self) -> dict[str, tuple[str, str]]:
@@ -58,8 +70,12 @@ def stack() -> Iterator[Stack]:
         policies = workdir / "policies"
         policies.mkdir()
         gateway_port = free_port()
+        second_port = free_port()  # for a second Envoy (node cluster "second")
         (policies / "checkout.yaml").write_text(
-            f"kind: Gateway\nname: public\nport: {gateway_port}\naddress: 127.0.0.1\n---\n"
+            f"kind: Gateway\nname: public\nport: {gateway_port}\naddress: 127.0.0.1\n"
+            'proxies: ["edge"]\n---\n'
+            f"kind: Gateway\nname: second\nport: {second_port}\naddress: 127.0.0.1\n"
+            'proxies: ["second"]\n---\n'
             "kind: Service\nname: checkout\n"
             f"hosts: [{HOST}]\n"
             "versions:\n"
@@ -82,7 +98,7 @@ def stack() -> Iterator[Stack]:
         exits.callback(prometheus.stop)
         prometheus.start()
         prometheus.wait_scraping()
-        yield Stack(turnout, envoy, prometheus, backends, gateway_port)
+        yield Stack(turnout, envoy, prometheus, backends, gateway_port, second_port, workdir)
 
 
 @dataclass
@@ -199,3 +215,54 @@ def test_too_little_traffic_holds(stack: Stack) -> None:
         canary, _ = window.verdicts(source)
         assert canary.outcome == "hold"
         assert "fewer than minRequests 100" in canary.reason
+
+
+def test_proxy_restart_and_reconnect_lose_nothing(stack: Stack) -> None:
+    """A second Envoy restarted between two bursts (same node id, counters from zero,
+    a new stream) is counted exactly: both bursts, neither twice."""
+    with ExitStack() as exits:
+
+        def second_envoy() -> EnvoyProcess:
+            envoy = EnvoyProcess(
+                stack.turnout.xds_port,
+                node_id="analysis-envoy-2",
+                node_cluster="second",
+                workdir=stack.workdir / "envoy-2",
+                stats_flush_interval="1s",
+            )
+            exits.callback(envoy.stop)
+            envoy.start()
+            envoy.wait_for_listener(stack.second_port)
+            return envoy
+
+        first = second_envoy()
+        before = {v: b.counts().requests for v, b in stack.backends.items()}
+        since = settle(2.0)  # its first report: the baseline
+        assert send(stack.second_port, HOST, 150) == {200: 150}
+        settle(1.5)
+        first.stop()
+        second_envoy()
+        assert send(stack.second_port, HOST, 150) == {200: 150}
+        until = settle(3.5)
+        served = {v: b.counts().requests - before[v] for v, b in stack.backends.items()}
+    assert served["v1"] + served["v2"] == 300
+    for version in ("v1", "v2", "v3"):
+        figures = stack.turnout.store.figures_now("checkout", version, since, until)
+        assert abs(figures.requests - served[version]) <= slack(served[version]), (
+            version,
+            figures.requests,
+            served,
+        )
+
+
+def test_prometheus_errors_are_reported(stack: Stack) -> None:
+    """A query Prometheus refuses, or no Prometheus at the address, raises PrometheusError."""
+
+    async def read(url: str, selector: str) -> Figures:
+        async with PrometheusSource(url, stack.clusters, selector=selector, timeout=2.0) as source:
+            return await source.figures("checkout", "v1", 0.0, 60.0)
+
+    with pytest.raises(PrometheusError, match="refused"):
+        asyncio.run(read(stack.prometheus.url, "job=~"))
+    with pytest.raises(PrometheusError, match="Prometheus at"):
+        asyncio.run(read(f"http://127.0.0.1:{free_port()}", ""))
