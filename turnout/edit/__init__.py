@@ -7,7 +7,9 @@ set before writing, write atomically, optionally commit with git.
     edit.write()              # temp file + fsync + rename, keeping the file's mode
     commit(Path("policies"), edit.paths, edit.message)
 
-`promote`, `rollback`, `pause` and `resume` work the same way. Every refusal is an
+`promote`, `rollback`, `pause` and `resume` work the same way; `set_release` is the
+release driver's step (traffic, stable and `incremental.state` in one compare-and-swap
+write). Every refusal is an
 `EditError` whose message says why; nothing is written when one is raised.
 """
 
@@ -25,8 +27,10 @@ from ._edits import (
 )
 from ._errors import EditError, GitError, InvalidSetError, NotFoundError, PhaseError
 from ._files import FileChange, commit, git_root, policy_files, write_atomically
+from ._release import ConflictError, set_release, write_if_unchanged
 
 __all__ = [
+    "ConflictError",
     "Edit",
     "EditError",
     "FileChange",
@@ -42,7 +46,9 @@ __all__ = [
     "promote",
     "resume",
     "rollback",
+    "set_release",
     "set_traffic",
     "show_traffic",
     "write_atomically",
+    "write_if_unchanged",
 ]

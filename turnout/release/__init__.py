@@ -1,0 +1,54 @@
+"""The release driver: incremental releases stepped by turnout itself, through the
+policy files.
+
+    Driver(directory, policies, source).run(stop)    # inside `turnout serve`
+
+It reads figures from a `turnout.analysis.MetricsSource`, judges them, and changes
+traffic with `turnout.edit.set_release` (the path of `turnout set-traffic`), so the
+files stay the one truth. The state machine (`decide`, `reconcile`) is pure; the
+Kubernetes `Lease` makes one replica of several the driver.
+"""
+
+from __future__ import annotations
+
+from turnout.release._driver import Driver, Report, figures_json
+from turnout.release._lease import Lease, LeaseConfig, LeaseError
+from turnout.release._machine import (
+    DEFAULT_ANALYSIS,
+    EARLY_CONFIDENCE,
+    FINAL_CONFIDENCE,
+    Action,
+    Decision,
+    Mark,
+    Window,
+    decide,
+    describe_figures,
+    judge_window,
+    reconcile,
+    show_traffic,
+    step_traffic,
+    window,
+)
+
+__all__ = [
+    "DEFAULT_ANALYSIS",
+    "EARLY_CONFIDENCE",
+    "FINAL_CONFIDENCE",
+    "Action",
+    "Decision",
+    "Driver",
+    "Lease",
+    "LeaseConfig",
+    "LeaseError",
+    "Mark",
+    "Report",
+    "Window",
+    "decide",
+    "describe_figures",
+    "figures_json",
+    "judge_window",
+    "reconcile",
+    "show_traffic",
+    "step_traffic",
+    "window",
+]

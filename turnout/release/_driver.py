@@ -1,0 +1,320 @@
+"""The release driver: steps every incremental release, inside `turnout serve`.
+
+Every `tick` it takes the policy set (the files' truth, as the composition root last
+loaded it), and for each service with `incremental:`:
+
+1. `reconcile`s the files against what it last saw (a person's edit is followed, or
+   makes it pause; see `_machine`);
+2. reads both versions' figures over the step's window from the metrics source and
+   judges them (`window`, `judge_window`), then `decide`s;
+3. writes a decision that changes anything through `turnout.edit.set_release` (the path
+   of `turnout set-traffic`: round-trip, validated whole, atomic) as a compare-and-swap
+   against what it decided on, tells the composition root at once (`on_write`: reload
+   and push, without waiting for the file watcher), and optionally commits it.
+
+Every decision is one structured log event (`release decision`) with the figures it
+was based on, and one call of `on_decision` (a WatchStatus event). Nothing but the
+files is remembered across restarts: `since` in the state gives the step's start, so a
+restarted driver resumes at the same step with the remaining interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from turnout.analysis import Figures, MetricsSource, Verdict
+from turnout.edit import ConflictError, EditError, commit, set_release, write_if_unchanged
+from turnout.policy import PolicySet, Service
+
+from ._machine import (
+    Decision,
+    Mark,
+    Window,
+    decide,
+    judge_window,
+    reconcile,
+    window,
+)
+
+__all__ = ["Driver", "Report", "figures_json"]
+
+log = structlog.get_logger("turnout.release")
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """The driver's latest word on one release, for `turnout status`."""
+
+    service: str
+    decision: Decision
+    at: float  # when it was decided (Unix seconds)
+    since: float | None  # when the step or phase started
+    share: Decimal | None  # `to`'s share at the step
+    error: str = ""  # why the figures could not be read, or the edit not written
+
+
+def figures_json(figures: Figures) -> dict[str, Any]:
+    """The figures a decision was based on, compactly (for the log event)."""
+    return {
+        "version": figures.version,
+        "requests": figures.requests,
+        "errors": figures.errors,
+        "resets": figures.resets,
+        "error_rate": None if figures.error_rate is None else round(figures.error_rate, 5),
+        "p50_ms": None if figures.p50 is None else round(figures.p50 * 1000, 1),
+        "p99_ms": None if figures.p99 is None else round(figures.p99 * 1000, 1),
+        "proxies": figures.proxies,
+    }
+
+
+def _verdict_json(verdict: Verdict | None, win: Window | None) -> dict[str, Any]:
+    if verdict is None:
+        return {}
+    return {
+        "verdict": verdict.outcome,
+        "kind": verdict.kind,
+        "canary": figures_json(verdict.canary),
+        "baseline": figures_json(verdict.baseline),
+        "checks": [
+            {
+                "name": c.name,
+                "value": round(c.value, 5),
+                "limit": c.limit,
+                "breached": c.breached,
+                "p_value": float(f"{c.p_value:.3g}"),
+                "significant": c.significant,
+            }
+            for c in verdict.checks
+        ],
+        "confidence": verdict.confidence,
+        **({"window_s": round(win.until - win.since, 1)} if win is not None else {}),
+    }
+
+
+class Driver:
+    """Drives every incremental release in `directory` (see the module docstring)."""
+
+    def __init__(
+        self,
+        directory: Path,
+        policies: Callable[[], PolicySet | None],
+        source: MetricsSource,
+        *,
+        clock: Callable[[], float] = time.time,
+        tick: float = 0.25,
+        commit: bool = False,
+        on_write: Callable[[], object] | None = None,
+        on_decision: Callable[[str], object] | None = None,
+        leader: Callable[[], bool] | None = None,
+    ) -> None:
+        self.directory = directory
+        self._policies = policies
+        self._source = source
+        self._clock = clock
+        self._tick = tick
+        self._commit = commit
+        self._on_write = on_write
+        self._on_decision = on_decision
+        self._leader = leader
+        self._marks: dict[str, Mark] = {}
+        self._reports: dict[str, Report] = {}
+        self._announced: dict[str, tuple[str, int, float | None]] = {}
+        self.driving = False  # whether the last tick drove (this replica leads)
+
+    # -- what status shows -------------------------------------------------------------
+
+    def reports(self) -> dict[str, Report]:
+        """The latest report per service with a release."""
+        return dict(self._reports)
+
+    # -- the loop ----------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Tick until `stop` is set."""
+        while not stop.is_set():
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("release driver tick failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self._tick)
+
+    async def tick(self) -> list[Decision]:
+        """Look at every release once; returns the decisions written."""
+        if self._leader is not None and not self._leader():
+            if self.driving:
+                log.info("release driver standing by: another replica leads")
+            self.driving = False
+            self._marks.clear()  # what we saw may be stale when we lead again
+            return []
+        if not self.driving:
+            log.info("release driver driving", policies=str(self.directory))
+        self.driving = True
+        policies = self._policies()
+        if policies is None:
+            return []
+        now = self._clock()
+        written: list[Decision] = []
+        names = set()
+        for service in policies.services:
+            if service.incremental is None:
+                continue
+            names.add(service.name)
+            decision = await self._drive(service, now)
+            if decision is not None:
+                written.append(decision)
+        for gone in set(self._marks) - names:
+            del self._marks[gone]
+        for gone in set(self._reports) - names:
+            del self._reports[gone]
+            self._announced.pop(gone, None)
+        return written
+
+    async def _drive(self, service: Service, now: float) -> Decision | None:
+        name = service.name
+        basis = Mark.of(service)
+        decision = reconcile(service, self._marks.get(name))
+        error = ""
+        if decision is None:
+            self._marks[name] = basis
+            win = window(service, now)
+            verdict: Verdict | None = None
+            if win is not None:
+                try:
+                    canary, baseline = await asyncio.gather(
+                        self._source.figures(name, win.canary, win.since, win.until),
+                        self._source.figures(name, win.baseline, win.since, win.until),
+                    )
+                    verdict = judge_window(win, canary, baseline)
+                except Exception as exc:  # a source down must not stop the driver
+                    error = f"metrics source: {exc}"
+            decision = decide(service, verdict, now, error=error)
+        if decision.writes:
+            return await self._write(service, decision, basis, now)
+        self._report(service, decision, now, error)
+        self._announce_hold(service, decision, now)
+        return None
+
+    # -- writing -----------------------------------------------------------------------
+
+    def _edit(self, service: str, decision: Decision, basis: Mark, when: datetime) -> Any:
+        edit = set_release(
+            self.directory,
+            service,
+            phase=decision.phase,
+            step=decision.step,
+            reason=decision.reason,
+            summary=f"release {service}: {decision.action}: {decision.reason}",
+            traffic=decision.traffic,
+            stable=decision.stable,
+            expect=lambda current: Mark.of(current) == basis,
+            now=when,
+        )
+        if edit.changed:
+            write_if_unchanged(edit)
+        return edit
+
+    async def _write(
+        self, service: Service, decision: Decision, basis: Mark, now: float
+    ) -> Decision | None:
+        name = service.name
+        when = datetime.fromtimestamp(now, UTC)
+        try:
+            edit = await asyncio.to_thread(self._edit, name, decision, basis, when)
+        except ConflictError as exc:
+            # A person's edit came first: look again next tick, and follow it.
+            log.info("release edit skipped: the files changed", service=name, why=str(exc))
+            return None
+        except EditError as exc:
+            log.error(
+                "release decision not written",
+                service=name,
+                action=decision.action,
+                reason=decision.reason,
+                error=str(exc),
+            )
+            self._report(service, decision, now, f"not written: {exc}")
+            return None
+        self._marks[name] = Mark.of(edit.policies.service(name))
+        if self._on_write is not None:
+            self._on_write()
+        written = self._clock()
+        state = edit.policies.service(name).incremental
+        since = (
+            state.state.since.timestamp() if state and state.state and state.state.since else now
+        )
+        self._reports[name] = Report(name, decision, now, since, _share(service, decision))
+        self._log(service, decision, now, written_ms=round((written - now) * 1000, 1))
+        if self._on_decision is not None:
+            self._on_decision(name)
+        if self._commit and edit.changed:
+            try:
+                sha = await asyncio.to_thread(commit, self.directory, edit.paths, edit.message)
+                log.info("release step committed", service=name, commit=sha)
+            except EditError as exc:
+                log.error("release step not committed", service=name, error=str(exc))
+        return decision
+
+    # -- telling ----------------------------------------------------------------------
+
+    def _report(self, service: Service, decision: Decision, now: float, error: str) -> None:
+        release = service.incremental
+        state = release.state if release else None
+        since = state.since.timestamp() if state and state.since else None
+        self._reports[service.name] = Report(
+            service.name, decision, now, since, _share(service, decision), error
+        )
+
+    def _announce_hold(self, service: Service, decision: Decision, now: float) -> None:
+        """A release held for data is said once per step (log event and watch event)."""
+        name = service.name
+        if decision.action != "await-data":
+            self._announced.pop(name, None)
+            return
+        key = (decision.phase, decision.step, self._reports[name].since)
+        if self._announced.get(name) == key:
+            return
+        self._announced[name] = key
+        self._log(service, decision, now)
+        if self._on_decision is not None:
+            self._on_decision(name)
+
+    def _log(self, service: Service, decision: Decision, now: float, **extra: Any) -> None:
+        release = service.incremental
+        share = _share(service, decision)
+        log.info(
+            "release decision",
+            service=service.name,
+            action=decision.action,
+            phase=decision.phase,
+            step=decision.step,
+            share=None if share is None else float(share),
+            to=release.to if release else None,
+            stable=service.stable,
+            traffic=None
+            if decision.traffic is None
+            else {v: float(s) for v, s in decision.traffic.items()},
+            reason=decision.reason,
+            at=round(now, 3),
+            **_verdict_json(decision.verdict, decision.window),
+            **extra,
+        )
+
+
+def _share(service: Service, decision: Decision) -> Decimal | None:
+    release = service.incremental
+    if release is None or decision.phase in ("pending", "dark"):
+        return None
+    if 0 <= decision.step < len(release.steps):
+        return release.steps[decision.step]
+    return None
