@@ -350,10 +350,21 @@ class StreamGuard:
 
     def restrict(self, handler: grpc.GenericRpcHandler) -> grpc.GenericRpcHandler:
         """``handler`` (turnout's API) answering PERMISSION_DENIED to peers the identity
-        map does not allow (any peer when there is no identity map)."""
+        map's ``api:`` does not allow (unchanged when there is no identity map)."""
         if self.identities is None:
             return handler
-        return _Restricted(handler, self.identities)
+        return _Restricted(handler, self.identities, node_of=None)
+
+    def restrict_to_proxies(
+        self, handler: grpc.GenericRpcHandler, node_of: Callable[[Any], Node | None]
+    ) -> grpc.GenericRpcHandler:
+        """``handler`` (a client-streaming service proxies call, such as Envoy's
+        MetricsService) checked like an xDS stream: the node ``node_of`` finds in the
+        first message must be one the peer may claim, else PERMISSION_DENIED before
+        the handler sees it (unchanged when there is no identity map)."""
+        if self.identities is None:
+            return handler
+        return _Restricted(handler, self.identities, node_of=node_of)
 
     def _release(self, counter: Counter[str], key: str) -> None:
         counter[key] -= 1
@@ -449,61 +460,104 @@ async def _throttled(requests: AsyncIterator[M], rate: float) -> AsyncIterator[M
         yield request
 
 
-# -- restricting turnout's own API -----------------------------------------------------
+# -- restricting the other services on the port ------------------------------------
 
 
 class _Restricted(grpc.GenericRpcHandler):  # type: ignore[misc]  # grpc has no type hints
-    """Wraps every method of a generic handler with an identity check."""
+    """Wraps every method of a generic handler with an identity check: the API rule,
+    or (with ``node_of``) the node the first request claims."""
 
-    def __init__(self, inner: grpc.GenericRpcHandler, identities: IdentityMap) -> None:
+    def __init__(
+        self,
+        inner: grpc.GenericRpcHandler,
+        identities: IdentityMap,
+        node_of: Callable[[Any], Node | None] | None,
+    ) -> None:
         self._inner = inner
         self._identities = identities
+        self._node_of = node_of
 
     def service(self, handler_call_details: grpc.HandlerCallDetails) -> Any:
         handler = self._inner.service(handler_call_details)
         if handler is None:
             return None
         method = getattr(handler_call_details, "method", "?")
-        kinds = ("unary_unary", "unary_stream", "stream_unary", "stream_stream")
-        for kind in kinds:
+        for kind in ("unary_unary", "unary_stream", "stream_unary", "stream_stream"):
             behavior = getattr(handler, kind)
             if behavior is not None:
-                wrapped = self._wrap(behavior, method)
                 make = getattr(grpc, f"{kind}_rpc_method_handler")
                 result: grpc.RpcMethodHandler = make(
-                    wrapped,
+                    self._wrap(behavior, method, streaming=kind.startswith("stream_")),
                     request_deserializer=handler.request_deserializer,
                     response_serializer=handler.response_serializer,
                 )
                 return result
         return handler
 
-    def _check(self, context: grpc.aio.ServicerContext[Any, Any], method: str) -> str | None:
-        identity = peer_identity(context)
-        if self._identities.allows_api(identity):
+    def _denied(self, identity: PeerIdentity, method: str, node: Node | None) -> str | None:
+        if self._node_of is None:
+            if self._identities.allows_api(identity):
+                return None
+            why = f"{identity.describe()} may not call {method}"
+        elif node is not None and self._identities.allows(identity, node.cluster):
             return None
-        log.warning(
-            "api.denied", method=method, peer=identity.address, identity=identity.describe()
-        )
-        return f"{identity.describe()} may not call {method}"
+        elif node is None:
+            why = f"{method}: the first message names no node"
+        else:
+            why = f"{identity.describe()} may not claim node.cluster {node.cluster!r}"
+        log.warning("grpc.denied", method=method, peer=identity.address, reason=why)
+        return why
 
-    def _wrap(self, behavior: Callable[..., Any], method: str) -> Callable[..., Any]:
+    async def _checked(
+        self, requests: AsyncIterator[Any], identity: PeerIdentity, method: str
+    ) -> AsyncIterator[Any]:
+        first = True
+        async for request in requests:
+            if first:
+                first = False
+                assert self._node_of is not None
+                denied = self._denied(identity, method, self._node_of(request))
+                if denied is not None:
+                    raise StreamRejectedError(grpc.StatusCode.PERMISSION_DENIED, denied)
+            yield request
+
+    def _wrap(
+        self, behavior: Callable[..., Any], method: str, *, streaming: bool
+    ) -> Callable[..., Any]:
+        by_node = self._node_of is not None and streaming
+
+        async def check(request: Any, context: Any) -> Any:
+            identity = peer_identity(context)
+            if by_node:
+                return self._checked(request, identity, method)
+            if self._node_of is None:
+                denied = self._denied(identity, method, None)
+            elif not self._identities.claimable(identity):  # a unary call proxies make
+                denied = f"{identity.describe()} is no proxy the identity map names"
+            else:
+                denied = None
+            if denied is not None:
+                await context.abort(grpc.StatusCode.PERMISSION_DENIED, denied)
+            return request
+
         if inspect.isasyncgenfunction(behavior):
 
             async def stream(request: Any, context: Any) -> AsyncIterator[Any]:
-                denied = self._check(context, method)
-                if denied is not None:
-                    await context.abort(grpc.StatusCode.PERMISSION_DENIED, denied)
-                async for item in behavior(request, context):
-                    yield item
+                request = await check(request, context)
+                try:
+                    async for item in behavior(request, context):
+                        yield item
+                except StreamRejectedError as exc:
+                    await context.abort(exc.code, exc.details)
 
             return stream
 
         async def call(request: Any, context: Any) -> Any:
-            denied = self._check(context, method)
-            if denied is not None:
-                await context.abort(grpc.StatusCode.PERMISSION_DENIED, denied)
-            result = behavior(request, context)
-            return await result if inspect.isawaitable(result) else result
+            request = await check(request, context)
+            try:
+                result = behavior(request, context)
+                return await result if inspect.isawaitable(result) else result
+            except StreamRejectedError as exc:
+                await context.abort(exc.code, exc.details)
 
         return call
