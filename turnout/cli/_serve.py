@@ -20,8 +20,9 @@ from turnout.cli._controller import Controller
 from turnout.cli._fanout import FanOut
 from turnout.cli._metrics import Metrics
 from turnout.cli._release_view import ControllerView
+from turnout.cli._tls import ServerCertificates, metrics_node
 from turnout.cli._watch import watch_policies
-from turnout.xds import ProxyStatus, XdsServer
+from turnout.xds import ProxyStatus, StreamGuard, XdsServer
 
 log = structlog.get_logger("turnout.serve")
 
@@ -44,7 +45,12 @@ class App:
         admin_address: str = "127.0.0.1:18080",
         debounce_ms: int = 100,
         grace_seconds: float = 5.0,
+        *,
+        tls: ServerCertificates | None = None,
+        guard: StreamGuard | None = None,
     ) -> None:
+        """``tls`` serves the xDS port (xDS, ReleaseService, metrics) over TLS, mutual
+        when it has a client CA; ``guard`` authorizes nodes and applies limits."""
         self.cache = SnapshotCache()
         self.controller = Controller(policies, self.cache)
         # turnout.v1.ReleaseService on the xDS port; metrics from stream hooks
@@ -54,10 +60,16 @@ class App:
         # Envoy's MetricsService on the xDS port: per-version windows for release analysis
         self.analysis = WindowStore(VersionClusters(self.controller))
         self.sink = MetricsSink(self.analysis)
+        self.tls = tls
+        self.guard = guard if guard is not None else StreamGuard()
         self.xds = XdsServer(
             self.cache,
             FanOut(self.release.callbacks, self.metrics.callbacks),
-            handlers=[self.release.handler(), self.sink.handler()],
+            handlers=[
+                self.guard.restrict(self.release.handler()),
+                self.guard.restrict_to_proxies(self.sink.handler(), metrics_node),
+            ],
+            guard=self.guard,
         )
         self.admin = AdminServer(
             self.status, metrics=self.metrics.exposition, release_status=self.release_status
@@ -92,7 +104,8 @@ class App:
 
     async def start(self) -> None:
         self.reload()
-        self.xds_port = await self.xds.start(self._xds_address)
+        credentials = self.tls.credentials() if self.tls is not None else None
+        self.xds_port = await self.xds.start(self._xds_address, credentials)
         self.admin_port = await self.admin.start(*split_address(self._admin_address))
         log.info(
             "turnout serving",
@@ -100,6 +113,8 @@ class App:
             admin=f"{split_address(self._admin_address)[0]}:{self.admin_port}",
             policies=str(self.controller.directory),
             version=self.controller.status()["version"],
+            tls="off" if self.tls is None else "mutual" if self.tls.mutual else "server",
+            node_authorization=self.guard.identities is not None,
         )
 
     async def watch(self) -> None:
