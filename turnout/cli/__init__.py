@@ -6,6 +6,7 @@ import asyncio
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -13,6 +14,7 @@ from turnout.cli._controller import compile_policies
 from turnout.cli._logging import configure_logging
 from turnout.cli._ops import COMMANDS as OPS_COMMANDS
 from turnout.cli._status_cmd import COMMANDS as STATUS_COMMANDS
+from turnout.cli._tls import security_from_options, security_options
 from turnout.policy import PolicySetError, load_policies
 from turnout.translate import to_json
 
@@ -52,6 +54,7 @@ def main() -> None:
     show_default=True,
     help="Seconds to let streams finish on SIGTERM.",
 )
+@security_options  # --tls-*, --identity-map, --max-* (turnout/cli/_tls.py)
 def serve(
     policies: Path,
     xds_address: str,
@@ -60,6 +63,7 @@ def serve(
     log_level: str,
     debounce_ms: int,
     grace: float,
+    **security: Any,
 ) -> None:
     """Serve the policies in DIR to Envoy over xDS, reloading on change."""
     from turnout.cli._serve import App
@@ -67,7 +71,8 @@ def serve(
     configure_logging("json" if log_format == "json" else "console", log_level)
     if not policies.is_dir():
         raise click.BadParameter(f"{policies} is not a directory", param_hint="--policies")
-    app = App(policies, xds_address, admin_address, debounce_ms, grace)
+    tls, guard = security_from_options(**security)
+    app = App(policies, xds_address, admin_address, debounce_ms, grace, tls=tls, guard=guard)
     asyncio.run(app.run())
 
 
