@@ -284,11 +284,10 @@ class AdsClient:
         node_cluster: str = "default",
         kind: str = "ads",
         read: bool = True,
+        credentials: grpc.ChannelCredentials | None = None,
     ) -> AdsClient:
-        """Open a channel to ``target`` and a stream on it."""
-        channel = grpc.aio.insecure_channel(
-            target, options=[("grpc.max_receive_message_length", 256 * 1024 * 1024)]
-        )
+        """Open a channel to ``target`` (over TLS with ``credentials``) and a stream on it."""
+        channel = _channel(target, credentials)
         return cls(channel, node_id=node_id, node_cluster=node_cluster, kind=kind, read=read)
 
     async def _read(self) -> None:
@@ -445,11 +444,10 @@ class DeltaClient:
         node_cluster: str = "default",
         kind: str = "delta-ads",
         read: bool = True,
+        credentials: grpc.ChannelCredentials | None = None,
     ) -> DeltaClient:
-        """Open a channel to ``target`` and a stream on it."""
-        channel = grpc.aio.insecure_channel(
-            target, options=[("grpc.max_receive_message_length", 256 * 1024 * 1024)]
-        )
+        """Open a channel to ``target`` (over TLS with ``credentials``) and a stream on it."""
+        channel = _channel(target, credentials)
         return cls(channel, node_id=node_id, node_cluster=node_cluster, kind=kind, read=read)
 
     async def _read(self) -> None:
@@ -562,6 +560,13 @@ class DeltaClient:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
         await self._channel.close(grace=None)
+
+
+def _channel(target: str, credentials: grpc.ChannelCredentials | None) -> grpc.aio.Channel:
+    options = [("grpc.max_receive_message_length", 256 * 1024 * 1024)]
+    if credentials is None:
+        return grpc.aio.insecure_channel(target, options=options)
+    return grpc.aio.secure_channel(target, credentials, options=options)
 
 
 async def eventually(
