@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -32,6 +33,7 @@ __all__ = [
     "DEFAULT_XDS_PORT",
     "EnvoyError",
     "EnvoyProcess",
+    "EnvoyTls",
     "find_envoy",
     "render_bootstrap",
     "validate_config",
@@ -72,10 +74,49 @@ stats_sinks:
     grpc_service: {{envoy_grpc: {{cluster_name: turnout_xds}}}}
 """
 
+_TLS_NOTE = """#
+# This variant reaches turnout over mutual TLS: render_bootstrap(tls=EnvoyTls(...)).
+# turnout authorizes the node.cluster above by this Envoy's certificate (its SPIFFE ID
+# or DNS SAN, through turnout's --identity-map); Envoy checks turnout's DNS SAN.
+# Envoy reads these files at start: restart it (or use SDS) to rotate its certificate.
+"""
+
 _DELTA_NOTE = """#
 # This variant speaks incremental (Delta) xDS: render_bootstrap(api_type="DELTA_GRPC").
 # Envoy then gets only the resources that changed, and on reconnect tells turnout
 # the versions it has, so nothing it already has is sent again.
+"""
+
+
+@dataclass(frozen=True)
+class EnvoyTls:
+    """How Envoy reaches turnout over mutual TLS: files Envoy reads at start."""
+
+    ca: str
+    """The CA certificate that signed turnout's certificate (PEM file)."""
+    cert: str
+    """Envoy's own certificate (PEM file): its SAN is the identity turnout authorizes."""
+    key: str
+    """The private key of ``cert``."""
+    server_name: str = "turnout"
+    """SNI sent to turnout, and the DNS SAN its certificate must carry."""
+
+
+_TLS_SOCKET = """    transport_socket:
+      name: envoy.transport_sockets.tls
+      typed_config:
+        "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext
+        sni: {server_name}
+        common_tls_context:
+          alpn_protocols: [h2]  # grpc servers negotiate HTTP/2 by ALPN
+          tls_certificates:
+          - certificate_chain: {{filename: {cert}}}
+            private_key: {{filename: {key}}}
+          validation_context:
+            trusted_ca: {{filename: {ca}}}
+            match_typed_subject_alt_names:
+            - san_type: DNS
+              matcher: {{exact: {server_name}}}
 """
 
 
@@ -93,9 +134,12 @@ def render_bootstrap(
     *,
     stats_flush_interval: str | None = "5s",
     api_type: str = "GRPC",
+    tls: EnvoyTls | None = None,
 ) -> str:
     """The bootstrap YAML for an Envoy that gets clusters, endpoints, listeners and
     routes from turnout at xds_host:xds_port over ADS, with its admin on 127.0.0.1.
+
+    With `tls`, Envoy reaches turnout over mutual TLS (`turnout serve --tls-client-ca`).
 
     `api_type` is "GRPC" (state-of-the-world ADS) or "DELTA_GRPC" (incremental xDS).
 
@@ -128,6 +172,15 @@ def render_bootstrap(
     header = _HEADER
     if api_type == "DELTA_GRPC":
         header += _DELTA_NOTE
+    transport = ""
+    if tls is not None:
+        header += _TLS_NOTE
+        transport = _TLS_SOCKET.format(
+            server_name=_yaml_str(tls.server_name),
+            ca=_yaml_str(tls.ca),
+            cert=_yaml_str(tls.cert),
+            key=_yaml_str(tls.key),
+        )
     return f"""{header}
 {node}admin:
   address:
@@ -162,7 +215,7 @@ static_resources:
         "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
         explicit_http_config:
           http2_protocol_options: {{}}
-    load_assignment:
+{transport}    load_assignment:
       cluster_name: turnout_xds
       endpoints:
       - lb_endpoints:
@@ -239,11 +292,14 @@ class EnvoyProcess:
         extra_args: tuple[str, ...] = (),
         stats_flush_interval: str | None = "5s",
         api_type: str = "GRPC",
+        tls: EnvoyTls | None = None,
     ) -> None:
-        """`api_type`: "GRPC" (state-of-the-world ADS) or "DELTA_GRPC" (Delta ADS)."""
+        """`api_type`: "GRPC" (state-of-the-world ADS) or "DELTA_GRPC" (Delta ADS);
+        `tls`: reach turnout over mutual TLS."""
         if api_type not in API_TYPES:
             raise ValueError(f"api_type must be one of {API_TYPES}, not {api_type!r}")
         self.api_type = api_type
+        self.tls = tls
         self.xds_host = xds_host
         self.xds_port = xds_port
         self.node_id = node_id
@@ -278,6 +334,7 @@ class EnvoyProcess:
                 self.node_cluster,
                 stats_flush_interval=self.stats_flush_interval,
                 api_type=self.api_type,
+                tls=self.tls,
             )
         )
         self._admin_address_path.unlink(missing_ok=True)
