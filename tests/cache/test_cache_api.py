@@ -17,6 +17,7 @@ def test_public_surface() -> None:
             "ROUTE_TYPE",
             "CachedResource",
             "InconsistentSnapshotError",
+            "ResourcePool",
             "Selection",
             "Snapshot",
             "SnapshotCache",
@@ -27,6 +28,7 @@ def test_public_surface() -> None:
             "listener_route_names",
             "route_cluster_names",
             "short_name",
+            "virtual_host_cluster_names",
         ]
     )
     for name in turnout.cache.__all__:

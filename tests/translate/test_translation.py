@@ -33,7 +33,9 @@ def test_public_surface() -> None:
     """turnout.translate exports exactly its documented API."""
     assert sorted(turnout.translate.__all__) == [
         "Resources",
+        "RouteParts",
         "Translation",
+        "Translator",
         "cluster_name",
         "pool_cluster_name",
         "to_json",

@@ -8,11 +8,13 @@ edges between resources.
 from __future__ import annotations
 
 from turnout.cache._cache import SnapshotCache, Watch
+from turnout.cache._pool import ResourcePool
 from turnout.cache._references import (
     HCM_TYPE,
     eds_name,
     listener_route_names,
     route_cluster_names,
+    virtual_host_cluster_names,
 )
 from turnout.cache._snapshot import (
     CachedResource,
@@ -40,6 +42,7 @@ __all__ = [
     "ROUTE_TYPE",
     "CachedResource",
     "InconsistentSnapshotError",
+    "ResourcePool",
     "Selection",
     "Snapshot",
     "SnapshotCache",
@@ -50,4 +53,5 @@ __all__ = [
     "listener_route_names",
     "route_cluster_names",
     "short_name",
+    "virtual_host_cluster_names",
 ]

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 
 from envoy.config.cluster.v3.cluster_pb2 import Cluster
 from envoy.config.listener.v3.listener_pb2 import Listener
+from envoy.config.route.v3.route_components_pb2 import VirtualHost
 from envoy.config.route.v3.route_pb2 import RouteConfiguration
 from envoy.extensions.filters.network.http_connection_manager.v3.http_connection_manager_pb2 import (  # noqa: E501
     HttpConnectionManager,
@@ -25,7 +26,13 @@ from envoy.extensions.filters.network.http_connection_manager.v3.http_connection
 from google.protobuf.any_pb2 import Any
 from google.protobuf.message import DecodeError
 
-__all__ = ["HCM_TYPE", "eds_name", "listener_route_names", "route_cluster_names"]
+__all__ = [
+    "HCM_TYPE",
+    "eds_name",
+    "listener_route_names",
+    "route_cluster_names",
+    "virtual_host_cluster_names",
+]
 
 HCM_TYPE = (
     "type.googleapis.com/"
@@ -37,15 +44,22 @@ def route_cluster_names(route_config: RouteConfiguration) -> frozenset[str]:
     """Every cluster a route configuration can send (or mirror) traffic to."""
     names: set[str] = set()
     for vhost in route_config.virtual_hosts:
-        names.update(p.cluster for p in vhost.request_mirror_policies)
-        for route in vhost.routes:
-            if not route.HasField("route"):
-                continue
-            action = route.route
-            if action.cluster:
-                names.add(action.cluster)
-            names.update(w.name for w in action.weighted_clusters.clusters)
-            names.update(p.cluster for p in action.request_mirror_policies)
+        names |= virtual_host_cluster_names(vhost)
+    return frozenset(names)
+
+
+def virtual_host_cluster_names(vhost: VirtualHost) -> frozenset[str]:
+    """Every cluster one virtual host can send (or mirror) traffic to."""
+    names: set[str] = set()
+    names.update(p.cluster for p in vhost.request_mirror_policies)
+    for route in vhost.routes:
+        if not route.HasField("route"):
+            continue
+        action = route.route
+        if action.cluster:
+            names.add(action.cluster)
+        names.update(w.name for w in action.weighted_clusters.clusters)
+        names.update(p.cluster for p in action.request_mirror_policies)
     names.discard("")
     return frozenset(names)
 

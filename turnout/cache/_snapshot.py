@@ -76,22 +76,38 @@ class CachedResource:
     references: frozenset[str] = field(repr=False)
 
     @classmethod
-    def of(cls, type_url: str, message: Message) -> CachedResource:
-        """Pack ``message`` (of the type ``type_url`` names) and hash it."""
+    def of(
+        cls,
+        type_url: str,
+        message: Message,
+        *,
+        serialized: bytes | None = None,
+        references: frozenset[str] | None = None,
+    ) -> CachedResource:
+        """Pack ``message`` (of the type ``type_url`` names) and hash it.
+
+        A caller that already has the message's deterministic serialization, or its
+        references, passes them (a route configuration assembled from cached virtual
+        hosts): they are trusted to be exactly what would be computed.
+        """
         expected = _MESSAGE_TYPES.get(type_url)
         if expected is None:
             raise ValueError(f"unknown resource type {type_url!r}")
         if not isinstance(message, expected):
             raise TypeError(f"{type_url} needs {expected.__name__}, got {type(message).__name__}")
-        packed = Any(type_url=type_url, value=message.SerializeToString(deterministic=True))
-        serialized = packed.SerializeToString(deterministic=True)
+        if serialized is None:
+            serialized = message.SerializeToString(deterministic=True)
+        # An Any is type_url (field 1) then value (field 2): framed by hand, the
+        # bytes equal Any(...).SerializeToString(deterministic=True) without a copy
+        # into a message first.
+        packed = _length_delimited(1, type_url.encode()) + _length_delimited(2, serialized)
         return cls(
             type_url=type_url,
             name=_name_of(message),
             message=message,
-            serialized=serialized,
-            version=_hash(serialized),
-            references=_references_of(message),
+            serialized=packed,
+            version=_hash(packed),
+            references=_references_of(message) if references is None else references,
         )
 
     def to_any(self) -> Any:
@@ -152,18 +168,31 @@ class Snapshot:
 
     __slots__ = ("_memo", "_resources", "_selections", "_type_versions", "_version")
 
-    def __init__(self, resources: Mapping[str, Mapping[str, CachedResource]]) -> None:
-        """Prefer :meth:`build`; this takes already cached resources, keyed by type then name."""
-        self._resources: dict[str, Mapping[str, CachedResource]] = {
-            type_url: MappingProxyType(dict(resources.get(type_url, {}))) for type_url in ORDER
-        }
+    def __init__(
+        self,
+        resources: Mapping[str, Mapping[str, CachedResource]],
+        *,
+        previous: Snapshot | None = None,
+    ) -> None:
+        """Prefer :meth:`build`; this takes already cached resources, keyed by type then name.
+
+        With ``previous``, a type whose resources are all the very objects
+        ``previous`` holds keeps ``previous``'s mapping and hash (a one-service change
+        then re-hashes only the types it touched).
+        """
         unknown = set(resources) - set(ORDER)
         if unknown:
             raise ValueError(f"unknown resource types: {sorted(unknown)}")
-        self._type_versions = {
-            type_url: content_version(by_name.values())
-            for type_url, by_name in self._resources.items()
-        }
+        self._resources: dict[str, Mapping[str, CachedResource]] = {}
+        self._type_versions: dict[str, str] = {}
+        for type_url in ORDER:
+            given = resources.get(type_url, {})
+            if previous is not None and _same_objects(previous.resources(type_url), given):
+                self._resources[type_url] = previous.resources(type_url)
+                self._type_versions[type_url] = previous.type_version(type_url)
+            else:
+                self._resources[type_url] = MappingProxyType(dict(given))
+                self._type_versions[type_url] = content_version(given.values())
         whole = hashlib.sha256()
         for type_url in ORDER:
             whole.update(f"{type_url}\x00{self._type_versions[type_url]}\n".encode())
@@ -282,6 +311,30 @@ class Snapshot:
     def __repr__(self) -> str:
         counts = ", ".join(f"{len(self._resources[t])}" for t in ORDER)
         return f"<Snapshot {self._version} clusters/endpoints/listeners/routes={counts}>"
+
+
+def _same_objects(
+    before: Mapping[str, CachedResource], after: Mapping[str, CachedResource]
+) -> bool:
+    if len(before) != len(after):
+        return False
+    return all(before.get(name) is resource for name, resource in after.items())
+
+
+def _length_delimited(number: int, payload: bytes) -> bytes:
+    return _varint((number << 3) | 2) + _varint(len(payload)) + payload
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
 
 
 def _hash(data: bytes) -> str:

@@ -9,7 +9,7 @@ left exactly as it was.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,12 +23,14 @@ from turnout.cache import (
     ENDPOINT_TYPE,
     LISTENER_TYPE,
     ROUTE_TYPE,
+    CachedResource,
     InconsistentSnapshotError,
+    ResourcePool,
     Snapshot,
     SnapshotCache,
 )
 from turnout.policy import PolicySet, PolicySetError, load_policies
-from turnout.translate import Resources, Translation, translate
+from turnout.translate import Resources, RouteParts, Translation, Translator
 
 log = structlog.get_logger("turnout.reload")
 
@@ -50,6 +52,8 @@ class Compiled:
     policies: PolicySet
     translation: Translation
     snapshot: Snapshot
+    compiler: Compiler | None = None
+    """What compiled it: proxy groups' snapshots are built with it, reusing its work."""
 
     @property
     def version(self) -> str:
@@ -58,10 +62,57 @@ class Compiled:
 
 def compile_policies(policies: PolicySet) -> Compiled:
     """Translate a valid set and check the result; raises InconsistentSnapshotError."""
-    translation = translate(policies)
-    snapshot = Snapshot.build(resources_by_type(translation.all))
-    snapshot.check()
-    return Compiled(policies, translation, snapshot)
+    return Compiler().compile(policies)
+
+
+class Compiler:
+    """Compiles policy sets one after another, redoing only what changed.
+
+    The :class:`Translator` re-translates only services that changed and hands back
+    the same messages for the rest; the :class:`ResourcePool` then reuses their cached
+    (serialized, hashed) forms, and each snapshot keeps the previous one's hash of
+    every type that did not change. A one-service change re-translates, serializes
+    and hashes that service's resources and its gateway's route configuration.
+    """
+
+    def __init__(self) -> None:
+        self.translator = Translator()
+        self.pool = ResourcePool()
+        self._previous: dict[tuple[str, ...], Snapshot] = {}
+
+    def compile(self, policies: PolicySet) -> Compiled:
+        """Translate ``policies`` and check the result; raises InconsistentSnapshotError."""
+        translation = self.translator.translate(policies)
+        self.pool.sweep()
+        gateways = tuple(g.name for g in policies.gateways)
+        snapshot = self.snapshot(translation, gateways)
+        snapshot.check()
+        return Compiled(policies, translation, snapshot, self)
+
+    def snapshot(self, translation: Translation, gateways: tuple[str, ...]) -> Snapshot:
+        """The snapshot of what an Envoy serving ``gateways`` gets."""
+        resources = translation.select(gateways, routes=False)
+        pool = self.pool
+        by_type: dict[str, dict[str, CachedResource]] = {
+            CLUSTER_TYPE: {m.name: pool.resource(CLUSTER_TYPE, m) for m in resources.clusters},
+            ENDPOINT_TYPE: {
+                m.cluster_name: pool.resource(ENDPOINT_TYPE, m) for m in resources.endpoints
+            },
+            LISTENER_TYPE: {m.name: pool.resource(LISTENER_TYPE, m) for m in resources.listeners},
+            ROUTE_TYPE: {},
+        }
+        for name in sorted(set(gateways)):
+            parts = translation.route_parts(name)
+            by_type[ROUTE_TYPE][name] = pool.route_configuration(
+                parts.virtual_hosts, parts.serialized, _parser(parts)
+            )
+        snapshot = Snapshot(by_type, previous=self._previous.get(gateways))
+        self._previous[gateways] = snapshot
+        return snapshot
+
+
+def _parser(parts: RouteParts) -> Callable[[], Message]:
+    return lambda: parts.message
 
 
 @dataclass(slots=True)
@@ -81,12 +132,13 @@ class Controller:
     last_rejected: Rejection | None = None
     accepted_at: str | None = None
     reloads: dict[str, int] = field(default_factory=lambda: {"accepted": 0, "rejected": 0})
+    compiler: Compiler = field(default_factory=Compiler)
 
     def reload(self) -> bool:
         """Load, validate, translate and publish; False when the set was rejected."""
         started = time.perf_counter()
         try:
-            compiled = compile_policies(load_policies(self.directory))
+            compiled = self.compiler.compile(load_policies(self.directory))
         except PolicySetError as exc:
             return self._reject([str(p) for p in exc.problems])
         except InconsistentSnapshotError as exc:
@@ -143,6 +195,8 @@ def _resolver(compiled: Compiled) -> Any:
         if snapshot is None:
             if gateways == tuple(g.name for g in compiled.policies.gateways):
                 snapshot = compiled.snapshot
+            elif compiled.compiler is not None:
+                snapshot = compiled.compiler.snapshot(compiled.translation, gateways)
             else:
                 snapshot = Snapshot.build(resources_by_type(compiled.translation.select(gateways)))
             by_gateways[gateways] = snapshot

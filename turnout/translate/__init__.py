@@ -9,11 +9,13 @@ messages (serialized deterministically), so snapshot versions can be content has
 from __future__ import annotations
 
 from ._names import cluster_name, pool_cluster_name
-from ._translation import Resources, Translation, to_json, translate
+from ._translation import Resources, RouteParts, Translation, Translator, to_json, translate
 
 __all__ = [
     "Resources",
+    "RouteParts",
     "Translation",
+    "Translator",
     "cluster_name",
     "pool_cluster_name",
     "to_json",

@@ -1,25 +1,36 @@
-"""From a validated PolicySet to Envoy resources, grouped so each Envoy gets its gateways."""
+"""From a validated PolicySet to Envoy resources, grouped so each Envoy gets its gateways.
+
+A :class:`Translator` remembers what it built for the last set: a service equal to
+the one it translated before is not translated again (its clusters, assignments and
+virtual host are reused, as the same message objects), and a gateway's route
+configuration is re-assembled from its services' virtual hosts, already serialized,
+by concatenation (a protobuf message is the concatenation of its fields, and
+deterministic serialization writes them in field order: the result is byte-identical
+to serializing the whole message). A one-service change costs one service's
+translation and a copy of the gateway's route bytes, not a walk of every service.
+"""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
 from envoy.config.listener.v3 import listener_pb2
-from envoy.config.route.v3 import route_pb2
+from envoy.config.route.v3 import route_components_pb2, route_pb2
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from turnout.policy import PolicySet
+from turnout.policy import Gateway, PolicySet, Service
 
 from ._clusters import service_clusters
 from ._listeners import listener
-from ._routes import route_configuration
+from ._routes import virtual_host
 
-__all__ = ["Resources", "Translation", "to_json", "translate"]
+__all__ = ["Resources", "RouteParts", "Translation", "Translator", "to_json", "translate"]
 
 _M = TypeVar("_M", bound=Message)
 
@@ -34,17 +45,42 @@ class Resources:
     routes: tuple[route_pb2.RouteConfiguration, ...] = ()
 
 
-@dataclass(frozen=True)
-class _GatewayPart:
-    listener: listener_pb2.Listener
-    routes: route_pb2.RouteConfiguration
-    services: tuple[str, ...]
+@dataclass(frozen=True, eq=False)
+class RouteParts:
+    """A gateway's route configuration, kept as its parts: the virtual hosts (one per
+    attached service, by service name) and the configuration's deterministic
+    serialization, assembled from theirs. ``message`` is parsed from the bytes when
+    first asked for."""
+
+    name: str
+    virtual_hosts: tuple[route_components_pb2.VirtualHost, ...]
+    serialized: bytes = field(repr=False)
+
+    @functools.cached_property
+    def message(self) -> route_pb2.RouteConfiguration:
+        """The RouteConfiguration these parts make."""
+        return route_pb2.RouteConfiguration.FromString(self.serialized)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class _ServicePart:
+    service: Service
     clusters: tuple[cluster_pb2.Cluster, ...]
     endpoints: tuple[endpoint_pb2.ClusterLoadAssignment, ...]
+    virtual_host: route_components_pb2.VirtualHost
+    route_field: bytes
+    """The virtual host as field 2 of a RouteConfiguration (tag, length, bytes)."""
+
+
+@dataclass(frozen=True, eq=False)
+class _GatewayPart:
+    gateway: Gateway
+    listener: listener_pb2.Listener
+    routes: RouteParts
+    services: tuple[str, ...]
+    parts: tuple[_ServicePart, ...]
+    """The attached services' parts, by name: the route bytes are re-assembled when one's
+    virtual host bytes differ."""
 
 
 class Translation:
@@ -70,10 +106,16 @@ class Translation:
         """The resources of every gateway."""
         return self.select(self.gateways)
 
-    def select(self, gateways: Sequence[str]) -> Resources:
+    def route_parts(self, gateway: str) -> RouteParts:
+        """The route configuration of one gateway, as parts."""
+        return self._gateways[gateway].routes
+
+    def select(self, gateways: Sequence[str], *, routes: bool = True) -> Resources:
         """Listeners and routes of these gateways, with the clusters and assignments of
         every service attached to them (every version's cluster, so pin headers and
         mirrors work, and the instances pool). Raises KeyError for an unknown gateway.
+        ``routes=False`` leaves the route configurations out (take them as
+        :meth:`route_parts`).
         """
         unknown = sorted(set(gateways) - self._gateways.keys())
         if unknown:
@@ -87,25 +129,131 @@ class Translation:
                 key=lambda e: e.cluster_name,
             ),
             listeners=_by_name(part.listener for part in parts),
-            routes=_by_name(part.routes for part in parts),
+            routes=_by_name(part.routes.message for part in parts) if routes else (),
         )
 
 
 def translate(policies: PolicySet) -> Translation:
     """Translate a whole policy set; the same set always gives the same messages."""
-    services = {}
-    for service in policies.services:
-        clusters, endpoints = service_clusters(service)
-        services[service.name] = _ServicePart(tuple(clusters), tuple(endpoints))
-    gateways = {}
-    for gateway in policies.gateways:
-        attached = [s for s in policies.services if gateway.name in s.gateways]
-        gateways[gateway.name] = _GatewayPart(
-            listener=listener(gateway),
-            routes=route_configuration(gateway.name, attached),
-            services=tuple(sorted(s.name for s in attached)),
-        )
-    return Translation(gateways, services)
+    return Translator().translate(policies)
+
+
+class Translator:
+    """Translates policy sets one after another, re-translating only what changed.
+
+    A service is compared by value with the one of the same name last time (the model
+    is immutable); ``translated_services`` / ``assembled_routes`` count the work done,
+    so tests and benchmarks can see it.
+    """
+
+    def __init__(self) -> None:
+        self._services: dict[str, _ServicePart] = {}
+        self._gateways: dict[str, _GatewayPart] = {}
+        self.translated_services = 0
+        """Services translated (not reused) since this translator was made."""
+        self.assembled_routes = 0
+        """Route configurations assembled (not reused) since this translator was made."""
+
+    def translate(self, policies: PolicySet) -> Translation:
+        """Translate ``policies``, reusing every part whose inputs did not change."""
+        services: dict[str, _ServicePart] = {}
+        for service in policies.services:
+            part = self._services.get(service.name)
+            if part is None or part.service != service:
+                part = _service_part(service, part)
+                self.translated_services += 1
+            services[service.name] = part
+        ordered = [services[name] for name in sorted(services)]
+        gateways: dict[str, _GatewayPart] = {}
+        for gateway in policies.gateways:
+            parts = tuple(p for p in ordered if gateway.name in p.service.gateways)
+            previous = self._gateways.get(gateway.name)
+            if previous is not None and previous.gateway != gateway:
+                previous = None
+            if previous is not None and _same(previous.parts, parts):
+                gateways[gateway.name] = previous
+                continue
+            gateways[gateway.name] = _gateway_part(
+                gateway, parts, previous.listener if previous is not None else None
+            )
+            self.assembled_routes += 1
+        self._services, self._gateways = services, gateways
+        return Translation(gateways, services)
+
+
+def _keep_equal(before: Sequence[_M], after: Sequence[_M]) -> list[_M]:
+    """``after``, with each message equal to the one at its place in ``before`` replaced
+    by that (older) object."""
+    kept = list(after)
+    for i, (old, new) in enumerate(zip(before, after, strict=False)):
+        if old == new:
+            kept[i] = old
+    return kept
+
+
+def _same(before: tuple[_ServicePart, ...], after: tuple[_ServicePart, ...]) -> bool:
+    """Whether a gateway's routes assembled from ``after`` are the ones from ``before``."""
+    return len(before) == len(after) and all(
+        a.route_field is b.route_field for a, b in zip(before, after, strict=True)
+    )
+
+
+def _service_part(service: Service, previous: _ServicePart | None) -> _ServicePart:
+    clusters, endpoints = service_clusters(service)
+    vhost = virtual_host(service)
+    if previous is not None:
+        # A traffic change leaves the clusters as they were: hand back the previous
+        # (equal) messages, so what is cached for them downstream stays valid.
+        clusters = _keep_equal(previous.clusters, clusters)
+        endpoints = _keep_equal(previous.endpoints, endpoints)
+    route_field = _length_delimited(_VIRTUAL_HOSTS, vhost.SerializeToString(deterministic=True))
+    if previous is not None and previous.route_field == route_field:
+        vhost, route_field = previous.virtual_host, previous.route_field
+    return _ServicePart(
+        service=service,
+        clusters=tuple(clusters),
+        endpoints=tuple(endpoints),
+        virtual_host=vhost,
+        route_field=route_field,
+    )
+
+
+def _gateway_part(
+    gateway: Gateway,
+    parts: tuple[_ServicePart, ...],
+    listener_message: listener_pb2.Listener | None,
+) -> _GatewayPart:
+    # RouteConfiguration: name (field 1), then virtual_hosts (field 2), nothing else set.
+    serialized = _length_delimited(_NAME, gateway.name.encode()) + b"".join(
+        p.route_field for p in parts
+    )
+    return _GatewayPart(
+        gateway=gateway,
+        listener=listener_message if listener_message is not None else listener(gateway),
+        routes=RouteParts(gateway.name, tuple(p.virtual_host for p in parts), serialized),
+        services=tuple(p.service.name for p in parts),
+        parts=parts,
+    )
+
+
+_NAME = 1
+_VIRTUAL_HOSTS = 2
+
+
+def _length_delimited(number: int, payload: bytes) -> bytes:
+    return _varint((number << 3) | 2) + _varint(len(payload)) + payload
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
 
 
 def to_json(resources: Resources) -> dict[str, list[dict[str, Any]]]:

@@ -1,0 +1,92 @@
+"""Cached resources reused from one build to the next.
+
+A translator that re-translates only what changed hands back the very same message
+objects for everything else; the pool then hands back the very same
+:class:`CachedResource` for them (no re-serializing, no re-hashing), and a snapshot
+built from them with ``previous`` keeps the hash of every type that did not change.
+A route configuration assembled from cached virtual hosts comes with its bytes, and
+its references are the union of its virtual hosts', each computed once.
+
+Entries are keyed by the identity of the message (or bytes) they were made from and
+hold it, so an id is never reused while its entry lives; :meth:`ResourcePool.sweep`
+forgets what the latest build did not use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from envoy.config.route.v3.route_components_pb2 import VirtualHost
+from google.protobuf.message import Message
+
+from turnout.cache._references import virtual_host_cluster_names
+from turnout.cache._snapshot import CachedResource
+from turnout.cache._types import ROUTE_TYPE
+
+__all__ = ["ResourcePool"]
+
+
+class ResourcePool:
+    """Reuses CachedResources across builds for the same message objects."""
+
+    def __init__(self) -> None:
+        self._current: dict[int, tuple[object, CachedResource]] = {}
+        self._previous: dict[int, tuple[object, CachedResource]] = {}
+        self._hosts: dict[int, tuple[VirtualHost, frozenset[str]]] = {}
+        self._hosts_previous: dict[int, tuple[VirtualHost, frozenset[str]]] = {}
+        self.built = 0
+        """CachedResources made (not reused) since the pool was made."""
+
+    def resource(self, type_url: str, message: Message) -> CachedResource:
+        """The cached form of ``message``, made once while the same object comes back."""
+        hit = self._lookup(id(message), message)
+        if hit is not None and hit.type_url == type_url:
+            return hit
+        resource = CachedResource.of(type_url, message)
+        self.built += 1
+        self._current[id(message)] = (message, resource)
+        return resource
+
+    def route_configuration(
+        self,
+        virtual_hosts: Sequence[VirtualHost],
+        serialized: bytes,
+        message: Callable[[], Message],
+    ) -> CachedResource:
+        """A RouteConfiguration given as its virtual hosts and its deterministic
+        serialization (``message()`` parses it, called only when not cached)."""
+        hit = self._lookup(id(serialized), serialized)
+        if hit is not None:
+            return hit
+        references: set[str] = set()
+        for vhost in virtual_hosts:
+            references |= self._host_references(vhost)
+        resource = CachedResource.of(
+            ROUTE_TYPE, message(), serialized=serialized, references=frozenset(references)
+        )
+        self.built += 1
+        self._current[id(serialized)] = (serialized, resource)
+        return resource
+
+    def sweep(self) -> None:
+        """Forget whatever was not used since the previous sweep."""
+        self._previous, self._current = self._current, {}
+        self._hosts_previous, self._hosts = self._hosts, {}
+
+    def _lookup(self, key: int, source: object) -> CachedResource | None:
+        entry = self._current.get(key)
+        if entry is None:
+            entry = self._previous.get(key)
+            if entry is not None and entry[0] is source:
+                self._current[key] = entry
+        if entry is not None and entry[0] is source:
+            return entry[1]
+        return None
+
+    def _host_references(self, vhost: VirtualHost) -> frozenset[str]:
+        key = id(vhost)
+        entry = self._hosts.get(key) or self._hosts_previous.get(key)
+        if entry is None or entry[0] is not vhost:
+            entry = (vhost, virtual_host_cluster_names(vhost))
+        self._hosts[key] = entry
+        return entry[1]
