@@ -11,12 +11,15 @@ def test_public_names() -> None:
     assert sorted(turnout.api.__all__) == sorted(
         [
             "SERVICE_NAME",
+            "CheckView",
+            "FiguresView",
             "IncrementalView",
             "MirrorView",
             "PolicySource",
             "PolicyView",
             "ProxySource",
             "RejectionView",
+            "ReleaseAnalysisView",
             "ReleaseService",
             "ReleaseStateView",
             "SegmentView",

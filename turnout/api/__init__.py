@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from turnout.api._convert import proxy_message, service_message, status_message
 from turnout.api._model import (
+    CheckView,
+    FiguresView,
     IncrementalView,
     MirrorView,
     PolicySource,
     PolicyView,
     RejectionView,
+    ReleaseAnalysisView,
     ReleaseStateView,
     SegmentView,
     ServiceView,
@@ -22,12 +25,15 @@ from turnout.api._service import SERVICE_NAME, ProxySource, ReleaseService
 
 __all__ = [
     "SERVICE_NAME",
+    "CheckView",
+    "FiguresView",
     "IncrementalView",
     "MirrorView",
     "PolicySource",
     "PolicyView",
     "ProxySource",
     "RejectionView",
+    "ReleaseAnalysisView",
     "ReleaseService",
     "ReleaseStateView",
     "SegmentView",

@@ -8,11 +8,24 @@ from datetime import UTC, datetime
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from turnout._proto.v1 import release_pb2 as pb
-from turnout.api._model import PolicyView, RejectionView, ServiceView
+from turnout.api._model import (
+    FiguresView,
+    PolicyView,
+    RejectionView,
+    ReleaseAnalysisView,
+    ServiceView,
+)
 from turnout.cache import ORDER, short_name
 from turnout.xds import NackRecord, ProxyStatus
 
-__all__ = ["is_proxy", "proxy_message", "service_message", "status_message", "timestamp"]
+__all__ = [
+    "analysis_message",
+    "is_proxy",
+    "proxy_message",
+    "service_message",
+    "status_message",
+    "timestamp",
+]
 
 
 def timestamp(at: datetime) -> Timestamp:
@@ -114,6 +127,60 @@ def service_message(service: ServiceView) -> pb.ServiceStatus:
             )
             if state.since is not None:
                 message.incremental.state.since.CopyFrom(timestamp(state.since))
+        if incremental.analysis is not None:
+            message.incremental.analysis.CopyFrom(analysis_message(incremental.analysis))
+    return message
+
+
+def _figures(figures: FiguresView) -> pb.VersionFigures:
+    message = pb.VersionFigures(
+        version=figures.version,
+        requests=figures.requests,
+        errors=figures.errors,
+        resets=figures.resets,
+        proxies=figures.proxies,
+    )
+    if figures.error_rate is not None:
+        message.error_rate = figures.error_rate
+    if figures.p50_seconds is not None:
+        message.p50_seconds = figures.p50_seconds
+    if figures.p99_seconds is not None:
+        message.p99_seconds = figures.p99_seconds
+    return message
+
+
+def analysis_message(analysis: ReleaseAnalysisView) -> pb.ReleaseAnalysis:
+    """The release driver's view of one release."""
+    message = pb.ReleaseAnalysis(
+        at=timestamp(analysis.at),
+        kind=analysis.kind,
+        outcome=analysis.outcome,
+        action=analysis.action,
+        reason=analysis.reason,
+        reasons=analysis.reasons,
+        confidence=analysis.confidence,
+        error=analysis.error,
+    )
+    if analysis.canary is not None:
+        message.canary.CopyFrom(_figures(analysis.canary))
+    if analysis.baseline is not None:
+        message.baseline.CopyFrom(_figures(analysis.baseline))
+    for name, at in (
+        ("window_start", analysis.window_start),
+        ("step_ends", analysis.step_ends),
+        ("deadline", analysis.deadline),
+    ):
+        if at is not None:
+            getattr(message, name).CopyFrom(timestamp(at))
+    for check in analysis.checks:
+        message.checks.add(
+            name=check.name,
+            value=check.value,
+            limit=check.limit,
+            breached=check.breached,
+            p_value=check.p_value,
+            significant=check.significant,
+        )
     return message
 
 
@@ -127,6 +194,7 @@ def status_message(
         reloads_accepted=policy.reloads_accepted,
         reloads_rejected=policy.reloads_rejected,
         generated_at=timestamp(now or datetime.now(UTC)),
+        release_driver=policy.release_driver,
     )
     if policy.accepted_at is not None:
         message.accepted_at.CopyFrom(timestamp(policy.accepted_at))

@@ -8,15 +8,18 @@ and hands the service a :data:`PolicySource` that returns them.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 __all__ = [
+    "CheckView",
+    "FiguresView",
     "IncrementalView",
     "MirrorView",
     "PolicySource",
     "PolicyView",
     "RejectionView",
+    "ReleaseAnalysisView",
     "ReleaseStateView",
     "SegmentView",
     "ServiceView",
@@ -62,14 +65,62 @@ class ReleaseStateView:
 
 
 @dataclass(frozen=True, slots=True)
+class FiguresView:
+    """One version's figures over a release's window (latencies in seconds)."""
+
+    version: str
+    requests: int = 0
+    errors: int = 0
+    resets: int = 0
+    error_rate: float | None = None
+    p50_seconds: float | None = None
+    p99_seconds: float | None = None
+    proxies: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CheckView:
+    """One threshold judged: value against limit, and the test's p-value."""
+
+    name: str
+    value: float
+    limit: float
+    breached: bool
+    p_value: float
+    significant: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseAnalysisView:
+    """The release driver's latest judgement and decision (see ReleaseAnalysis)."""
+
+    at: datetime
+    action: str
+    reason: str
+    kind: str = ""
+    outcome: str = ""
+    reasons: tuple[str, ...] = ()
+    canary: FiguresView | None = None
+    baseline: FiguresView | None = None
+    window_start: datetime | None = None
+    step_ends: datetime | None = None
+    deadline: datetime | None = None
+    checks: tuple[CheckView, ...] = ()
+    confidence: float = 0.0
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class IncrementalView:
-    """A service's ``incremental:`` release; ``state`` None: not started."""
+    """A service's ``incremental:`` release; ``state`` None: not started. ``analysis``
+    is the release driver's live view (not part of the policy: not compared)."""
 
     to: str
     steps: tuple[str, ...]
     interval_seconds: float
     on_failure: str
     state: ReleaseStateView | None = None
+    analysis: ReleaseAnalysisView | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +156,8 @@ class PolicyView:
     services: tuple[ServiceView, ...] = ()
     reloads_accepted: int = 0
     reloads_rejected: int = 0
+    release_driver: str = ""
+    """"driving", "standby: ..." or "off": whether this turnout drives releases."""
 
 
 PolicySource = Callable[[], PolicyView]

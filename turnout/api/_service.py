@@ -98,6 +98,7 @@ class ReleaseService:
         self._pending: dict[int, list[int]] = {}
         self._infos: dict[int, StreamInfo] = {}
         self._policy_dirty = False
+        self._decided: list[str] = []
         self._wake = asyncio.Event()
         self._hub: asyncio.Task[None] | None = None
         self._last_policy: PolicyView | None = None
@@ -128,6 +129,13 @@ class ReleaseService:
         """A reload happened (accepted, rejected or unchanged): look at the policy again."""
         if self._watchers:
             self._policy_dirty = True
+            self._wake.set()
+
+    def release_decided(self, service: str) -> None:
+        """The release driver decided something about ``service``'s release: one
+        RELEASE_DECISION event carrying the service with its analysis."""
+        if self._watchers:
+            self._decided.append(service)
             self._wake.set()
 
     def status(self) -> pb.Status:
@@ -169,6 +177,7 @@ class ReleaseService:
             self._pending.clear()
             self._infos.clear()
             self._policy_dirty = False
+            self._decided.clear()
         self._watchers.add(watcher)
         self._ensure_hub()
         sequence = 0
@@ -246,6 +255,7 @@ class ReleaseService:
         pending, self._pending = self._pending, {}
         infos, self._infos = self._infos, {}
         policy_dirty, self._policy_dirty = self._policy_dirty, False
+        decided, self._decided = self._decided, []
         if not self._watchers:
             return []
         policy = self._policy()
@@ -256,6 +266,14 @@ class ReleaseService:
         if policy_dirty and previous != policy:
             events += self._policy_events(previous, policy, current.values())
         self._last_policy = policy
+        services = {s.name: s for s in policy.services}
+        for name in decided:
+            if name in services:
+                events.append(
+                    self._event(
+                        Kind.RELEASE_DECISION, served, service=service_message(services[name])
+                    )
+                )
         for stream_id, kinds in pending.items():
             status = current.get(stream_id)
             if status is not None:

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fturnout/_proto/v1/release.proto\x12\nturnout.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x12\n\x10GetStatusRequest\"\x14\n\x12WatchStatusRequest\"\xf7\x02\n\x06Status\x12\x16\n\x0eserved_version\x18\x01 \x01(\t\x12/\n\x0b\x61\x63\x63\x65pted_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x08rejected\x18\x03 \x01(\x0b\x32\x15.turnout.v1.Rejection\x12,\n\rlast_rejected\x18\x04 \x01(\x0b\x32\x15.turnout.v1.Rejection\x12+\n\x08services\x18\x05 \x03(\x0b\x32\x19.turnout.v1.ServiceStatus\x12(\n\x07proxies\x18\x06 \x03(\x0b\x32\x17.turnout.v1.ProxyStatus\x12\x18\n\x10reloads_accepted\x18\x07 \x01(\x04\x12\x18\n\x10reloads_rejected\x18\x08 \x01(\x04\x12\x30\n\x0cgenerated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08policies\x18\n \x01(\t\"C\n\tRejection\x12&\n\x02\x61t\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06\x65rrors\x18\x02 \x03(\t\"\x9b\x01\n\rServiceStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06stable\x18\x02 \x01(\t\x12\x10\n\x08versions\x18\x03 \x03(\t\x12%\n\x08segments\x18\x04 \x03(\x0b\x32\x13.turnout.v1.Segment\x12\x33\n\x0bincremental\x18\x05 \x01(\x0b\x32\x1e.turnout.v1.IncrementalRelease\"\x82\x01\n\x07Segment\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07is_rule\x18\x02 \x01(\x08\x12!\n\x06shares\x18\x03 \x03(\x0b\x32\x11.turnout.v1.Share\x12\x11\n\tinstances\x18\x04 \x01(\x08\x12\"\n\x06mirror\x18\x05 \x01(\x0b\x32\x12.turnout.v1.Mirror\")\n\x05Share\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x0f\n\x07percent\x18\x02 \x01(\t\"%\n\x06Mirror\x12\n\n\x02to\x18\x01 \x01(\t\x12\x0f\n\x07percent\x18\x02 \x01(\t\"\x86\x01\n\x12IncrementalRelease\x12\n\n\x02to\x18\x01 \x01(\t\x12\r\n\x05steps\x18\x02 \x03(\t\x12\x18\n\x10interval_seconds\x18\x03 \x01(\x01\x12\x12\n\non_failure\x18\x04 \x01(\t\x12\'\n\x05state\x18\x05 \x01(\x0b\x32\x18.turnout.v1.ReleaseState\"f\n\x0cReleaseState\x12\r\n\x05phase\x18\x01 \x01(\t\x12\x0c\n\x04step\x18\x02 \x01(\r\x12)\n\x05since\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06reason\x18\x04 \x01(\t\"\xe3\x02\n\x0bProxyStatus\x12\x11\n\tstream_id\x18\x01 \x01(\x04\x12\x0f\n\x07node_id\x18\x02 \x01(\t\x12\x14\n\x0cnode_cluster\x18\x03 \x01(\t\x12\x13\n\x0bstream_kind\x18\x04 \x01(\t\x12\x30\n\x0c\x63onnected_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12%\n\x05types\x18\x06 \x03(\x0b\x32\x16.turnout.v1.TypeStatus\x12\x16\n\x0esynced_version\x18\x07 \x01(\t\x12-\n\tsynced_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06\x62\x65hind\x18\t \x01(\x08\x12\x30\n\x0c\x62\x65hind_since\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12#\n\tlast_nack\x18\x0b \x01(\x0b\x32\x10.turnout.v1.Nack\"\xb0\x01\n\nTypeStatus\x12\x10\n\x08type_url\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x14\n\x0csent_version\x18\x03 \x01(\t\x12\x15\n\racked_version\x18\x04 \x01(\t\x12\x30\n\x0c\x62\x65hind_since\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12#\n\tlast_nack\x18\x06 \x01(\x0b\x32\x10.turnout.v1.Nack\"b\n\x04Nack\x12\x10\n\x08type_url\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\x12&\n\x02\x61t\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xd0\x03\n\x0bStatusEvent\x12*\n\x04kind\x18\x01 \x01(\x0e\x32\x1c.turnout.v1.StatusEvent.Kind\x12\x10\n\x08sequence\x18\x02 \x01(\x04\x12&\n\x02\x61t\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0eserved_version\x18\x04 \x01(\t\x12\"\n\x06status\x18\x05 \x01(\x0b\x32\x12.turnout.v1.Status\x12&\n\x05proxy\x18\x06 \x01(\x0b\x32\x17.turnout.v1.ProxyStatus\x12*\n\x07service\x18\x07 \x01(\x0b\x32\x19.turnout.v1.ServiceStatus\"\xca\x01\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x0c\n\x08SNAPSHOT\x10\x01\x12\x12\n\x0eVERSION_SERVED\x10\x02\x12\x13\n\x0fPOLICY_REJECTED\x10\x03\x12\x13\n\x0fRELEASE_CHANGED\x10\x04\x12\x13\n\x0fPROXY_CONNECTED\x10\x05\x12\x0f\n\x0bPROXY_ACKED\x10\x06\x12\x10\n\x0cPROXY_NACKED\x10\x07\x12\x10\n\x0cPROXY_SYNCED\x10\x08\x12\x16\n\x12PROXY_DISCONNECTED\x10\t2\x99\x01\n\x0eReleaseService\x12=\n\tGetStatus\x12\x1c.turnout.v1.GetStatusRequest\x1a\x12.turnout.v1.Status\x12H\n\x0bWatchStatus\x12\x1e.turnout.v1.WatchStatusRequest\x1a\x17.turnout.v1.StatusEvent0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fturnout/_proto/v1/release.proto\x12\nturnout.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x12\n\x10GetStatusRequest\"\x14\n\x12WatchStatusRequest\"\x8f\x03\n\x06Status\x12\x16\n\x0eserved_version\x18\x01 \x01(\t\x12/\n\x0b\x61\x63\x63\x65pted_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x08rejected\x18\x03 \x01(\x0b\x32\x15.turnout.v1.Rejection\x12,\n\rlast_rejected\x18\x04 \x01(\x0b\x32\x15.turnout.v1.Rejection\x12+\n\x08services\x18\x05 \x03(\x0b\x32\x19.turnout.v1.ServiceStatus\x12(\n\x07proxies\x18\x06 \x03(\x0b\x32\x17.turnout.v1.ProxyStatus\x12\x18\n\x10reloads_accepted\x18\x07 \x01(\x04\x12\x18\n\x10reloads_rejected\x18\x08 \x01(\x04\x12\x30\n\x0cgenerated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08policies\x18\n \x01(\t\x12\x16\n\x0erelease_driver\x18\x0b \x01(\t\"C\n\tRejection\x12&\n\x02\x61t\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06\x65rrors\x18\x02 \x03(\t\"\x9b\x01\n\rServiceStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06stable\x18\x02 \x01(\t\x12\x10\n\x08versions\x18\x03 \x03(\t\x12%\n\x08segments\x18\x04 \x03(\x0b\x32\x13.turnout.v1.Segment\x12\x33\n\x0bincremental\x18\x05 \x01(\x0b\x32\x1e.turnout.v1.IncrementalRelease\"\x82\x01\n\x07Segment\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07is_rule\x18\x02 \x01(\x08\x12!\n\x06shares\x18\x03 \x03(\x0b\x32\x11.turnout.v1.Share\x12\x11\n\tinstances\x18\x04 \x01(\x08\x12\"\n\x06mirror\x18\x05 \x01(\x0b\x32\x12.turnout.v1.Mirror\")\n\x05Share\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x0f\n\x07percent\x18\x02 \x01(\t\"%\n\x06Mirror\x12\n\n\x02to\x18\x01 \x01(\t\x12\x0f\n\x07percent\x18\x02 \x01(\t\"\xb5\x01\n\x12IncrementalRelease\x12\n\n\x02to\x18\x01 \x01(\t\x12\r\n\x05steps\x18\x02 \x03(\t\x12\x18\n\x10interval_seconds\x18\x03 \x01(\x01\x12\x12\n\non_failure\x18\x04 \x01(\t\x12\'\n\x05state\x18\x05 \x01(\x0b\x32\x18.turnout.v1.ReleaseState\x12-\n\x08\x61nalysis\x18\x06 \x01(\x0b\x32\x1b.turnout.v1.ReleaseAnalysis\"\xb8\x03\n\x0fReleaseAnalysis\x12&\n\x02\x61t\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0f\n\x07outcome\x18\x03 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x04 \x01(\t\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x0f\n\x07reasons\x18\x06 \x03(\t\x12*\n\x06\x63\x61nary\x18\x07 \x01(\x0b\x32\x1a.turnout.v1.VersionFigures\x12,\n\x08\x62\x61seline\x18\x08 \x01(\x0b\x32\x1a.turnout.v1.VersionFigures\x12\x30\n\x0cwindow_start\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tstep_ends\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x64\x65\x61\x64line\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12!\n\x06\x63hecks\x18\x0c \x03(\x0b\x32\x11.turnout.v1.Check\x12\x12\n\nconfidence\x18\r \x01(\x01\x12\r\n\x05\x65rror\x18\x0e \x01(\t\"\xe0\x01\n\x0eVersionFigures\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x10\n\x08requests\x18\x02 \x01(\x04\x12\x0e\n\x06\x65rrors\x18\x03 \x01(\x04\x12\x0e\n\x06resets\x18\x04 \x01(\x04\x12\x17\n\nerror_rate\x18\x05 \x01(\x01H\x00\x88\x01\x01\x12\x18\n\x0bp50_seconds\x18\x06 \x01(\x01H\x01\x88\x01\x01\x12\x18\n\x0bp99_seconds\x18\x07 \x01(\x01H\x02\x88\x01\x01\x12\x0f\n\x07proxies\x18\x08 \x01(\rB\r\n\x0b_error_rateB\x0e\n\x0c_p50_secondsB\x0e\n\x0c_p99_seconds\"k\n\x05\x43heck\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01\x12\r\n\x05limit\x18\x03 \x01(\x01\x12\x10\n\x08\x62reached\x18\x04 \x01(\x08\x12\x0f\n\x07p_value\x18\x05 \x01(\x01\x12\x13\n\x0bsignificant\x18\x06 \x01(\x08\"f\n\x0cReleaseState\x12\r\n\x05phase\x18\x01 \x01(\t\x12\x0c\n\x04step\x18\x02 \x01(\r\x12)\n\x05since\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06reason\x18\x04 \x01(\t\"\xe3\x02\n\x0bProxyStatus\x12\x11\n\tstream_id\x18\x01 \x01(\x04\x12\x0f\n\x07node_id\x18\x02 \x01(\t\x12\x14\n\x0cnode_cluster\x18\x03 \x01(\t\x12\x13\n\x0bstream_kind\x18\x04 \x01(\t\x12\x30\n\x0c\x63onnected_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12%\n\x05types\x18\x06 \x03(\x0b\x32\x16.turnout.v1.TypeStatus\x12\x16\n\x0esynced_version\x18\x07 \x01(\t\x12-\n\tsynced_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06\x62\x65hind\x18\t \x01(\x08\x12\x30\n\x0c\x62\x65hind_since\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12#\n\tlast_nack\x18\x0b \x01(\x0b\x32\x10.turnout.v1.Nack\"\xb0\x01\n\nTypeStatus\x12\x10\n\x08type_url\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x14\n\x0csent_version\x18\x03 \x01(\t\x12\x15\n\racked_version\x18\x04 \x01(\t\x12\x30\n\x0c\x62\x65hind_since\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12#\n\tlast_nack\x18\x06 \x01(\x0b\x32\x10.turnout.v1.Nack\"b\n\x04Nack\x12\x10\n\x08type_url\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\x12&\n\x02\x61t\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xe6\x03\n\x0bStatusEvent\x12*\n\x04kind\x18\x01 \x01(\x0e\x32\x1c.turnout.v1.StatusEvent.Kind\x12\x10\n\x08sequence\x18\x02 \x01(\x04\x12&\n\x02\x61t\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0eserved_version\x18\x04 \x01(\t\x12\"\n\x06status\x18\x05 \x01(\x0b\x32\x12.turnout.v1.Status\x12&\n\x05proxy\x18\x06 \x01(\x0b\x32\x17.turnout.v1.ProxyStatus\x12*\n\x07service\x18\x07 \x01(\x0b\x32\x19.turnout.v1.ServiceStatus\"\xe0\x01\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\x0c\n\x08SNAPSHOT\x10\x01\x12\x12\n\x0eVERSION_SERVED\x10\x02\x12\x13\n\x0fPOLICY_REJECTED\x10\x03\x12\x13\n\x0fRELEASE_CHANGED\x10\x04\x12\x13\n\x0fPROXY_CONNECTED\x10\x05\x12\x0f\n\x0bPROXY_ACKED\x10\x06\x12\x10\n\x0cPROXY_NACKED\x10\x07\x12\x10\n\x0cPROXY_SYNCED\x10\x08\x12\x16\n\x12PROXY_DISCONNECTED\x10\t\x12\x14\n\x10RELEASE_DECISION\x10\n2\x99\x01\n\x0eReleaseService\x12=\n\tGetStatus\x12\x1c.turnout.v1.GetStatusRequest\x1a\x12.turnout.v1.Status\x12H\n\x0bWatchStatus\x12\x1e.turnout.v1.WatchStatusRequest\x1a\x17.turnout.v1.StatusEvent0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,31 +37,37 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WATCHSTATUSREQUEST']._serialized_start=100
   _globals['_WATCHSTATUSREQUEST']._serialized_end=120
   _globals['_STATUS']._serialized_start=123
-  _globals['_STATUS']._serialized_end=498
-  _globals['_REJECTION']._serialized_start=500
-  _globals['_REJECTION']._serialized_end=567
-  _globals['_SERVICESTATUS']._serialized_start=570
-  _globals['_SERVICESTATUS']._serialized_end=725
-  _globals['_SEGMENT']._serialized_start=728
-  _globals['_SEGMENT']._serialized_end=858
-  _globals['_SHARE']._serialized_start=860
-  _globals['_SHARE']._serialized_end=901
-  _globals['_MIRROR']._serialized_start=903
-  _globals['_MIRROR']._serialized_end=940
-  _globals['_INCREMENTALRELEASE']._serialized_start=943
-  _globals['_INCREMENTALRELEASE']._serialized_end=1077
-  _globals['_RELEASESTATE']._serialized_start=1079
-  _globals['_RELEASESTATE']._serialized_end=1181
-  _globals['_PROXYSTATUS']._serialized_start=1184
-  _globals['_PROXYSTATUS']._serialized_end=1539
-  _globals['_TYPESTATUS']._serialized_start=1542
-  _globals['_TYPESTATUS']._serialized_end=1718
-  _globals['_NACK']._serialized_start=1720
-  _globals['_NACK']._serialized_end=1818
-  _globals['_STATUSEVENT']._serialized_start=1821
-  _globals['_STATUSEVENT']._serialized_end=2285
-  _globals['_STATUSEVENT_KIND']._serialized_start=2083
-  _globals['_STATUSEVENT_KIND']._serialized_end=2285
-  _globals['_RELEASESERVICE']._serialized_start=2288
-  _globals['_RELEASESERVICE']._serialized_end=2441
+  _globals['_STATUS']._serialized_end=522
+  _globals['_REJECTION']._serialized_start=524
+  _globals['_REJECTION']._serialized_end=591
+  _globals['_SERVICESTATUS']._serialized_start=594
+  _globals['_SERVICESTATUS']._serialized_end=749
+  _globals['_SEGMENT']._serialized_start=752
+  _globals['_SEGMENT']._serialized_end=882
+  _globals['_SHARE']._serialized_start=884
+  _globals['_SHARE']._serialized_end=925
+  _globals['_MIRROR']._serialized_start=927
+  _globals['_MIRROR']._serialized_end=964
+  _globals['_INCREMENTALRELEASE']._serialized_start=967
+  _globals['_INCREMENTALRELEASE']._serialized_end=1148
+  _globals['_RELEASEANALYSIS']._serialized_start=1151
+  _globals['_RELEASEANALYSIS']._serialized_end=1591
+  _globals['_VERSIONFIGURES']._serialized_start=1594
+  _globals['_VERSIONFIGURES']._serialized_end=1818
+  _globals['_CHECK']._serialized_start=1820
+  _globals['_CHECK']._serialized_end=1927
+  _globals['_RELEASESTATE']._serialized_start=1929
+  _globals['_RELEASESTATE']._serialized_end=2031
+  _globals['_PROXYSTATUS']._serialized_start=2034
+  _globals['_PROXYSTATUS']._serialized_end=2389
+  _globals['_TYPESTATUS']._serialized_start=2392
+  _globals['_TYPESTATUS']._serialized_end=2568
+  _globals['_NACK']._serialized_start=2570
+  _globals['_NACK']._serialized_end=2668
+  _globals['_STATUSEVENT']._serialized_start=2671
+  _globals['_STATUSEVENT']._serialized_end=3157
+  _globals['_STATUSEVENT_KIND']._serialized_start=2933
+  _globals['_STATUSEVENT_KIND']._serialized_end=3157
+  _globals['_RELEASESERVICE']._serialized_start=3160
+  _globals['_RELEASESERVICE']._serialized_end=3313
 # @@protoc_insertion_point(module_scope)

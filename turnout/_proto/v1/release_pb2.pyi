@@ -19,7 +19,7 @@ class WatchStatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class Status(_message.Message):
-    __slots__ = ("served_version", "accepted_at", "rejected", "last_rejected", "services", "proxies", "reloads_accepted", "reloads_rejected", "generated_at", "policies")
+    __slots__ = ("served_version", "accepted_at", "rejected", "last_rejected", "services", "proxies", "reloads_accepted", "reloads_rejected", "generated_at", "policies", "release_driver")
     SERVED_VERSION_FIELD_NUMBER: _ClassVar[int]
     ACCEPTED_AT_FIELD_NUMBER: _ClassVar[int]
     REJECTED_FIELD_NUMBER: _ClassVar[int]
@@ -30,6 +30,7 @@ class Status(_message.Message):
     RELOADS_REJECTED_FIELD_NUMBER: _ClassVar[int]
     GENERATED_AT_FIELD_NUMBER: _ClassVar[int]
     POLICIES_FIELD_NUMBER: _ClassVar[int]
+    RELEASE_DRIVER_FIELD_NUMBER: _ClassVar[int]
     served_version: str
     accepted_at: _timestamp_pb2.Timestamp
     rejected: Rejection
@@ -40,7 +41,8 @@ class Status(_message.Message):
     reloads_rejected: int
     generated_at: _timestamp_pb2.Timestamp
     policies: str
-    def __init__(self, served_version: _Optional[str] = ..., accepted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rejected: _Optional[_Union[Rejection, _Mapping]] = ..., last_rejected: _Optional[_Union[Rejection, _Mapping]] = ..., services: _Optional[_Iterable[_Union[ServiceStatus, _Mapping]]] = ..., proxies: _Optional[_Iterable[_Union[ProxyStatus, _Mapping]]] = ..., reloads_accepted: _Optional[int] = ..., reloads_rejected: _Optional[int] = ..., generated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., policies: _Optional[str] = ...) -> None: ...
+    release_driver: str
+    def __init__(self, served_version: _Optional[str] = ..., accepted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rejected: _Optional[_Union[Rejection, _Mapping]] = ..., last_rejected: _Optional[_Union[Rejection, _Mapping]] = ..., services: _Optional[_Iterable[_Union[ServiceStatus, _Mapping]]] = ..., proxies: _Optional[_Iterable[_Union[ProxyStatus, _Mapping]]] = ..., reloads_accepted: _Optional[int] = ..., reloads_rejected: _Optional[int] = ..., generated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., policies: _Optional[str] = ..., release_driver: _Optional[str] = ...) -> None: ...
 
 class Rejection(_message.Message):
     __slots__ = ("at", "errors")
@@ -95,18 +97,88 @@ class Mirror(_message.Message):
     def __init__(self, to: _Optional[str] = ..., percent: _Optional[str] = ...) -> None: ...
 
 class IncrementalRelease(_message.Message):
-    __slots__ = ("to", "steps", "interval_seconds", "on_failure", "state")
+    __slots__ = ("to", "steps", "interval_seconds", "on_failure", "state", "analysis")
     TO_FIELD_NUMBER: _ClassVar[int]
     STEPS_FIELD_NUMBER: _ClassVar[int]
     INTERVAL_SECONDS_FIELD_NUMBER: _ClassVar[int]
     ON_FAILURE_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
+    ANALYSIS_FIELD_NUMBER: _ClassVar[int]
     to: str
     steps: _containers.RepeatedScalarFieldContainer[str]
     interval_seconds: float
     on_failure: str
     state: ReleaseState
-    def __init__(self, to: _Optional[str] = ..., steps: _Optional[_Iterable[str]] = ..., interval_seconds: _Optional[float] = ..., on_failure: _Optional[str] = ..., state: _Optional[_Union[ReleaseState, _Mapping]] = ...) -> None: ...
+    analysis: ReleaseAnalysis
+    def __init__(self, to: _Optional[str] = ..., steps: _Optional[_Iterable[str]] = ..., interval_seconds: _Optional[float] = ..., on_failure: _Optional[str] = ..., state: _Optional[_Union[ReleaseState, _Mapping]] = ..., analysis: _Optional[_Union[ReleaseAnalysis, _Mapping]] = ...) -> None: ...
+
+class ReleaseAnalysis(_message.Message):
+    __slots__ = ("at", "kind", "outcome", "action", "reason", "reasons", "canary", "baseline", "window_start", "step_ends", "deadline", "checks", "confidence", "error")
+    AT_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    REASONS_FIELD_NUMBER: _ClassVar[int]
+    CANARY_FIELD_NUMBER: _ClassVar[int]
+    BASELINE_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_START_FIELD_NUMBER: _ClassVar[int]
+    STEP_ENDS_FIELD_NUMBER: _ClassVar[int]
+    DEADLINE_FIELD_NUMBER: _ClassVar[int]
+    CHECKS_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    at: _timestamp_pb2.Timestamp
+    kind: str
+    outcome: str
+    action: str
+    reason: str
+    reasons: _containers.RepeatedScalarFieldContainer[str]
+    canary: VersionFigures
+    baseline: VersionFigures
+    window_start: _timestamp_pb2.Timestamp
+    step_ends: _timestamp_pb2.Timestamp
+    deadline: _timestamp_pb2.Timestamp
+    checks: _containers.RepeatedCompositeFieldContainer[Check]
+    confidence: float
+    error: str
+    def __init__(self, at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., kind: _Optional[str] = ..., outcome: _Optional[str] = ..., action: _Optional[str] = ..., reason: _Optional[str] = ..., reasons: _Optional[_Iterable[str]] = ..., canary: _Optional[_Union[VersionFigures, _Mapping]] = ..., baseline: _Optional[_Union[VersionFigures, _Mapping]] = ..., window_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., step_ends: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., checks: _Optional[_Iterable[_Union[Check, _Mapping]]] = ..., confidence: _Optional[float] = ..., error: _Optional[str] = ...) -> None: ...
+
+class VersionFigures(_message.Message):
+    __slots__ = ("version", "requests", "errors", "resets", "error_rate", "p50_seconds", "p99_seconds", "proxies")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
+    RESETS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_RATE_FIELD_NUMBER: _ClassVar[int]
+    P50_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    P99_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    PROXIES_FIELD_NUMBER: _ClassVar[int]
+    version: str
+    requests: int
+    errors: int
+    resets: int
+    error_rate: float
+    p50_seconds: float
+    p99_seconds: float
+    proxies: int
+    def __init__(self, version: _Optional[str] = ..., requests: _Optional[int] = ..., errors: _Optional[int] = ..., resets: _Optional[int] = ..., error_rate: _Optional[float] = ..., p50_seconds: _Optional[float] = ..., p99_seconds: _Optional[float] = ..., proxies: _Optional[int] = ...) -> None: ...
+
+class Check(_message.Message):
+    __slots__ = ("name", "value", "limit", "breached", "p_value", "significant")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    BREACHED_FIELD_NUMBER: _ClassVar[int]
+    P_VALUE_FIELD_NUMBER: _ClassVar[int]
+    SIGNIFICANT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    value: float
+    limit: float
+    breached: bool
+    p_value: float
+    significant: bool
+    def __init__(self, name: _Optional[str] = ..., value: _Optional[float] = ..., limit: _Optional[float] = ..., breached: _Optional[bool] = ..., p_value: _Optional[float] = ..., significant: _Optional[bool] = ...) -> None: ...
 
 class ReleaseState(_message.Message):
     __slots__ = ("phase", "step", "since", "reason")
@@ -188,6 +260,7 @@ class StatusEvent(_message.Message):
         PROXY_NACKED: _ClassVar[StatusEvent.Kind]
         PROXY_SYNCED: _ClassVar[StatusEvent.Kind]
         PROXY_DISCONNECTED: _ClassVar[StatusEvent.Kind]
+        RELEASE_DECISION: _ClassVar[StatusEvent.Kind]
     KIND_UNSPECIFIED: StatusEvent.Kind
     SNAPSHOT: StatusEvent.Kind
     VERSION_SERVED: StatusEvent.Kind
@@ -198,6 +271,7 @@ class StatusEvent(_message.Message):
     PROXY_NACKED: StatusEvent.Kind
     PROXY_SYNCED: StatusEvent.Kind
     PROXY_DISCONNECTED: StatusEvent.Kind
+    RELEASE_DECISION: StatusEvent.Kind
     KIND_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     AT_FIELD_NUMBER: _ClassVar[int]
