@@ -24,6 +24,8 @@ ENVOY_BUCKETS: tuple[float, ...] = tuple(
 )  # fmt: skip
 """Envoy's default histogram bucket bounds, in seconds (it reports milliseconds)."""
 
+_CHECKED_BOUNDS: set[tuple[float, ...]] = {ENVOY_BUCKETS}  # bounds known to increase
+
 
 @dataclass(frozen=True, slots=True)
 class Histogram:
@@ -39,9 +41,12 @@ class Histogram:
             object.__setattr__(self, "counts", (0,) * (len(self.bounds) + 1))
         if len(self.counts) != len(self.bounds) + 1:
             raise ValueError(f"{len(self.counts)} counts for {len(self.bounds)} bounds")
-        if any(b <= a for a, b in zip(self.bounds, self.bounds[1:], strict=False)):
-            raise ValueError("histogram bounds must increase")
-        if any(c < 0 for c in self.counts):
+        if self.bounds not in _CHECKED_BOUNDS:
+            if any(b <= a for a, b in zip(self.bounds, self.bounds[1:], strict=False)):
+                raise ValueError("histogram bounds must increase")
+            if len(_CHECKED_BOUNDS) < 64:
+                _CHECKED_BOUNDS.add(self.bounds)
+        if min(self.counts) < 0:
             raise ValueError("histogram counts cannot be negative")
 
     @classmethod

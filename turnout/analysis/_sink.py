@@ -25,6 +25,7 @@ Per cluster we read: `upstream_rq_completed` (requests), `upstream_rq_5xx` (erro
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -123,14 +124,17 @@ class MetricsSink:
         uptime: float | None = None
         for family in message.envoy_metrics:
             name: str = family.name
+            if not name.endswith(_WANTED):
+                continue  # most of a message: one C call on the name decides
             if not name.startswith(_PREFIX):
                 if name == _UPTIME and family.metric:
                     uptime = float(family.metric[0].gauge.value)
                 continue
             stat = name[name.rfind(".") + 1 :]
-            if stat in _COUNTERS and family.type == _wire.COUNTER:
+            kind = family.type
+            if kind == _wire.COUNTER and stat in _COUNTERS:
                 counters[name] = sum(float(m.counter.value) for m in family.metric)
-            elif stat == _LATENCY and family.type == _wire.HISTOGRAM:
+            elif kind == _wire.HISTOGRAM and stat == _LATENCY:
                 histogram = _histogram(family)
                 if histogram is not None:
                     latencies[_split(name)[0]] = histogram
@@ -138,25 +142,54 @@ class MetricsSink:
         per_cluster: dict[str, dict[str, int]] = {}
         for name in counters:
             cluster, stat = _split(name)
-            figures = per_cluster.setdefault(cluster, {"requests": 0, "errors": 0, "resets": 0})
-            figures[_COUNTERS[stat]] += round(deltas.get(name, 0.0))
+            figures = per_cluster.get(cluster)
+            if figures is None:
+                figures = per_cluster[cluster] = {"requests": 0, "errors": 0, "resets": 0}
+            delta = deltas.get(name)
+            if delta:
+                figures[_COUNTERS[stat]] += round(delta)
         for cluster in per_cluster.keys() | latencies.keys():
             figures = per_cluster.get(cluster, {})
             self.store.add(cluster, node, when, latency=latencies.get(cluster), **figures)
 
 
+_WANTED = (*(f".{stat}" for stat in _COUNTERS), f".{_LATENCY}", _UPTIME)
+_SECONDS: dict[tuple[float, ...], tuple[float, ...]] = {}  # Envoy's ms bounds, converted once
+
+
+def _seconds(bounds_ms: tuple[float, ...]) -> tuple[float, ...]:
+    seconds = _SECONDS.get(bounds_ms)
+    if seconds is None:
+        seconds = tuple(bound / 1000.0 for bound in bounds_ms)
+        if len(_SECONDS) < 64:  # Envoy uses one set of bounds unless configured per stat
+            _SECONDS[bounds_ms] = seconds
+    return seconds
+
+
 def _histogram(family: Any) -> Histogram | None:
-    """A histogram family (milliseconds, cumulative buckets) in seconds; None if empty."""
+    """A histogram family (milliseconds, cumulative buckets) in seconds; None if it
+    counted nothing this interval (most clusters, most of the time)."""
     result: Histogram | None = None
     for metric in family.metric:
         histogram = metric.histogram
-        buckets = [b for b in histogram.bucket if b.upper_bound != float("inf")]
-        if not buckets and not histogram.sample_count:
+        total = int(histogram.sample_count)
+        if not total:
             continue
-        converted = Histogram.from_cumulative(
-            [b.upper_bound / 1000.0 for b in buckets],
-            [float(b.cumulative_count) for b in buckets],
-            float(histogram.sample_count),
-        )
+        buckets = histogram.bucket
+        bounds = tuple([b.upper_bound for b in buckets])
+        cumulative = [int(b.cumulative_count) for b in buckets]
+        if bounds and bounds[-1] == _INF:  # an explicit +Inf bucket: the total says it
+            bounds, cumulative = bounds[:-1], cumulative[:-1]
+        cumulative.append(max(total, cumulative[-1] if cumulative else 0))
+        counts = [cumulative[0], *(b - a for a, b in itertools.pairwise(cumulative))]
+        if min(counts) < 0:  # not monotonic: clamp, as Histogram.from_cumulative does
+            converted = Histogram.from_cumulative(
+                _seconds(bounds), [float(c) for c in cumulative[:-1]], float(total)
+            )
+        else:
+            converted = Histogram(_seconds(bounds), tuple(counts))
         result = converted if result is None else result.merge(converted)
     return result
+
+
+_INF = float("inf")

@@ -90,7 +90,8 @@ class _Slot:
     requests: int = 0
     errors: int = 0
     resets: int = 0
-    latency: Histogram | None = None
+    latency: list[int] | None = None  # bucket counts over `bounds`, added in place
+    bounds: tuple[float, ...] = ()
 
 
 @dataclass(slots=True)
@@ -157,7 +158,14 @@ class WindowStore:
             slot.errors += errors
             slot.resets += resets
             if latency is not None and latency.total:
-                slot.latency = latency if slot.latency is None else slot.latency.merge(latency)
+                if slot.latency is None:
+                    slot.latency, slot.bounds = list(latency.counts), latency.bounds
+                elif slot.bounds == latency.bounds:
+                    for i, count in enumerate(latency.counts):
+                        slot.latency[i] += count
+                else:  # bounds changed (a proxy configured otherwise): merge on the union
+                    merged = Histogram(slot.bounds, tuple(slot.latency)).merge(latency)
+                    slot.latency, slot.bounds = list(merged.counts), merged.bounds
             while slots and slots[0].index <= index - self._keep:
                 slots.popleft()
         return True
@@ -225,7 +233,8 @@ class WindowStore:
                     errors += slot.errors
                     resets += slot.resets
                     if slot.latency is not None:
-                        latency = slot.latency if latency is None else latency.merge(slot.latency)
+                        histogram = Histogram(slot.bounds, tuple(slot.latency))
+                        latency = histogram if latency is None else latency.merge(histogram)
         return Figures(
             since,
             end,
