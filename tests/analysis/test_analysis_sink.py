@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import grpc.aio
 import pytest
 
-from turnout.analysis import MetricsSink, WindowStore
+from turnout.analysis import MetricsSink, WindowStore, _wire
 from turnout.analysis.testing import (
     cluster_counters,
     latency_ms,
@@ -179,3 +179,51 @@ async def test_real_grpc_stream_and_reconnect(sink_server: tuple[MetricsSink, st
     assert (figures.requests, figures.errors) == (35, 3)
     assert set(sink.store.reporters()) == {"edge-7"}
     assert sink.messages == 3
+
+
+def test_odd_histograms() -> None:
+    """An empty histogram adds nothing, an explicit +Inf bucket is the total, buckets
+    that dip (not cumulative) are clamped rather than counted negative."""
+    clock = Clock()
+    sink = MetricsSink(WindowStore(CLUSTERS, clock=clock))
+    message = _wire.StreamMetricsMessage()
+    message.identifier.node = b""
+    for cluster, buckets, total in (
+        ("checkout_v1", [(5.0, 0), (10.0, 0)], 0),
+        ("checkout_v2", [(5.0, 3), (10.0, 2), (float("inf"), 6)], 6),
+    ):
+        family = message.envoy_metrics.add(
+            name=f"cluster.{cluster}.upstream_rq_time", type=_wire.HISTOGRAM
+        )
+        histogram = family.metric.add().histogram
+        histogram.sample_count = total
+        for bound, count in buckets:
+            histogram.bucket.add(upper_bound=bound, cumulative_count=count)
+    sink.ingest("e1", message)
+    assert sink.store.figures_now("checkout", "v1", 990.0, 1001.0).latency.total == 0
+    latency = sink.store.figures_now("checkout", "v2", 990.0, 1001.0).latency
+    assert latency.bounds == (0.005, 0.01)
+    assert latency.counts == (3, 0, 3)
+
+
+def test_proxies_with_different_bounds_merge() -> None:
+    """Reports with different bucket bounds in one slot merge on the union of bounds."""
+    clock = Clock()
+    sink = MetricsSink(WindowStore(CLUSTERS, clock=clock))
+    sink.ingest(
+        "e1",
+        metrics_message(
+            "e1", histograms={"cluster.checkout_v1.upstream_rq_time": latency_ms([3.0])}
+        ),
+    )
+    other = _wire.StreamMetricsMessage()
+    family = other.envoy_metrics.add(name="cluster.checkout_v1.upstream_rq_time", type=4)
+    histogram = family.metric.add().histogram
+    histogram.sample_count = 2
+    histogram.bucket.add(upper_bound=2.0, cumulative_count=1)
+    histogram.bucket.add(upper_bound=7.0, cumulative_count=2)
+    sink.ingest("e2", other)
+    latency = sink.store.figures_now("checkout", "v1", 990.0, 1001.0).latency
+    assert latency.total == 3
+    assert 0.002 in latency.bounds
+    assert 0.007 in latency.bounds
