@@ -8,7 +8,7 @@ for `turnout status --admin-address` where gRPC is not reachable).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -16,6 +16,8 @@ from aiohttp import web
 StatusSource = Callable[[], dict[str, Any]]
 MetricsSource = Callable[[], bytes]
 """Returns the Prometheus text exposition."""
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -37,7 +39,7 @@ class AdminServer:
         self.port = 0
 
     async def start(self, host: str, port: int) -> int:
-        app = web.Application()
+        app = web.Application(middlewares=[_read_only])
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
         app.router.add_get("/status", self._status_json)
@@ -77,6 +79,17 @@ class AdminServer:
     async def _release_json(self, _request: web.Request) -> web.Response:
         assert self._release_status is not None
         return web.json_response(self._release_status(), dumps=_dumps)
+
+
+@web.middleware
+async def _read_only(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Any method but GET/HEAD, on any path (known or not), is 405 before routing: the
+    admin address changes nothing, so a request that would is refused the same way."""
+    if request.method not in ("GET", "HEAD"):
+        return web.Response(
+            status=405, text="the admin address is read-only\n", headers={"Allow": "GET, HEAD"}
+        )
+    return await handler(request)
 
 
 def _dumps(obj: Any) -> str:
