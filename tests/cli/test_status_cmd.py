@@ -75,7 +75,10 @@ async def fleet(tmp_path: Path) -> AsyncIterator[Fleet]:
     policies.mkdir()
     (policies / "gw.yaml").write_text(GATEWAY)
     (policies / "web.yaml").write_text(SERVICE % ("95", "5"))
-    turnout = TurnoutProcess(policies, log_path=tmp_path / "turnout.log")
+    # the release is a fixture: no driver may step it
+    turnout = TurnoutProcess(
+        policies, log_path=tmp_path / "turnout.log", extra_args=["--no-drive-releases"]
+    )
     turnout.start()
     try:
         yield Fleet(policies, turnout)

@@ -88,17 +88,19 @@ def launch_stack(
     *,
     envoys: Sequence[tuple[str, int]] | None = None,
     api_type: str = "GRPC",
+    turnout_args: Sequence[str] = (),
 ) -> Stack:
     """Write `files` into workdir/policies, start turnout on them and one Envoy per
     (node cluster, gateway port) in `envoys` (default: one "edge" Envoy serving
     `gateway_port`), each speaking `api_type` ADS ("GRPC" or "DELTA_GRPC"), and wait
-    until each Envoy's gateway listener accepts connections.
+    until each Envoy's gateway listener accepts connections. `turnout_args` are added
+    to `turnout serve`'s command line.
     Everything started is stopped when `exits` closes."""
     policy_dir = workdir / "policies"
     policy_dir.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
         (policy_dir / name).write_text(text)
-    turnout = TurnoutProcess(policy_dir, log_path=workdir / "turnout.log")
+    turnout = TurnoutProcess(policy_dir, log_path=workdir / "turnout.log", extra_args=turnout_args)
     exits.callback(turnout.kill)
     turnout.start()
     stack = Stack(policy_dir, gateway_port, turnout)

@@ -11,11 +11,13 @@ from typing import Any
 import click
 
 from turnout.cli._controller import compile_policies
+from turnout.cli._driving import pop_release_options, release_options
 from turnout.cli._logging import configure_logging
 from turnout.cli._ops import COMMANDS as OPS_COMMANDS
 from turnout.cli._status_cmd import COMMANDS as STATUS_COMMANDS
 from turnout.cli._tls import security_from_options, security_options
 from turnout.policy import PolicySetError, load_policies
+from turnout.release import LeaseError
 from turnout.translate import to_json
 
 __all__ = ["main"]
@@ -55,6 +57,7 @@ def main() -> None:
     help="Seconds to let streams finish on SIGTERM.",
 )
 @security_options  # --tls-*, --identity-map, --max-* (turnout/cli/_tls.py)
+@release_options  # --[no-]drive-releases, --metrics-source, --leader-election... (_driving.py)
 def serve(
     policies: Path,
     xds_address: str,
@@ -71,8 +74,21 @@ def serve(
     configure_logging("json" if log_format == "json" else "console", log_level)
     if not policies.is_dir():
         raise click.BadParameter(f"{policies} is not a directory", param_hint="--policies")
+    releases = pop_release_options(security)
     tls, guard = security_from_options(**security)
-    app = App(policies, xds_address, admin_address, debounce_ms, grace, tls=tls, guard=guard)
+    try:
+        app = App(
+            policies,
+            xds_address,
+            admin_address,
+            debounce_ms,
+            grace,
+            tls=tls,
+            guard=guard,
+            releases=releases,
+        )
+    except LeaseError as exc:
+        raise click.UsageError(str(exc)) from None
     asyncio.run(app.run())
 
 

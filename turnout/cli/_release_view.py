@@ -3,6 +3,8 @@ state and the served policy model, as the api layer's plain values."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -11,6 +13,7 @@ from turnout.api import (
     MirrorView,
     PolicyView,
     RejectionView,
+    ReleaseAnalysisView,
     ReleaseStateView,
     SegmentView,
     ServiceView,
@@ -82,9 +85,19 @@ class ControllerView:
     """A :data:`~turnout.api.PolicySource` over a Controller: called per GetStatus and
     per WatchStatus round, so the services of a served set are converted once."""
 
-    def __init__(self, controller: Controller) -> None:
+    def __init__(
+        self,
+        controller: Controller,
+        *,
+        releases: Callable[[], Mapping[str, ReleaseAnalysisView]] | None = None,
+        driver: Callable[[], str] | None = None,
+    ) -> None:
+        """``releases``: the release driver's live view per service; ``driver``: whether
+        this turnout drives releases."""
         self._controller = controller
         self._services: tuple[object, tuple[ServiceView, ...]] = (None, ())
+        self._releases = releases
+        self._driver = driver
 
     def __call__(self) -> PolicyView:
         """What the controller serves and has rejected, now."""
@@ -104,7 +117,19 @@ class ControllerView:
             last_rejected=None
             if controller.last_rejected is None
             else _rejection(controller.last_rejected.at, controller.last_rejected.errors),
-            services=self._services[1],
+            services=self._with_analyses(self._services[1]),
             reloads_accepted=controller.reloads["accepted"],
             reloads_rejected=controller.reloads["rejected"],
+            release_driver=self._driver() if self._driver is not None else "",
+        )
+
+    def _with_analyses(self, services: tuple[ServiceView, ...]) -> tuple[ServiceView, ...]:
+        analyses = self._releases() if self._releases is not None else {}
+        if not analyses:
+            return services
+        return tuple(
+            replace(s, incremental=replace(s.incremental, analysis=analyses[s.name]))
+            if s.incremental is not None and s.name in analyses
+            else s
+            for s in services
         )

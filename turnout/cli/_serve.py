@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -12,16 +13,18 @@ import structlog
 from google.protobuf.json_format import MessageToDict
 
 from turnout.analysis import MetricsSink, WindowStore
-from turnout.api import ReleaseService
+from turnout.api import ReleaseAnalysisView, ReleaseService
 from turnout.cache import SnapshotCache
 from turnout.cli._admin import AdminServer
 from turnout.cli._analysis import VersionClusters
 from turnout.cli._controller import Controller
+from turnout.cli._driving import Driving, ReleaseOptions
 from turnout.cli._fanout import FanOut
 from turnout.cli._metrics import Metrics
 from turnout.cli._release_view import ControllerView
 from turnout.cli._tls import ServerCertificates, metrics_node
 from turnout.cli._watch import watch_policies
+from turnout.policy import PolicySet
 from turnout.xds import ProxyStatus, StreamGuard, XdsServer
 
 log = structlog.get_logger("turnout.serve")
@@ -48,18 +51,32 @@ class App:
         *,
         tls: ServerCertificates | None = None,
         guard: StreamGuard | None = None,
+        releases: ReleaseOptions | None = None,
     ) -> None:
         """``tls`` serves the xDS port (xDS, ReleaseService, metrics) over TLS, mutual
         when it has a client CA; ``guard`` authorizes nodes and applies limits."""
         self.cache = SnapshotCache()
         self.controller = Controller(policies, self.cache)
         # turnout.v1.ReleaseService on the xDS port; metrics from stream hooks
-        self.release = ReleaseService(ControllerView(self.controller), self._proxies)
+        view = ControllerView(
+            self.controller, releases=self._release_analyses, driver=self._driver_state
+        )
+        self.release = ReleaseService(view, self._proxies)
         self.cache.watch(self.release.policy_changed)  # any publish; reload() adds rejections
         self.metrics = Metrics(self.controller, self.cache, self._proxies)
         # Envoy's MetricsService on the xDS port: per-version windows for release analysis
         self.analysis = WindowStore(VersionClusters(self.controller))
         self.sink = MetricsSink(self.analysis)
+        # the release driver: steps incremental releases by editing the policy files
+        self.driving = Driving(
+            releases or ReleaseOptions(),
+            directory=policies,
+            policies=self._policies_to_drive,
+            store=self.analysis,
+            clusters=VersionClusters(self.controller),
+            on_write=self.reload,
+            on_decision=self.release.release_decided,
+        )
         self.tls = tls
         self.guard = guard if guard is not None else StreamGuard()
         self.xds = XdsServer(
@@ -90,6 +107,21 @@ class App:
 
     def _proxies(self) -> list[ProxyStatus]:
         return self.xds.proxies()
+
+    def _policies_to_drive(self) -> PolicySet | None:
+        """The served set, when it is what the files say (None while they are rejected)."""
+        current = self.controller.current
+        if current is None or self.controller.rejected is not None:
+            return None
+        return current.policies
+
+    def _release_analyses(self) -> Mapping[str, ReleaseAnalysisView]:
+        driving = getattr(self, "driving", None)  # the view is asked before it exists
+        return driving.analyses() if driving is not None else {}
+
+    def _driver_state(self) -> str:
+        driving = getattr(self, "driving", None)
+        return driving.state() if driving is not None else ""
 
     def release_status(self) -> dict[str, Any]:
         """GetStatus's answer in proto3's JSON mapping (snake_case field names)."""
@@ -130,10 +162,12 @@ class App:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
         watcher = asyncio.create_task(self.watch())
+        self.driving.start()
         try:
             await self._stop.wait()
         finally:
             self._stop.set()
+            await self.driving.stop()  # no release step while draining
             await self.release.close()  # WatchStatus streams would hold the drain
             await self.drain()
             self._watching.set()

@@ -130,6 +130,7 @@ class Driver:
         self._reports: dict[str, Report] = {}
         self._announced: dict[str, tuple[str, int, float | None]] = {}
         self.driving = False  # whether the last tick drove (this replica leads)
+        self._waiting = False
 
     # -- what status shows -------------------------------------------------------------
 
@@ -162,7 +163,11 @@ class Driver:
         self.driving = True
         policies = self._policies()
         if policies is None:
+            if not self._waiting:
+                log.warning("release driver waiting: no valid policy set to drive (rejected?)")
+            self._waiting = True
             return []
+        self._waiting = False
         now = self._clock()
         written: list[Decision] = []
         names = set()
@@ -314,6 +319,8 @@ class Driver:
 def _share(service: Service, decision: Decision) -> Decimal | None:
     release = service.incremental
     if release is None or decision.phase in ("pending", "dark"):
+        return None
+    if decision.window is not None and decision.window.kind == "dark":
         return None
     if 0 <= decision.step < len(release.steps):
         return release.steps[decision.step]

@@ -1,0 +1,244 @@
+"""The release driver inside `turnout serve`: its options, its metrics source, its
+Lease, and its reports as the ReleaseService's views.
+
+    turnout serve [--no-drive-releases] [--commit-releases]
+                  [--metrics-source sink|prometheus --prometheus-url URL]
+                  [--leader-election none|kubernetes --lease-name NAME]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import click
+import structlog
+
+from turnout.analysis import ClusterMap, Figures, MetricsSource, PrometheusSource, WindowStore
+from turnout.api import CheckView, FiguresView, ReleaseAnalysisView
+from turnout.policy import PolicySet
+from turnout.release import Driver, Lease, LeaseConfig, Report
+
+__all__ = [
+    "Driving",
+    "ReleaseOptions",
+    "analysis_view",
+    "pop_release_options",
+    "release_options",
+]
+
+log = structlog.get_logger("turnout.release")
+
+_OPTION_NAMES = (
+    "drive_releases",
+    "commit_releases",
+    "metrics_source",
+    "prometheus_url",
+    "leader_election",
+    "lease_name",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseOptions:
+    """How `turnout serve` drives incremental releases."""
+
+    drive: bool = True
+    commit: bool = False
+    metrics_source: Literal["sink", "prometheus"] = "sink"
+    prometheus_url: str | None = None
+    leader_election: Literal["none", "kubernetes"] = "none"
+    lease_name: str = "turnout-release-driver"
+    tick: float = 0.25
+
+
+def release_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The release driver's options of `turnout serve`."""
+    options = [
+        click.option(
+            "--drive-releases/--no-drive-releases",
+            default=True,
+            show_default=True,
+            help="Step incremental releases (incremental: in the policies) by their analysis.",
+        ),
+        click.option(
+            "--commit-releases",
+            is_flag=True,
+            help="git-commit each release step the driver writes (the policy directory "
+            "must be in a git repository).",
+        ),
+        click.option(
+            "--metrics-source",
+            type=click.Choice(["sink", "prometheus"]),
+            default="sink",
+            show_default=True,
+            help="Where release figures come from: Envoy's stats streamed to turnout "
+            "(sink), or a Prometheus scraping Envoy.",
+        ),
+        click.option(
+            "--prometheus-url",
+            default=None,
+            help="Prometheus' HTTP API for --metrics-source prometheus, e.g. http://prom:9090.",
+        ),
+        click.option(
+            "--leader-election",
+            type=click.Choice(["none", "kubernetes"]),
+            default="none",
+            show_default=True,
+            help="With several replicas: only the holder of a Kubernetes Lease drives releases.",
+        ),
+        click.option(
+            "--lease-name",
+            default="turnout-release-driver",
+            show_default=True,
+            help="The Lease (in the pod's namespace) for --leader-election kubernetes.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def pop_release_options(values: dict[str, Any]) -> ReleaseOptions:
+    """Take the release options out of a command's keyword arguments."""
+    mine = {name: values.pop(name) for name in _OPTION_NAMES if name in values}
+    options = ReleaseOptions(
+        drive=bool(mine.get("drive_releases", True)),
+        commit=bool(mine.get("commit_releases", False)),
+        metrics_source=mine.get("metrics_source") or "sink",
+        prometheus_url=mine.get("prometheus_url"),
+        leader_election=mine.get("leader_election") or "none",
+        lease_name=mine.get("lease_name") or "turnout-release-driver",
+    )
+    if options.drive and options.metrics_source == "prometheus" and not options.prometheus_url:
+        raise click.UsageError("--metrics-source prometheus needs --prometheus-url")
+    return options
+
+
+def _time(at: float) -> datetime:
+    return datetime.fromtimestamp(at, UTC)
+
+
+def _figures(figures: Figures) -> FiguresView:
+    return FiguresView(
+        version=figures.version,
+        requests=figures.requests,
+        errors=figures.errors,
+        resets=figures.resets,
+        error_rate=figures.error_rate,
+        p50_seconds=figures.p50,
+        p99_seconds=figures.p99,
+        proxies=figures.proxies,
+    )
+
+
+def analysis_view(report: Report) -> ReleaseAnalysisView:
+    """A driver's report as the ReleaseService's view."""
+    decision = report.decision
+    verdict, win = decision.verdict, decision.window
+    return ReleaseAnalysisView(
+        at=_time(report.at),
+        action=decision.action,
+        reason=decision.reason,
+        kind=verdict.kind if verdict is not None else (win.kind if win is not None else ""),
+        outcome=verdict.outcome if verdict is not None else "",
+        reasons=verdict.reasons if verdict is not None else (),
+        canary=_figures(verdict.canary) if verdict is not None else None,
+        baseline=_figures(verdict.baseline) if verdict is not None else None,
+        window_start=_time(win.since) if win is not None else None,
+        step_ends=_time(win.ends) if win is not None else None,
+        deadline=_time(win.deadline) if win is not None else None,
+        checks=tuple(
+            CheckView(c.name, c.value, c.limit, c.breached, c.p_value, c.significant)
+            for c in (verdict.checks if verdict is not None else ())
+        ),
+        confidence=win.thresholds.confidence if win is not None else 0.0,
+        error=report.error,
+    )
+
+
+class Driving:
+    """The release driver of one `turnout serve`, with its metrics source and Lease."""
+
+    def __init__(
+        self,
+        options: ReleaseOptions,
+        *,
+        directory: Path,
+        policies: Callable[[], PolicySet | None],
+        store: WindowStore,
+        clusters: ClusterMap,
+        on_write: Callable[[], object],
+        on_decision: Callable[[str], object],
+    ) -> None:
+        self.options = options
+        self.lease: Lease | None = None
+        self.driver: Driver | None = None
+        self._prometheus: PrometheusSource | None = None
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        if not options.drive:
+            return
+        source: MetricsSource = store
+        if options.metrics_source == "prometheus":
+            assert options.prometheus_url is not None  # pop_release_options checked
+            self._prometheus = PrometheusSource(options.prometheus_url, clusters)
+            source = self._prometheus
+        if options.leader_election == "kubernetes":
+            self.lease = Lease(LeaseConfig.in_cluster(options.lease_name))
+        self.driver = Driver(
+            directory,
+            policies,
+            source,
+            tick=options.tick,
+            commit=options.commit,
+            on_write=on_write,
+            on_decision=on_decision,
+            leader=self.lease.is_leader if self.lease is not None else None,
+        )
+
+    def start(self) -> None:
+        """Start driving (and electing) on the running event loop."""
+        if self.driver is None:
+            log.info("release driver off (--no-drive-releases)")
+            return
+        log.info(
+            "release driver starting",
+            metrics_source=self.options.metrics_source,
+            prometheus=self.options.prometheus_url,
+            leader_election=self.options.leader_election,
+            commit=self.options.commit,
+        )
+        if self.lease is not None:
+            self._tasks.append(asyncio.create_task(self.lease.run(self._stop), name="lease"))
+        self._tasks.append(asyncio.create_task(self.driver.run(self._stop), name="driver"))
+
+    async def stop(self) -> None:
+        """Stop driving; a Lease held is given up."""
+        self._stop.set()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        if self._prometheus is not None:
+            await self._prometheus.close()
+
+    def state(self) -> str:
+        """ "driving", "standby: ..." or "off"."""
+        if self.driver is None:
+            return "off"
+        if self.lease is not None and not self.lease.is_leader():
+            holder = self.lease.holder or "nobody yet"
+            return f"standby: Lease {self.lease.config.name} is held by {holder}"
+        return "driving"
+
+    def analyses(self) -> Mapping[str, ReleaseAnalysisView]:
+        """The driver's latest view of each release, while this turnout drives."""
+        if self.driver is None or not self.driver.driving:
+            return {}
+        return {name: analysis_view(r) for name, r in self.driver.reports().items()}
