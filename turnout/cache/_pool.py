@@ -14,7 +14,7 @@ forgets what the latest build did not use.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from envoy.config.route.v3.route_components_pb2 import VirtualHost
 from google.protobuf.message import Message
@@ -48,22 +48,17 @@ class ResourcePool:
         return resource
 
     def route_configuration(
-        self,
-        virtual_hosts: Sequence[VirtualHost],
-        serialized: bytes,
-        message: Callable[[], Message],
+        self, name: str, virtual_hosts: Sequence[VirtualHost], serialized: bytes
     ) -> CachedResource:
-        """A RouteConfiguration given as its virtual hosts and its deterministic
-        serialization (``message()`` parses it, called only when not cached)."""
+        """A RouteConfiguration given as its name, its virtual hosts and its
+        deterministic serialization (never parsed: see :meth:`CachedResource.prepared`)."""
         hit = self._lookup(id(serialized), serialized)
         if hit is not None:
             return hit
         references: set[str] = set()
         for vhost in virtual_hosts:
             references |= self._host_references(vhost)
-        resource = CachedResource.of(
-            ROUTE_TYPE, message(), serialized=serialized, references=frozenset(references)
-        )
+        resource = CachedResource.prepared(ROUTE_TYPE, name, serialized, frozenset(references))
         self.built += 1
         self._current[id(serialized)] = (serialized, resource)
         return resource

@@ -69,11 +69,31 @@ class CachedResource:
 
     type_url: str
     name: str
-    message: Message = field(repr=False)
+    source: Message | None = field(repr=False)
+    """The message, when it was made from one (else :attr:`message` parses the bytes)."""
     serialized: bytes = field(repr=False)
     """The deterministic serialization of the ``Any`` holding ``message``."""
     version: str
     references: frozenset[str] = field(repr=False)
+
+    @property
+    def message(self) -> Message:
+        """The resource as a message (parsed from the cached bytes if need be)."""
+        if self.source is not None:
+            return self.source
+        return _MESSAGE_TYPES[self.type_url].FromString(Any.FromString(self.serialized).value)
+
+    @classmethod
+    def prepared(
+        cls, type_url: str, name: str, value: bytes, references: frozenset[str]
+    ) -> CachedResource:
+        """A resource given as its name, the deterministic serialization of its message
+        and its references (a route configuration assembled from cached virtual hosts),
+        trusted to be exactly what :meth:`of` would compute from the message."""
+        if type_url not in _MESSAGE_TYPES:
+            raise ValueError(f"unknown resource type {type_url!r}")
+        packed = _length_delimited(1, type_url.encode()) + _length_delimited(2, value)
+        return cls(type_url, name, None, packed, _hash(packed), references)
 
     @classmethod
     def of(
@@ -104,7 +124,7 @@ class CachedResource:
         return cls(
             type_url=type_url,
             name=_name_of(message),
-            message=message,
+            source=message,
             serialized=packed,
             version=_hash(packed),
             references=_references_of(message) if references is None else references,
@@ -267,7 +287,7 @@ class Snapshot:
         """
         return self._memo
 
-    def check(self) -> None:
+    def check(self, previous: Snapshot | None = None) -> None:
         """Raise :class:`InconsistentSnapshotError` listing every dangling or unused name.
 
         - every assignment fills some EDS cluster, and every EDS cluster has one
@@ -275,21 +295,25 @@ class Snapshot:
         - every route configuration is fetched by some listener, and every name a
           listener fetches exists (a listener without its routes never warms);
         - every cluster a route routes or mirrors to exists.
+
+        ``previous``, a snapshot that passed this check, lets it skip what both share:
+        the cluster/assignment pairing when both types are the very same, a route
+        configuration that is the same object while the clusters are too.
         """
         problems: list[str] = []
         clusters = self._resources[CLUSTER_TYPE]
         assignments = self._resources[ENDPOINT_TYPE]
         listeners = self._resources[LISTENER_TYPE]
         routes = self._resources[ROUTE_TYPE]
+        same_clusters = same_assignments = False
+        old_routes: Mapping[str, CachedResource] = {}
+        if previous is not None:
+            same_clusters = previous.resources(CLUSTER_TYPE) is clusters
+            same_assignments = previous.resources(ENDPOINT_TYPE) is assignments
+            old_routes = previous.resources(ROUTE_TYPE)
 
-        filled_by: dict[str, list[str]] = {}
-        for cluster in clusters.values():
-            for name in cluster.references:
-                filled_by.setdefault(name, []).append(cluster.name)
-        for name in sorted(set(filled_by) - set(assignments)):
-            problems.append(f"cluster {', '.join(sorted(filled_by[name]))}: no assignment {name!r}")
-        for name in sorted(set(assignments) - set(filled_by)):
-            problems.append(f"assignment {name!r}: no EDS cluster uses it")
+        if not (same_clusters and same_assignments):
+            problems += _pairing_problems(clusters, assignments)
 
         fetched_by: dict[str, list[str]] = {}
         for listener in listeners.values():
@@ -303,7 +327,9 @@ class Snapshot:
             problems.append(f"route configuration {name!r}: no listener uses it")
 
         for route in sorted(routes.values(), key=lambda r: r.name):
-            for name in sorted(route.references - set(clusters)):
+            if same_clusters and old_routes.get(route.name) is route:
+                continue
+            for name in sorted(route.references.difference(clusters.keys())):
                 problems.append(f"route configuration {route.name!r}: no cluster {name!r}")
         if problems:
             raise InconsistentSnapshotError(problems)
@@ -313,9 +339,26 @@ class Snapshot:
         return f"<Snapshot {self._version} clusters/endpoints/listeners/routes={counts}>"
 
 
+def _pairing_problems(
+    clusters: Mapping[str, CachedResource], assignments: Mapping[str, CachedResource]
+) -> list[str]:
+    problems: list[str] = []
+    filled_by: dict[str, list[str]] = {}
+    for cluster in clusters.values():
+        for name in cluster.references:
+            filled_by.setdefault(name, []).append(cluster.name)
+    for name in sorted(set(filled_by) - set(assignments)):
+        problems.append(f"cluster {', '.join(sorted(filled_by[name]))}: no assignment {name!r}")
+    for name in sorted(set(assignments) - set(filled_by)):
+        problems.append(f"assignment {name!r}: no EDS cluster uses it")
+    return problems
+
+
 def _same_objects(
     before: Mapping[str, CachedResource], after: Mapping[str, CachedResource]
 ) -> bool:
+    if before is after:
+        return True
     if len(before) != len(after):
         return False
     return all(before.get(name) is resource for name, resource in after.items())

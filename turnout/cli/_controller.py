@@ -9,13 +9,15 @@ left exactly as it was.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import structlog
+from envoy.config.cluster.v3.cluster_pb2 import Cluster
+from envoy.config.endpoint.v3.endpoint_pb2 import ClusterLoadAssignment
 from google.protobuf.message import Message
 
 from turnout.cache import (
@@ -30,7 +32,7 @@ from turnout.cache import (
     SnapshotCache,
 )
 from turnout.policy import PolicySet, PolicySetError, load_policies
-from turnout.translate import Resources, RouteParts, Translation, Translator
+from turnout.translate import Resources, Translation, Translator
 
 log = structlog.get_logger("turnout.reload")
 
@@ -69,50 +71,104 @@ class Compiler:
     """Compiles policy sets one after another, redoing only what changed.
 
     The :class:`Translator` re-translates only services that changed and hands back
-    the same messages for the rest; the :class:`ResourcePool` then reuses their cached
-    (serialized, hashed) forms, and each snapshot keeps the previous one's hash of
-    every type that did not change. A one-service change re-translates, serializes
-    and hashes that service's resources and its gateway's route configuration.
+    the same messages for the rest; the :class:`ResourcePool` reuses their cached
+    (serialized, hashed) forms; each snapshot is patched from the previous one of the
+    same gateways service by service, keeps its hash of every type that did not
+    change, and is checked only where it differs. A one-service change re-translates,
+    serializes and hashes that service's resources and its gateway's routes.
     """
 
     def __init__(self) -> None:
         self.translator = Translator()
         self.pool = ResourcePool()
-        self._previous: dict[tuple[str, ...], Snapshot] = {}
+        self._built: dict[tuple[str, ...], _Built] = {}
 
     def compile(self, policies: PolicySet) -> Compiled:
         """Translate ``policies`` and check the result; raises InconsistentSnapshotError."""
         translation = self.translator.translate(policies)
         self.pool.sweep()
         gateways = tuple(g.name for g in policies.gateways)
+        previous = self._built.get(gateways)
         snapshot = self.snapshot(translation, gateways)
-        snapshot.check()
+        snapshot.check(previous.snapshot if previous is not None else None)
         return Compiled(policies, translation, snapshot, self)
 
     def snapshot(self, translation: Translation, gateways: tuple[str, ...]) -> Snapshot:
         """The snapshot of what an Envoy serving ``gateways`` gets."""
-        resources = translation.select(gateways, routes=False)
+        pieces = translation.pieces(gateways)
         pool = self.pool
-        by_type: dict[str, dict[str, CachedResource]] = {
-            CLUSTER_TYPE: {m.name: pool.resource(CLUSTER_TYPE, m) for m in resources.clusters},
-            ENDPOINT_TYPE: {
-                m.cluster_name: pool.resource(ENDPOINT_TYPE, m) for m in resources.endpoints
+        services = {id(clusters): (clusters, endpoints) for clusters, endpoints in pieces.services}
+        previous = self._built.get(gateways)
+        if previous is None:
+            removed: list[_ServiceMessages] = []
+            added = list(services.values())
+            old_clusters: Mapping[str, CachedResource] = {}
+            old_endpoints: Mapping[str, CachedResource] = {}
+        else:
+            removed = [
+                pair
+                for key, pair in previous.services.items()
+                if services.get(key, (None,))[0] is not pair[0]
+            ]
+            added = [
+                pair
+                for key, pair in services.items()
+                if previous.services.get(key, (None,))[0] is not pair[0]
+            ]
+            old_clusters = previous.snapshot.resources(CLUSTER_TYPE)
+            old_endpoints = previous.snapshot.resources(ENDPOINT_TYPE)
+        by_type: dict[str, Mapping[str, CachedResource]] = {
+            CLUSTER_TYPE: _patch(
+                old_clusters,
+                [m.name for clusters, _ in removed for m in clusters],
+                [pool.resource(CLUSTER_TYPE, m) for clusters, _ in added for m in clusters],
+            ),
+            ENDPOINT_TYPE: _patch(
+                old_endpoints,
+                [m.cluster_name for _, endpoints in removed for m in endpoints],
+                [pool.resource(ENDPOINT_TYPE, m) for _, endpoints in added for m in endpoints],
+            ),
+            LISTENER_TYPE: {m.name: pool.resource(LISTENER_TYPE, m) for m in pieces.listeners},
+            ROUTE_TYPE: {
+                parts.name: pool.route_configuration(
+                    parts.name, parts.virtual_hosts, parts.serialized
+                )
+                for parts in pieces.routes
             },
-            LISTENER_TYPE: {m.name: pool.resource(LISTENER_TYPE, m) for m in resources.listeners},
-            ROUTE_TYPE: {},
         }
-        for name in sorted(set(gateways)):
-            parts = translation.route_parts(name)
-            by_type[ROUTE_TYPE][name] = pool.route_configuration(
-                parts.virtual_hosts, parts.serialized, _parser(parts)
-            )
-        snapshot = Snapshot(by_type, previous=self._previous.get(gateways))
-        self._previous[gateways] = snapshot
+        snapshot = Snapshot(by_type, previous=previous.snapshot if previous is not None else None)
+        self._built[gateways] = _Built(services, snapshot)
         return snapshot
 
 
-def _parser(parts: RouteParts) -> Callable[[], Message]:
-    return lambda: parts.message
+_ServiceMessages = tuple[tuple[Cluster, ...], tuple[ClusterLoadAssignment, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Built:
+    services: dict[int, Any]
+    """id of a service's clusters tuple -> (clusters, assignments), as last built."""
+    snapshot: Snapshot
+
+
+def _patch(
+    before: Mapping[str, CachedResource], removed: list[str], added: list[CachedResource]
+) -> Mapping[str, CachedResource]:
+    """``before`` without ``removed`` names, with ``added``: ``before`` itself when
+    that changes nothing (so the snapshot keeps its hash of the type)."""
+    if not removed and not added:
+        return before
+    result = dict(before)
+    for name in removed:
+        result.pop(name, None)
+    changed = False
+    for resource in added:
+        if before.get(resource.name) is not resource:
+            changed = True
+        result[resource.name] = resource
+    if not changed and len(result) == len(before):
+        return before
+    return result
 
 
 @dataclass(slots=True)
