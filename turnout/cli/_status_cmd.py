@@ -31,6 +31,8 @@ from google.protobuf.json_format import MessageToDict, ParseDict, ParseError
 from turnout._proto.v1 import release_pb2 as pb
 from turnout._proto.v1 import release_pb2_grpc
 from turnout.cache import short_name
+from turnout.cli._release_status import render_releases
+from turnout.cli._tls import client_credentials_from_options, client_tls_options
 
 __all__ = ["COMMANDS", "EXIT_BEHIND", "EXIT_UNREACHABLE", "parse_duration"]
 
@@ -81,9 +83,18 @@ def _stub(channel: grpc.Channel) -> Any:
     return release_pb2_grpc.ReleaseServiceStub(channel)
 
 
-def fetch_status(address: str, timeout: float) -> pb.Status:
-    """GetStatus from turnout's gRPC address; exits 3 when nothing answers."""
-    with grpc.insecure_channel(address) as channel:
+def _channel(address: str, credentials: grpc.ChannelCredentials | None) -> grpc.Channel:
+    if credentials is None:
+        return grpc.insecure_channel(address)
+    return grpc.secure_channel(address, credentials)
+
+
+def fetch_status(
+    address: str, timeout: float, credentials: grpc.ChannelCredentials | None = None
+) -> pb.Status:
+    """GetStatus from turnout's gRPC address (over TLS with ``credentials``); exits 3
+    when nothing answers."""
+    with _channel(address, credentials) as channel:
         try:
             status: pb.Status = _stub(channel).GetStatus(pb.GetStatusRequest(), timeout=timeout)
         except grpc.RpcError as exc:
@@ -223,6 +234,9 @@ def render_status(status: pb.Status, now: datetime | None = None) -> str:
         lines += _table(["SERVICE", "STABLE", "SEGMENT", "SHARES", "MIRROR", "RELEASE"], rows)
     else:
         lines.append("no services")
+    releases = render_releases(status, now)  # turnout/cli/_release_status.py
+    if releases:
+        lines += ["", *releases]
 
     lines.append("")
     rows = []
@@ -287,13 +301,16 @@ _ADDRESS_HELP = "turnout's gRPC address (where it serves xDS and the ReleaseServ
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 @click.option("--timeout", default="5s", show_default=True, callback=_duration_option)
-def status_command(address: str, admin_address: str | None, as_json: bool, timeout: float) -> None:
+@client_tls_options  # --tls-ca/--tls-cert/--tls-key (turnout/cli/_tls.py)
+def status_command(
+    address: str, admin_address: str | None, as_json: bool, timeout: float, **tls: Any
+) -> None:
     """Show what the fleet runs: per service its stable version, segments, mirrors and
     release state; per proxy what it ACKed, whether it is behind, its last NACK."""
     if admin_address is not None:
         status = fetch_admin_status(admin_address, timeout)
     else:
-        status = fetch_status(address, timeout)
+        status = fetch_status(address, timeout, client_credentials_from_options(**tls))
     if as_json:
         click.echo(json.dumps(status_json(status), indent=2, sort_keys=True))
     else:
@@ -324,7 +341,9 @@ class FleetView:
         return [p for _, p in sorted(self.proxies.items()) if p.synced_version != version]
 
 
-def _watch(address: str, deadline: float) -> Iterator[pb.StatusEvent]:
+def _watch(
+    address: str, deadline: float, credentials: grpc.ChannelCredentials | None = None
+) -> Iterator[pb.StatusEvent]:
     """WatchStatus events until the deadline; reconnects if turnout restarts midway.
     Exits 3 when nothing answers at first."""
     connected = False
@@ -332,7 +351,7 @@ def _watch(address: str, deadline: float) -> Iterator[pb.StatusEvent]:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return
-        with grpc.insecure_channel(address) as channel:
+        with _channel(address, credentials) as channel:
             call = _stub(channel).WatchStatus(pb.WatchStatusRequest(), timeout=remaining)
             try:
                 for event in call:
@@ -390,8 +409,9 @@ def _policies_version(policies: Path) -> str:
     help="Wait for the version this policy directory compiles to (what CI just committed).",
 )
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing on success.")
+@client_tls_options
 def wait_command(
-    address: str, timeout: float, want: str | None, policies: Path | None, quiet: bool
+    address: str, timeout: float, want: str | None, policies: Path | None, quiet: bool, **tls: Any
 ) -> None:
     """Block until every connected proxy has ACKed the served policy version.
 
@@ -403,7 +423,7 @@ def wait_command(
     started = time.monotonic()
     deadline = started + timeout
     fleet = FleetView()
-    for event in _watch(address, deadline):
+    for event in _watch(address, deadline, client_credentials_from_options(**tls)):
         fleet.apply(event)
         target = want or fleet.served_version
         if not fleet.served_version or fleet.served_version != target:

@@ -38,6 +38,8 @@ __all__ = [
     "CertificateError",
     "ServerCertificates",
     "channel_credentials",
+    "client_credentials_from_options",
+    "client_tls_options",
     "load_identity_map",
     "metrics_node",
     "security_from_options",
@@ -325,3 +327,46 @@ def security_from_options(
     if tls is None:
         log.warning("xds.insecure", detail="no TLS: any client may claim any node.cluster")
     return tls, StreamGuard(identities, limits)
+
+
+# -- client options (`turnout status`, `turnout wait`) ---------------------------------
+
+_CLIENT_FLAGS: tuple[Callable[[F], F], ...] = (
+    click.option(
+        "--tls-ca",
+        type=click.Path(dir_okay=False, path_type=Path),
+        envvar="TURNOUT_TLS_CA",
+        help="Reach turnout over TLS, verifying it with this CA (PEM) [env TURNOUT_TLS_CA].",
+    ),
+    click.option(
+        "--tls-cert",
+        type=click.Path(dir_okay=False, path_type=Path),
+        envvar="TURNOUT_TLS_CERT",
+        help="Client certificate for mutual TLS (PEM) [env TURNOUT_TLS_CERT].",
+    ),
+    click.option(
+        "--tls-key",
+        type=click.Path(dir_okay=False, path_type=Path),
+        envvar="TURNOUT_TLS_KEY",
+        help="The private key of --tls-cert [env TURNOUT_TLS_KEY].",
+    ),
+)
+
+
+def client_tls_options(command: F) -> F:
+    """Add --tls-ca/--tls-cert/--tls-key to a command that calls turnout's gRPC port."""
+    for flag in reversed(_CLIENT_FLAGS):
+        command = flag(command)
+    return command
+
+
+def client_credentials_from_options(
+    *, tls_ca: Path | None, tls_cert: Path | None, tls_key: Path | None
+) -> grpc.ChannelCredentials | None:
+    """Channel credentials for the options (None: plaintext, as without TLS)."""
+    if tls_ca is None and tls_cert is None and tls_key is None:
+        return None
+    try:
+        return channel_credentials(tls_ca, tls_cert, tls_key)
+    except CertificateError as exc:
+        raise click.BadParameter(str(exc), param_hint="--tls-cert/--tls-key") from None
