@@ -206,6 +206,14 @@ class Driver:
             decision = decide(service, verdict, now, error=error)
         if decision.writes:
             return await self._write(service, decision, basis, now)
+        last = self._reports.get(name)
+        if (
+            decision.action == "idle"
+            and last is not None
+            and last.decision.writes
+            and last.decision.phase == decision.phase
+        ):
+            return None  # a finished or paused release keeps showing what ended it
         self._report(service, decision, now, error)
         self._announce_hold(service, decision, now)
         return None
