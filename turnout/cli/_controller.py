@@ -202,6 +202,16 @@ class Controller:
         previous = self.current
         self.rejected = None
         if previous is not None and previous.version == compiled.version:
+            if previous.policies != compiled.policies:
+                # Only what Envoy never sees changed (e.g. an incremental release's
+                # state): the same snapshot is served, the files' policies are current.
+                self.current = compiled
+                log.info(
+                    "policy set changed; Envoy's config unchanged",
+                    version=compiled.version,
+                    summary=summarize(previous.policies, compiled.policies),
+                )
+                return True
             log.info("policy set unchanged", version=compiled.version)
             return True
         self.cache.publish(compiled.version, _resolver(compiled))
