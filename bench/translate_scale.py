@@ -1,15 +1,33 @@
-"""Translate and snapshot N services x 3 versions; print time and size."""
+"""Translate and snapshot N services x 3 versions; print time and size.
+
+- full: policy model -> Envoy resources -> snapshot (every resource packed, serialized
+  and hashed once, the consistency check), as on turnout's first load;
+- one-service change: the same set with one service's traffic share changed (and,
+  separately, one version's endpoint moved), compiled incrementally after the full
+  set, as every reload after the first is;
+- the policy files: loading the same set from one YAML file per service, cold (every
+  file parsed) and after a one-file change (the loader re-parses that file only).
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import statistics
+import tempfile
 import time
+from collections.abc import Callable
 from decimal import Decimal
+from pathlib import Path
+from typing import TypeVar
 
-from turnout.cache import Snapshot
-from turnout.cli._controller import resources_by_type
-from turnout.policy import Endpoint, Gateway, PolicySet, Rule, Service, Version
+from turnout.cache import ORDER
+from turnout.cli._controller import Compiler
+from turnout.policy import Endpoint, Gateway, PolicySet, Rule, Service, Version, load_policies
 from turnout.policy._model import Match, Mirror, StringMatch
-from turnout.translate import translate
+
+T = TypeVar("T")
+
+CHANGED = 7
 
 
 def policy_set(services: int) -> PolicySet:
@@ -41,29 +59,84 @@ def policy_set(services: int) -> PolicySet:
     return PolicySet(gateways=(Gateway("public", 10000),), services=tuple(built))
 
 
-def _time(fn: object, repeat: int = 3) -> tuple[float, object]:
+def _change(policies: PolicySet, step: int, *, endpoint: bool = False) -> PolicySet:
+    services = list(policies.services)
+    service = services[CHANGED]
+    if endpoint:
+        moved = Version("v1", (Endpoint("10.9.9.9", 9000 + step),))
+        services[CHANGED] = dataclasses.replace(service, versions=(moved, *service.versions[1:]))
+    else:
+        share = Decimal(5 + step)
+        services[CHANGED] = dataclasses.replace(
+            service, traffic=(("v1", Decimal(100) - share), ("v2", share))
+        )
+    return dataclasses.replace(policies, services=tuple(services))
+
+
+def _best(fn: Callable[[], T], repeat: int = 3) -> tuple[float, T]:
     best, result = float("inf"), None
     for _ in range(repeat):
         started = time.perf_counter()
-        result = fn()  # type: ignore[operator]
+        result = fn()
         best = min(best, time.perf_counter() - started)
+    assert result is not None
     return best, result
 
 
-def run() -> None:
-    print("\n== translate: services x 3 versions -> snapshot (best of 3) ==")
-    print(f"{'services':>9} {'translate s':>12} {'snapshot s':>11} {'total s':>8} {'bytes':>11}")
-    for n in (100, 1000, 5000):
+def _changes(compiler: Compiler, policies: PolicySet, *, endpoint: bool) -> float:
+    times = []
+    for step in range(1, 8):
+        changed = _change(policies, step, endpoint=endpoint)
+        started = time.perf_counter()
+        compiler.compile(changed)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def run(sizes: tuple[int, ...] = (100, 1000, 5000), files: int = 2000) -> None:
+    print("\n== translate: services x 3 versions -> checked snapshot ==")
+    print(
+        f"{'services':>9} {'full s':>8} {'1 traffic ms':>13} {'1 endpoint ms':>14}"
+        f" {'bytes':>11}  (full: best of 3; changes: median of 7, incremental)"
+    )
+    for n in sizes:
         policies = policy_set(n)
-        t_translate, translation = _time(lambda p=policies: translate(p))
-        resources = resources_by_type(translation.all)  # type: ignore[attr-defined]
-        t_snapshot, snapshot = _time(lambda r=resources: Snapshot.build(r))
-        size = sum(
-            len(res.serialized)
-            for type_url in resources
-            for res in snapshot.resources(type_url).values()  # type: ignore[attr-defined]
-        )
+        t_full, compiled = _best(lambda p=policies: Compiler().compile(p))
+        snapshot = compiled.snapshot
+        size = sum(len(r.serialized) for t in ORDER for r in snapshot.resources(t).values())
+        compiler = Compiler()
+        compiler.compile(policies)
+        t_traffic = _changes(compiler, policies, endpoint=False)
+        t_endpoint = _changes(compiler, policies, endpoint=True)
+        bar = ""
+        if n == 5000:
+            bar = (
+                f"  [bar full <= 1 s: {'met' if t_full <= 1 else 'MISSED'}; "
+                f"change <= 20 ms: {'met' if max(t_traffic, t_endpoint) <= 0.02 else 'MISSED'}]"
+            )
         print(
-            f"{n:>9} {t_translate:>12.3f} {t_snapshot:>11.3f} "
-            f"{t_translate + t_snapshot:>8.3f} {size:>11,}"
+            f"{n:>9} {t_full:>8.3f} {t_traffic * 1000:>13.1f} {t_endpoint * 1000:>14.1f}"
+            f" {size:>11,}{bar}"
         )
+    if files:
+        _files(files)
+
+
+def _files(services: int) -> None:
+    """The loader (ruamel.yaml, pure Python) on one file per service."""
+    from bench.fleet import write_policies, write_service
+
+    with tempfile.TemporaryDirectory(prefix="turnout-bench-") as tmp:
+        directory = Path(tmp) / "policies"
+        write_policies(directory, services, 10000)
+        started = time.perf_counter()
+        load_policies(directory)
+        cold = time.perf_counter() - started
+        write_service(directory, CHANGED, v2=20)
+        started = time.perf_counter()
+        load_policies(directory)
+        warm = time.perf_counter() - started
+    print(
+        f"  loading {services:,} policy files: cold {cold:.1f} s (every file parsed), "
+        f"after a one-file change {warm * 1000:.0f} ms (that file re-parsed, the set validated)"
+    )

@@ -1,0 +1,454 @@
+"""One process of simulated Envoys for the fleet benchmark (`python -m bench._fleet_client`).
+
+Many ADS streams (state of the world, or Delta for a share of them) over a few grpc.aio
+channels, driven by JSON-line commands on stdin, answering on stdout. Each stream
+behaves like Envoy closely enough for a control plane to notice nothing: the node on
+the first request, CDS and LDS by wildcard, EDS and RDS by the names the clusters and
+listeners it got name, an ACK (or a NACK, for a stream told to reject everything) of
+every response with its nonce, and on a broken stream a reconnect with jittered backoff
+that keeps the config it has (SotW sends its last ACKed versions, Delta its
+``initial_resource_versions``).
+
+Timing: every ACK is stamped with ``time.monotonic()`` (CLOCK_MONOTONIC is one clock
+for every process on the machine), so the orchestrator can measure from the moment it
+wrote a policy file.
+
+Commands (one JSON object a line) and answers:
+
+- ``{"cmd": "connect", "port", "count", "first", "channels", "group", "delta_every"}``:
+  open ``count`` streams named ``sim-{first + i}``; every ``delta_every``-th is Delta
+  (0: none). Answers at once.
+- ``{"cmd": "state"}``: how many streams are open, in sync (every type ACKed and
+  nothing un-ACKed), and the set of RDS versions they ACKed.
+- ``{"cmd": "mark", "nack_every"}``: remember each stream's RDS version, reset the
+  counters; every ``nack_every``-th stream NACKs everything from now on (0: none).
+- ``{"cmd": "report"}``: per stream, the ACK time of its first RDS version other than
+  the marked one (or null), responses and bytes received since the mark, and for
+  NACKing streams their NACK count.
+- ``{"cmd": "quit"}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+import sys
+import threading
+import time
+from typing import Any as AnyType
+
+import grpc
+import grpc.aio
+from envoy.config.cluster.v3.cluster_pb2 import Cluster
+from envoy.config.core.v3.base_pb2 import Node
+from envoy.config.listener.v3.listener_pb2 import Listener
+from envoy.service.discovery.v3.discovery_pb2 import (
+    DeltaDiscoveryRequest,
+    DeltaDiscoveryResponse,
+    DiscoveryRequest,
+)
+from google.protobuf.any_pb2 import Any
+from google.rpc.status_pb2 import Status
+
+from turnout.cache import (
+    CLUSTER_TYPE,
+    ENDPOINT_TYPE,
+    LISTENER_TYPE,
+    ORDER,
+    ROUTE_TYPE,
+    eds_name,
+    listener_route_names,
+)
+
+ADS = "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources"
+DELTA_ADS = "/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources"
+_FOLLOWS = {CLUSTER_TYPE: ENDPOINT_TYPE, LISTENER_TYPE: ROUTE_TYPE}
+
+_names_memo: dict[tuple[str, bytes], tuple[str, ...]] = {}
+
+
+def _varint(data: bytes, pos: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return result, pos
+        shift += 7
+
+
+def _sotw_fields(raw: bytes) -> tuple[str, list[bytes], str, str]:
+    """version_info, the resources' ``Any.value`` bytes (only for CDS/LDS, whose
+    references a proxy follows), type_url and nonce of a serialized DiscoveryResponse:
+    reading four top-level fields by hand is what keeps the simulated fleet cheap
+    enough to share two cores with the server."""
+    version = type_url = nonce = ""
+    anys: list[tuple[int, int]] = []
+    pos, end = 0, len(raw)
+    while pos < end:
+        key, pos = _varint(raw, pos)
+        if key & 7 != 2:
+            raise ValueError(f"unexpected wire type in field {key >> 3}")
+        length, pos = _varint(raw, pos)
+        field, stop = key >> 3, pos + length
+        if field == 1:
+            version = raw[pos:stop].decode()
+        elif field == 2:
+            anys.append((pos, stop))
+        elif field == 4:
+            type_url = raw[pos:stop].decode()
+        elif field == 5:
+            nonce = raw[pos:stop].decode()
+        pos = stop
+    values: list[bytes] = []
+    if type_url in _FOLLOWS:
+        values = [Any.FromString(raw[a:b]).value for a, b in anys]
+    return version, values, type_url, nonce
+
+
+def _string_field(number: int, text: str) -> bytes:
+    data = text.encode()
+    return _key_length(number, len(data)) + data
+
+
+def _key_length(number: int, length: int) -> bytes:
+    out = bytearray()
+    for value in ((number << 3) | 2, length):
+        while True:
+            byte = value & 0x7F
+            value >>= 7
+            if value:
+                out.append(byte | 0x80)
+            else:
+                out.append(byte)
+                break
+    return bytes(out)
+
+
+_names_field_memo: dict[tuple[str, ...], bytes] = {}
+
+
+def _ack_bytes(type_url: str, names: tuple[str, ...], version: str, nonce: str) -> bytes:
+    """A serialized SotW ACK (DiscoveryRequest: version_info, resource_names, type_url,
+    response_nonce), the names' encoding built once per distinct list."""
+    encoded = _names_field_memo.get(names)
+    if encoded is None:
+        encoded = b"".join(_string_field(3, name) for name in names)
+        if len(_names_field_memo) > 64:
+            _names_field_memo.clear()
+        _names_field_memo[names] = encoded
+    return (
+        _string_field(1, version) + encoded + _string_field(4, type_url) + _string_field(5, nonce)
+    )
+
+
+def _followed_names(type_url: str, resources: list[bytes]) -> tuple[str, ...]:
+    """EDS names of clusters / RDS names of listeners, decoded once per distinct bytes
+    in this process (every stream gets the same config: decoding it 2,500 times would
+    measure the simulator, not the server)."""
+    key = (type_url, b"".join(resources))
+    hit = _names_memo.get(key)
+    if hit is not None:
+        return hit
+    names: set[str] = set()
+    for value in resources:
+        if type_url == CLUSTER_TYPE:
+            name = eds_name(Cluster.FromString(value))
+            if name is not None:
+                names.add(name)
+        else:
+            names |= listener_route_names(Listener.FromString(value))
+    result = tuple(sorted(names))
+    if len(_names_memo) > 64:
+        _names_memo.clear()
+    _names_memo[key] = result
+    return result
+
+
+class Proxy:
+    """One simulated Envoy: a stream, reconnected when it breaks, and what it accepted."""
+
+    def __init__(self, node_id: str, group: str, channel: grpc.aio.Channel, delta: bool) -> None:
+        self.node = Node(id=node_id, cluster=group)
+        self.channel = channel
+        self.delta = delta
+        self.nack = False
+        self.versions: dict[str, str] = {}
+        """SotW: per type, the version last ACKed."""
+        self.have: dict[str, dict[str, str]] = {t: {} for t in ORDER}
+        """Delta: per type, name -> version accepted."""
+        self.names: dict[str, tuple[str, ...]] = {}
+        self.pending: dict[str, bool] = {}
+        self.open = False
+        self.acked_at: dict[str, float] = {}
+        self.rds_marked: str | None = None
+        self.changed_at: float | None = None
+        self.responses = 0
+        self.bytes = 0
+        self.nacks = 0
+        self.reconnects = 0
+        self.received = 0
+        """Responses received since the process started (never reset)."""
+        self._call: AnyType = None
+
+    # -- state -------------------------------------------------------------------------
+
+    @property
+    def synced(self) -> bool:
+        return self.open and len(self.acked_at) == 4 and not any(self.pending.values())
+
+    @property
+    def rds_version(self) -> str | None:
+        if self.delta:
+            routes = self.have[ROUTE_TYPE]
+            return ",".join(f"{n}={v}" for n, v in sorted(routes.items())) or None
+        return self.versions.get(ROUTE_TYPE)
+
+    def mark(self, nack: bool) -> None:
+        self.rds_marked = self.rds_version
+        self.changed_at = None
+        self.responses = self.bytes = self.nacks = 0
+        self.nack = nack
+
+    # -- the stream --------------------------------------------------------------------
+
+    async def run(self) -> None:
+        backoff = 0.25
+        while True:
+            self.pending = {}
+            started = time.monotonic()
+            try:
+                await self._stream()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                pass
+            self.open = False
+            if time.monotonic() - started > 5:
+                backoff = 0.25
+            self.reconnects += 1
+            await asyncio.sleep(random.uniform(0.5, 1.0) * backoff)
+            backoff = min(backoff * 2, 4.0)
+
+    async def _stream(self) -> None:
+        method = DELTA_ADS if self.delta else ADS
+        self._call = self.channel.stream_stream(method)()
+        self.acked_at = {}
+        first = True
+        for type_url in (CLUSTER_TYPE, LISTENER_TYPE):
+            await self._subscribe(type_url, first=first)
+            first = False
+        for type_url in (ENDPOINT_TYPE, ROUTE_TYPE):
+            if self.names.get(type_url):
+                await self._subscribe(type_url, first=False)
+        while True:
+            raw = await self._call.read()
+            if raw is grpc.aio.EOF:
+                return
+            self.open = True
+            self.responses += 1
+            self.received += 1
+            self.bytes += len(raw)
+            if self.delta:
+                await self._on_delta(DeltaDiscoveryResponse.FromString(raw))
+            else:
+                await self._on_sotw(*_sotw_fields(raw))
+
+    async def _subscribe(self, type_url: str, *, first: bool) -> None:
+        names = self.names.get(type_url, ())
+        if self.delta:
+            request = DeltaDiscoveryRequest(
+                type_url=type_url,
+                resource_names_subscribe=names or (("*",) if type_url in _FOLLOWS else ()),
+                initial_resource_versions=self.have[type_url],
+            )
+        else:
+            request = DiscoveryRequest(
+                type_url=type_url,
+                resource_names=names,
+                version_info=self.versions.get(type_url, ""),
+            )
+        if first:
+            request.node.CopyFrom(self.node)
+        await self._write(request)
+
+    async def _on_sotw(self, version: str, values: list[bytes], type_url: str, nonce: str) -> None:
+        follows = _FOLLOWS.get(type_url)
+        if follows is not None and not self.nack:
+            names = _followed_names(type_url, values)
+            if names != self.names.get(follows):
+                self.names[follows] = names
+                await self._write(
+                    DiscoveryRequest(
+                        type_url=follows,
+                        resource_names=names,
+                        version_info=self.versions.get(follows, ""),
+                    )
+                )
+        if self.nack:
+            self.nacks += 1
+            request = DiscoveryRequest(
+                type_url=type_url,
+                resource_names=self.names.get(type_url, ()),
+                response_nonce=nonce,
+                version_info=self.versions.get(type_url, ""),
+            )
+            request.error_detail.CopyFrom(Status(code=3, message="simulated rejection"))
+            await self._write(request)
+            return
+        self.versions[type_url] = version
+        await self._call.write(_ack_bytes(type_url, self.names.get(type_url, ()), version, nonce))
+        self._acked(type_url)
+
+    async def _on_delta(self, response: DeltaDiscoveryResponse) -> None:
+        type_url = response.type_url
+        request = DeltaDiscoveryRequest(type_url=type_url, response_nonce=response.nonce)
+        if self.nack:
+            self.nacks += 1
+            request.error_detail.CopyFrom(Status(code=3, message="simulated rejection"))
+            await self._write(request)
+            return
+        have = self.have[type_url]
+        for name in response.removed_resources:
+            have.pop(name, None)
+        for resource in response.resources:
+            have[resource.name] = resource.version
+        follows = _FOLLOWS.get(type_url)
+        if follows is not None and response.resources:
+            names = _followed_names(type_url, [r.resource.value for r in response.resources])
+            wanted = set(self.names.get(follows, ())) | set(names)
+            new = sorted(wanted - set(self.names.get(follows, ())))
+            if new:
+                self.names[follows] = tuple(sorted(wanted))
+                await self._write(
+                    DeltaDiscoveryRequest(type_url=follows, resource_names_subscribe=new)
+                )
+        await self._write(request)
+        self._acked(type_url)
+
+    async def _write(self, request: DiscoveryRequest | DeltaDiscoveryRequest) -> None:
+        if not request.response_nonce:
+            self.pending[request.type_url] = True  # a subscription: an answer is due
+        await self._call.write(request.SerializeToString())
+
+    def _acked(self, type_url: str) -> None:
+        now = time.monotonic()
+        self.acked_at[type_url] = now
+        self.pending[type_url] = False
+        if (
+            type_url == ROUTE_TYPE
+            and self.changed_at is None
+            and self.rds_marked is not None
+            and self.rds_version != self.rds_marked
+        ):
+            self.changed_at = now
+
+
+class Fleet:
+    def __init__(self) -> None:
+        self.proxies: list[Proxy] = []
+        self.channels: list[grpc.aio.Channel] = []
+        self.tasks: list[asyncio.Task[None]] = []
+
+    def connect(self, command: dict[str, AnyType]) -> dict[str, AnyType]:
+        target = f"127.0.0.1:{command['port']}"
+        options = [
+            ("grpc.use_local_subchannel_pool", 1),
+            ("grpc.max_receive_message_length", 256 * 1024 * 1024),
+            ("grpc.initial_reconnect_backoff_ms", 200),
+            ("grpc.min_reconnect_backoff_ms", 200),
+            ("grpc.max_reconnect_backoff_ms", 2000),
+        ]
+        channels = [
+            grpc.aio.insecure_channel(target, options=options)
+            for _ in range(max(1, int(command.get("channels", 8))))
+        ]
+        self.channels += channels
+        delta_every = int(command.get("delta_every", 0))
+        first = int(command.get("first", 0))
+        for i in range(int(command["count"])):
+            delta = bool(delta_every) and i % delta_every == delta_every - 1
+            channel = channels[i % len(channels)]
+            proxy = Proxy(f"sim-{first + i}", command.get("group", "edge"), channel, delta)
+            self.proxies.append(proxy)
+            self.tasks.append(asyncio.create_task(proxy.run()))
+        return {"ok": True}
+
+    def state(self) -> dict[str, AnyType]:
+        return {
+            "open": sum(p.open for p in self.proxies),
+            "synced": sum(p.synced for p in self.proxies),
+            "reconnects": sum(p.reconnects for p in self.proxies),
+            "received": sum(p.received for p in self.proxies),
+            "changed": sum(p.changed_at is not None for p in self.proxies if not p.nack),
+            "expect_changed": sum(not p.nack for p in self.proxies),
+        }
+
+    def mark(self, command: dict[str, AnyType]) -> dict[str, AnyType]:
+        nack_every = int(command.get("nack_every", 0))
+        for i, proxy in enumerate(self.proxies):
+            proxy.mark(bool(nack_every) and i % nack_every == 0)
+        return {"ok": True}
+
+    def report(self) -> dict[str, AnyType]:
+        return {
+            "proxies": [
+                {
+                    "changed_at": p.changed_at,
+                    "responses": p.responses,
+                    "bytes": p.bytes,
+                    "nack": p.nack,
+                    "nacks": p.nacks,
+                    "delta": p.delta,
+                    "rds": p.rds_version,
+                    "versions": p.versions if not p.delta else {},
+                }
+                for p in self.proxies
+            ]
+        }
+
+    async def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        for channel in self.channels:
+            with contextlib.suppress(Exception):
+                await channel.close(grace=None)
+
+
+async def main() -> None:
+    loop = asyncio.get_running_loop()
+    lines: asyncio.Queue[str] = asyncio.Queue()
+
+    def read_stdin() -> None:
+        for line in sys.stdin:
+            loop.call_soon_threadsafe(lines.put_nowait, line)
+        loop.call_soon_threadsafe(lines.put_nowait, '{"cmd": "quit"}')
+
+    threading.Thread(target=read_stdin, daemon=True).start()
+    fleet = Fleet()
+    while True:
+        command = json.loads(await lines.get())
+        name = command["cmd"]
+        if name == "quit":
+            await fleet.close()
+            print(json.dumps({"ok": True}), flush=True)
+            return
+        if name == "connect":
+            answer = fleet.connect(command)
+        elif name == "state":
+            answer = fleet.state()
+        elif name == "mark":
+            answer = fleet.mark(command)
+        elif name == "report":
+            answer = fleet.report()
+        else:
+            answer = {"error": f"unknown command {name!r}"}
+        print(json.dumps(answer), flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

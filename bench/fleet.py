@@ -1,0 +1,376 @@
+"""The fleet benchmark: thousands of simulated Envoys on one `turnout serve` process.
+
+turnout runs as its own process (the real command line) on a policy directory of S
+services x 3 versions behind one gateway, one file per service. Simulated Envoys
+(``bench._fleet_client``: SotW ADS streams, optionally a share of Delta ones) run in a
+few client processes over loopback, a few channels each. Scenarios, in order:
+
+- connect: N streams connect and ACK their full config; time, server RSS and CPU,
+  server memory per idle stream above the process's baseline;
+- convergence: one service's traffic share changes by a policy *file write*; per
+  stream, the time from the write until it ACKed the new routes (p50, p99, max);
+- NACK storm: every 10th stream NACKs everything; the rest converge as before, and
+  nothing is resent in a loop (responses are counted for a while after);
+- reconnect storm: turnout is killed (SIGKILL) and started again; time until every
+  stream is back in sync, and whether any proxy's config changed (content-hashed
+  versions: a restarted turnout sends exactly what the proxies already have).
+
+    python -m bench fleet                       # 1,000 streams (part of `make bench`)
+    python -m bench fleet --streams 10000       # the full fleet
+
+The machine has 2 cores for the server *and* the simulated fleet: the client
+processes' CPU time is printed too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from turnout.demo._net import free_port
+from turnout.demo.control import TurnoutProcess
+
+GATEWAY = "kind: Gateway\nname: public\nport: {port}\naddress: 127.0.0.1\n"
+SERVICE = """kind: Service
+name: {name}
+hosts: ["{name}.example.com"]
+versions:
+  v1: {{endpoints: ["127.0.0.1:{p1}"]}}
+  v2: {{endpoints: ["127.0.0.1:{p2}"]}}
+  v3: {{endpoints: ["127.0.0.1:{p3}"]}}
+stable: v1
+traffic: {{v1: {v1}, v2: {v2}}}
+rules:
+  - name: dogfood
+    match: {{headers: {{x-employee: "true"}}}}
+    traffic: {{v1: 50, v2: 50}}
+mirror: {{to: v3, percent: 10}}
+"""
+CHANGED = 7
+"""The service whose traffic share changes."""
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def write_policies(directory: Path, services: int, gateway_port: int) -> None:
+    """A gateway and `services` services x 3 versions, one file each."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "gateway.yaml").write_text(GATEWAY.format(port=gateway_port))
+    for i in range(services):
+        write_service(directory, i, v2=5)
+
+
+def write_service(directory: Path, index: int, v2: int) -> None:
+    """Write service `index` with `v2` percent on v2, atomically (as an editor would)."""
+    name = f"svc{index:05d}"
+    text = SERVICE.format(
+        name=name, p1=20000 + index, p2=30000 + index, p3=40000 + index, v1=100 - v2, v2=v2
+    )
+    path = directory / f"{name}.yaml"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def proc_rss(pid: int) -> int:
+    """Resident set size of a process, bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def proc_cpu(pid: int) -> float:
+    """User + system CPU seconds a process has used."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+class ClientProcess:
+    """One `python -m bench._fleet_client` process, driven over its stdin/stdout."""
+
+    def __init__(self) -> None:
+        root = Path(__file__).resolve().parent.parent
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bench._fleet_client"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            cwd=root,
+            text=True,
+            bufsize=1,
+        )
+
+    def send(self, command: dict[str, Any]) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps(command) + "\n")
+        self.process.stdin.flush()
+
+    def receive(self) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"fleet client exited with {self.process.poll()}")
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    def cpu(self) -> float:
+        return proc_cpu(self.process.pid)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.send({"cmd": "quit"})
+            self.process.wait(10)
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+
+@dataclass
+class Fleet:
+    clients: list[ClientProcess] = field(default_factory=list)
+
+    def ask(self, command: dict[str, Any]) -> list[dict[str, Any]]:
+        """Send to every client, then gather every answer (they work in parallel)."""
+        for client in self.clients:
+            client.send(command)
+        return [client.receive() for client in self.clients]
+
+    def state(self) -> dict[str, Any]:
+        answers = self.ask({"cmd": "state"})
+        return {
+            "open": sum(a["open"] for a in answers),
+            "synced": sum(a["synced"] for a in answers),
+            "changed": sum(a["changed"] for a in answers),
+            "expect_changed": sum(a["expect_changed"] for a in answers),
+            "reconnects": sum(a["reconnects"] for a in answers),
+            "received": sum(a["received"] for a in answers),
+        }
+
+    def report(self) -> list[dict[str, Any]]:
+        return [p for a in self.ask({"cmd": "report"}) for p in a["proxies"]]
+
+    def wait(self, what: str, done: Any, timeout: float, interval: float = 0.05) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            state = self.state()
+            if done(state):
+                return state
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{what}: not done within {timeout:.0f}s: {state}")
+            time.sleep(interval)
+
+    def cpu(self) -> float:
+        return sum(c.cpu() for c in self.clients)
+
+
+def _percentile(values: Sequence[float], share: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(share * (len(ordered) - 1))))
+    return ordered[index]
+
+
+@dataclass
+class Row:
+    scenario: str
+    figures: str
+    bar: str = ""
+
+
+@dataclass
+class Results:
+    streams: int
+    rows: list[Row] = field(default_factory=list)
+
+    def add(self, scenario: str, figures: str, bar: str = "") -> None:
+        self.rows.append(Row(scenario, figures, bar))
+        print(f"  {scenario:<22} {figures}  {bar}", flush=True)
+
+
+def _converge(
+    fleet: Fleet, policies: Path, change: int, *, nack_every: int = 0, timeout: float = 60.0
+) -> tuple[list[float], list[dict[str, Any]], float]:
+    """Write one service's new share; per-stream seconds from the write to its ACK."""
+    fleet.ask({"cmd": "mark", "nack_every": nack_every})
+    started = time.monotonic()
+    write_service(policies, CHANGED, v2=5 + change)
+    fleet.wait(
+        f"change {change}",
+        lambda s: s["changed"] >= s["expect_changed"],
+        timeout,
+        interval=0.02,
+    )
+    done = time.monotonic() - started
+    report = fleet.report()
+    latencies = [p["changed_at"] - started for p in report if p["changed_at"] is not None]
+    return latencies, report, done
+
+
+@contextlib.contextmanager
+def _fleet(clients: int) -> Iterator[Fleet]:
+    fleet = Fleet([ClientProcess() for _ in range(clients)])
+    try:
+        yield fleet
+    finally:
+        for client in fleet.clients:
+            client.close()
+
+
+def run(
+    streams: int = 1000,
+    *,
+    clients: int = 4,
+    channels: int = 8,
+    services: int = 100,
+    changes: int = 5,
+    debounce_ms: int = 20,
+    delta_every: int = 0,
+    scenarios: Sequence[str] = ("connect", "convergence", "nack", "reconnect"),
+) -> Results:
+    """Run the fleet scenarios against one `turnout serve`; print and return the table."""
+    results = Results(streams)
+    print(
+        f"\n== fleet: {streams:,} simulated Envoys ({clients} client processes x {channels} "
+        f"channels), {services} services x 3 versions, debounce {debounce_ms} ms ==",
+        flush=True,
+    )
+    with contextlib.ExitStack() as stack:
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="turnout-fleet-")))
+        policies = workdir / "policies"
+        write_policies(policies, services, free_port())
+        turnout = TurnoutProcess(
+            policies,
+            log_path=workdir / "turnout.log",
+            extra_args=["--log-level", "warning", "--debounce-ms", str(debounce_ms)],
+        ).start(timeout=120)
+        stack.callback(turnout.stop)
+        turnout.wait_settled([], timeout=120)
+        time.sleep(0.5)
+        assert turnout.pid is not None
+        base_rss, base_cpu = proc_rss(turnout.pid), proc_cpu(turnout.pid)
+        fleet = stack.enter_context(_fleet(clients))
+
+        # -- connect ----------------------------------------------------------------
+        per_client = [streams // clients + (i < streams % clients) for i in range(clients)]
+        started = time.monotonic()
+        first = 0
+        for client, count in zip(fleet.clients, per_client, strict=True):
+            client.send(
+                {
+                    "cmd": "connect",
+                    "port": turnout.xds_port,
+                    "count": count,
+                    "first": first,
+                    "channels": channels,
+                    "group": "edge",
+                    "delta_every": delta_every,
+                }
+            )
+            first += count
+        for client in fleet.clients:
+            client.receive()
+        fleet.wait("connect", lambda s: s["synced"] >= streams, timeout=max(60, streams / 50))
+        connect_s = time.monotonic() - started
+        cpu = proc_cpu(turnout.pid) - base_cpu
+        time.sleep(2.0)
+        rss = proc_rss(turnout.pid)
+        per_stream = (rss - base_rss) / streams
+        results.add(
+            "connect",
+            f"{streams:,} streams synced in {connect_s:.1f} s; server CPU {cpu:.1f} s, "
+            f"RSS {base_rss / 2**20:.0f} -> {rss / 2**20:.0f} MB "
+            f"({per_stream / 1024:.1f} KB per idle stream)",
+            f"[bar <= 64 KB/stream: {'met' if per_stream <= 64 * 1024 else 'MISSED'}]",
+        )
+
+        # -- convergence --------------------------------------------------------------
+        if "convergence" in scenarios:
+            pooled: list[float] = []
+            slowest: list[float] = []
+            cpu_before, fleet_cpu_before = proc_cpu(turnout.pid), fleet.cpu()
+            for change in range(1, changes + 1):
+                latencies, _report, _done = _converge(fleet, policies, change)
+                pooled += latencies
+                slowest.append(max(latencies))
+                time.sleep(0.3)
+            server_cpu = (proc_cpu(turnout.pid) - cpu_before) / changes
+            fleet_cpu = (fleet.cpu() - fleet_cpu_before) / changes
+            p99 = _percentile(pooled, 0.99)
+            bar = 2.0 if streams > 1000 else 0.25
+            results.add(
+                "convergence",
+                f"file write -> ACK, {changes} changes x {streams:,} streams: "
+                f"p50 {_percentile(pooled, 0.5) * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, "
+                f"max {max(pooled) * 1000:.0f} ms (slowest change "
+                f"{max(slowest) * 1000:.0f} ms); per change CPU: server {server_cpu:.2f} s, "
+                f"clients {fleet_cpu:.2f} s",
+                f"[bar p99 <= {bar * 1000:.0f} ms: {'met' if p99 <= bar else 'MISSED'}]",
+            )
+
+        # -- NACK storm ---------------------------------------------------------------
+        if "nack" in scenarios:
+            latencies, report, _done = _converge(fleet, policies, changes + 1, nack_every=10)
+            time.sleep(2.0)  # anything resent in a loop would arrive now
+            report = fleet.report()
+            nackers = [p for p in report if p["nack"]]
+            others = [p for p in report if not p["nack"]]
+            resent = sum(max(0, p["responses"] - 1) for p in report)
+            results.add(
+                "NACK storm",
+                f"{len(nackers):,} streams NACK: the other {len(others):,} converged p50 "
+                f"{_percentile(latencies, 0.5) * 1000:.0f} ms, p99 "
+                f"{_percentile(latencies, 0.99) * 1000:.0f} ms; responses after the change: "
+                f"{sum(p['responses'] for p in report):,} for {len(report):,} streams, "
+                f"{sum(p['nacks'] for p in nackers):,} NACKs",
+                f"[no resend loop: {'met' if resent == 0 else f'MISSED ({resent} extra)'}]",
+            )
+            # everyone accepts again; the next change reaches the NACKers too
+            _converge(fleet, policies, changes + 2)
+
+        # -- reconnect storm ----------------------------------------------------------
+        if "reconnect" in scenarios:
+            before = {i: p["versions"] for i, p in enumerate(fleet.report())}
+            killed = time.monotonic()
+            turnout.kill()
+            fleet.wait("streams broken", lambda s: s["open"] < streams, timeout=30)
+            turnout.start(timeout=120)
+            up = time.monotonic()
+            state = fleet.wait(
+                "reconnect",
+                lambda s: s["synced"] >= streams,
+                timeout=max(120, streams / 50),
+                interval=0.1,
+            )
+            synced = time.monotonic()
+            after = {i: p["versions"] for i, p in enumerate(fleet.report())}
+            changed = sum(1 for i in before if before[i] != after[i])
+            assert turnout.pid is not None
+            results.add(
+                "reconnect storm",
+                f"SIGKILL -> all {streams:,} back in sync {synced - killed:.1f} s "
+                f"(restart took {up - killed:.1f} s; {synced - up:.1f} s after /healthz); "
+                f"proxies whose config changed: {changed}; server RSS "
+                f"{proc_rss(turnout.pid) / 2**20:.0f} MB",
+                f"[bar <= 30 s: {'met' if synced - killed <= 30 and changed == 0 else 'MISSED'}]",
+            )
+            del state
+
+        status = turnout.status()
+        proxies = status.get("proxies") or []
+        synced_in_status = sum(1 for p in proxies if p.get("synced_version") == status["version"])
+        results.add(
+            "/status",
+            f"{len(proxies):,} proxies listed, {synced_in_status:,} synced to {status['version']}",
+        )
+    return results
