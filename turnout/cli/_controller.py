@@ -97,7 +97,7 @@ class Compiler:
         """The snapshot of what an Envoy serving ``gateways`` gets."""
         pieces = translation.pieces(gateways)
         pool = self.pool
-        services = {id(clusters): (clusters, endpoints) for clusters, endpoints in pieces.services}
+        services = {id(pair[0]): pair for pair in pieces.services}
         previous = self._built.get(gateways)
         if previous is None:
             removed: list[_ServiceMessages] = []

@@ -63,13 +63,21 @@ class RouteParts:
 
 
 @dataclass(frozen=True, eq=False)
-class _ServicePart:
+class _ServicePart:  # not slotted: caches ``resources``
     service: Service
     clusters: tuple[cluster_pb2.Cluster, ...]
     endpoints: tuple[endpoint_pb2.ClusterLoadAssignment, ...]
     virtual_host: route_components_pb2.VirtualHost
     route_field: bytes
     """The virtual host as field 2 of a RouteConfiguration (tag, length, bytes)."""
+
+    @functools.cached_property
+    def resources(
+        self,
+    ) -> tuple[tuple[cluster_pb2.Cluster, ...], tuple[endpoint_pb2.ClusterLoadAssignment, ...]]:
+        """(clusters, assignments): one object for the part's life, so building a
+        snapshot allocates nothing per unchanged service."""
+        return (self.clusters, self.endpoints)
 
 
 @dataclass(frozen=True, eq=False)
@@ -127,9 +135,7 @@ class Translation:
         parts = [self._gateways[name] for name in sorted(set(gateways))]
         services = sorted({s for part in parts for s in part.services})
         return Pieces(
-            services=tuple(
-                (self._services[s].clusters, self._services[s].endpoints) for s in services
-            ),
+            services=tuple(self._services[s].resources for s in services),
             listeners=tuple(part.listener for part in parts),
             routes=tuple(part.routes for part in parts),
         )
