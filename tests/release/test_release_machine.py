@@ -109,7 +109,7 @@ def test_analysis_without_thresholds_judges_the_defaults() -> None:
     assert win is not None
     assert win.thresholds.max_error_rate is None
     assert win.thresholds.max_error_rate_increase == DEFAULT_ANALYSIS.max_error_rate_increase
-    assert win.thresholds.max_latency_p99_increase == DEFAULT_ANALYSIS.max_latency_p99_increase
+    assert win.thresholds.max_latency_p99_increase is None
 
 
 def test_pending_release_starts_at_step_zero() -> None:
