@@ -21,6 +21,7 @@ import structlog
 
 from turnout.analysis import ClusterMap, Figures, MetricsSource, PrometheusSource, WindowStore
 from turnout.api import CheckView, FiguresView, ReleaseAnalysisView
+from turnout.edit import GitError, git_root
 from turnout.policy import PolicySet
 from turnout.release import Driver, Lease, LeaseConfig, Report
 
@@ -184,6 +185,11 @@ class Driving:
         self._tasks: list[asyncio.Task[None]] = []
         if not options.drive:
             return
+        if options.commit:
+            try:
+                git_root(directory)
+            except GitError as exc:
+                raise click.UsageError(f"--commit-releases: {exc}") from None
         source: MetricsSource = store
         if options.metrics_source == "prometheus":
             assert options.prometheus_url is not None  # pop_release_options checked
