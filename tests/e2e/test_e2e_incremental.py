@@ -213,6 +213,16 @@ class Release:
     def address(self) -> str:
         return f"127.0.0.1:{self.turnout.xds_port}"
 
+    def decision(self, action: str, timeout: float = 5.0) -> dict[str, Any]:
+        """The last `release decision` event with this action, once it is logged (the
+        file is written before the event is)."""
+
+        def logged() -> dict[str, Any] | None:
+            found = [d for d in self.decisions() if d["action"] == action]
+            return found[-1] if found else None
+
+        return wait_until(logged, timeout, what=f"a {action} decision in the log")
+
     def status(self, *args: str) -> str:
         done = subprocess.run(
             [sys.executable, "-m", "turnout", "status", "--address", self.address, *args],
@@ -281,6 +291,7 @@ def test_healthy_canary_is_promoted(
     started = release.begin("[20, 50, 100]", "3s")
     state = release.wait_phase("promoted", "rolled-back", "failed", timeout=40)
     assert state.phase == "promoted", state.reason
+    release.decision("promote")
     service = release.service()
     assert service.stable == "v2"
     assert service.traffic == (("v2", 100),)
@@ -314,8 +325,7 @@ def test_failing_canary_is_rolled_back(
     assert "maxErrorRate" in (state.reason or "")
     time.sleep(1.0)
     release.stop_load()
-    decision = release.decisions()[-1]
-    assert decision["action"] == "rollback"
+    decision = release.decision("rollback")
     assert decision["canary"]["requests"] >= 50
     assert [c["name"] for c in decision["checks"] if c["significant"] and c["breached"]] == [
         "maxErrorRate"
@@ -340,7 +350,7 @@ def test_slow_canary_is_rolled_back(release_env: Callable[..., Release]) -> None
     assert "maxLatencyP99" in (state.reason or "")
     time.sleep(1.0)
     release.stop_load()
-    decision = release.decisions()[-1]
+    decision = release.decision("rollback")
     assert decision["canary"]["p99_ms"] >= 150
     answers = load.snapshot()
     first_bad, back = back_on_stable(answers, lambda a: a.version == "v2" and a.seconds >= 0.15)
@@ -426,7 +436,7 @@ def test_failing_dark_run_blocks_the_release(release_env: Callable[..., Release]
     time.sleep(1.0)
     assert set(load.counts()) == {"v1"}, "a live request reached the dark version"
     assert release.state() == state  # blocked: nothing moves after the failure
-    decision = release.decisions()[-1]
+    decision = release.decision("fail")
     print(
         f"\n[dark 30% 5xx] release blocked {decision['at'] - started:.2f}s after it began "
         f"({decision['canary']['requests']} mirrored requests judged, "
