@@ -238,6 +238,11 @@ class XdsServer:
         try:
             admission = self.guard.open(context, stream.stream_id)
             stream.admit = admission.admit
+            # Headers first. grpc.aio sends them with the first response otherwise, and
+            # a write cancelled in flight (the stream ending) leaves that op pending in
+            # core: the status sent next then fails (GRPC_CALL_ERROR_TOO_MANY_OPERATIONS)
+            # and the proxy gets no status at all.
+            await context.send_initial_metadata(())
             await stream.serve(admission.requests(requests), context.write)
         except StreamRejectedError as exc:
             rejected = exc
