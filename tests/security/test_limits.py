@@ -175,12 +175,12 @@ async def test_requests_past_the_burst_are_read_at_the_rate_limit(limited: Runni
     loop = asyncio.get_running_loop()
     started = loop.time()
     await served(limited, "quiet")
-    assert loop.time() - started < 0.5
+    assert loop.time() - started < 0.8  # not held behind the chatty stream
     assert await timing >= 0.9  # (43 - 20) / 20 = 1.15 s
 
 
 async def test_without_a_rate_limit_the_same_burst_is_read_at_once(limited: RunningXds) -> None:
-    """The same 43 requests are all read well within half a second when no rate limit
-    is set (what makes the throttling test meaningful)."""
+    """The same 43 requests are all read well within the throttled time when no rate
+    limit is set (what makes the throttling test meaningful)."""
     client = await limited.client(node_id="chatty")
-    assert await _burst_then_marker(client, 40) < 0.5
+    assert await _burst_then_marker(client, 40) < 0.6
