@@ -108,7 +108,7 @@ def claiming(node_cluster: str, **counters: float) -> Any:
 
 async def test_serve_authorizes_xds_by_certificate(pki: Pki, tmp_path: Path) -> None:
     """turnout serve over mTLS serves Envoy A its gateway as cluster-a and refuses it as
-    cluster-b with PERMISSION_DENIED."""
+    cluster-b with PERMISSION_DENIED, counted in /metrics."""
     async with mtls_app(pki, tmp_path) as app:
         target = f"127.0.0.1:{app.xds_port}"
         good = await AdsClient.connect(
@@ -128,6 +128,9 @@ async def test_serve_authorizes_xds_by_certificate(pki: Pki, tmp_path: Path) -> 
             assert resource_names(accepted[CLUSTER_TYPE]) == ["web_v1", "web_v2"]
             assert (await refused(bad)).code() == grpc.StatusCode.PERMISSION_DENIED
             assert [p.node_id for p in app.xds.proxies()] == ["a-1"]
+            exposition = app.metrics.exposition().decode()
+            assert 'turnout_xds_streams_rejected_total{code="PERMISSION_DENIED"} 1.0' in exposition
+            assert "turnout_tls_certificate_reloads_total 0.0" in exposition
         finally:
             await good.close()
             await bad.close()

@@ -22,7 +22,7 @@ from turnout.cli._driving import Driving, ReleaseOptions
 from turnout.cli._fanout import FanOut
 from turnout.cli._metrics import Metrics
 from turnout.cli._release_view import ControllerView
-from turnout.cli._tls import ServerCertificates, metrics_node
+from turnout.cli._tls import SecurityCollector, ServerCertificates, metrics_node
 from turnout.cli._watch import watch_policies
 from turnout.policy import PolicySet
 from turnout.xds import ProxyStatus, StreamGuard, XdsServer
@@ -79,6 +79,7 @@ class App:
         )
         self.tls = tls
         self.guard = guard if guard is not None else StreamGuard()
+        self.metrics.registry.register(SecurityCollector(self.guard, tls))
         self.xds = XdsServer(
             self.cache,
             FanOut(self.release.callbacks, self.metrics.callbacks),

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import ssl
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -29,6 +29,9 @@ import grpc
 import structlog
 from envoy.config.core.v3.base_pb2 import Node
 from google.protobuf.message import DecodeError
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
@@ -36,6 +39,7 @@ from turnout.xds import IdentityMap, IdentityMapError, Limits, StreamGuard
 
 __all__ = [
     "CertificateError",
+    "SecurityCollector",
     "ServerCertificates",
     "channel_credentials",
     "client_credentials_from_options",
@@ -370,3 +374,27 @@ def client_credentials_from_options(
         return channel_credentials(tls_ca, tls_cert, tls_key)
     except CertificateError as exc:
         raise click.BadParameter(str(exc), param_hint="--tls-cert/--tls-key") from None
+
+
+class SecurityCollector(Collector):
+    """Prometheus metrics of the guard and the certificates, read at scrape time."""
+
+    def __init__(self, guard: StreamGuard, certificates: ServerCertificates | None) -> None:
+        self._guard = guard
+        self._certificates = certificates
+
+    def collect(self) -> Iterable[Metric]:
+        rejected = CounterMetricFamily(
+            "turnout_xds_streams_rejected",
+            "Streams ended by node authorization or a limit, by gRPC status code.",
+            labels=["code"],
+        )
+        for code in ("PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "INVALID_ARGUMENT"):
+            rejected.add_metric([code], self._guard.rejected[code])
+        yield rejected
+        if self._certificates is not None:
+            yield CounterMetricFamily(
+                "turnout_tls_certificate_reloads",
+                "Times changed certificate files were taken for new connections.",
+                value=self._certificates.reloads,
+            )
