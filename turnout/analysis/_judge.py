@@ -12,9 +12,19 @@ Pure functions, no I/O. The rule, for each threshold the policy sets:
   - `max_error_rate_increase`: two proportions (Fisher's exact test), canary worse;
   - `max_latency_p99`: binomial test of the canary's requests slower than the limit
     against the 1% a p99 at the limit allows;
-  - `max_latency_p99_increase` (a ratio): Mann-Whitney U (the canary's whole
-    latency distribution is slower) or the same tail test against ratio x the
-    baseline's p99; either counts, each at half the allowed error rate (Bonferroni).
+  - `max_latency_p99_increase` (a ratio): breached only when the canary's p99 is
+    above both ratio x the baseline's p99 AND the baseline's p99 + `min_latency_increase`
+    (an absolute floor, 10 ms by default); significant when Mann-Whitney U (the canary's
+    whole latency distribution is slower) or the tail test against that allowed p99
+    is, each at half the allowed error rate (Bonferroni), and the Mann-Whitney effect
+    says the canary is the slower one.
+
+The floor is there because p99s are estimated from Envoy's buckets (0.5, 1, 5, 10, 25
+ms...): a canary 2 ms slower at 4 ms moves from the (1, 5] bucket into (5, 10] and its
+p99 estimate doubles (4.96 -> 9.95 ms), a ratio of 2 on a difference that no user
+sees. Below 10 ms the buckets are at most 5 ms wide, so a 10 ms floor keeps such
+bucket jumps from ever breaching a ratio, while a canary 200 ms slower breaches it by
+far.
 - **pass** otherwise; a breach that is not (yet) significant is named in the reasons.
 
 So a noisy but healthy canary is not failed by a few unlucky seconds (at confidence
@@ -57,6 +67,8 @@ class AnalysisLike(Protocol):
     def max_latency_p99_seconds(self) -> float | None: ...
     @property
     def max_latency_p99_increase(self) -> float | None: ...
+    @property
+    def min_latency_increase_seconds(self) -> float: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,10 +81,13 @@ class Thresholds:
     max_latency_p99: float | None = None  # seconds
     max_latency_p99_increase: float | None = None  # ratio to the baseline's p99
     confidence: float = 0.99
+    min_latency_increase: float = 0.010  # seconds: the least p99 rise a ratio breach needs
 
     def __post_init__(self) -> None:
         if not 0.5 <= self.confidence < 1.0:
             raise ValueError("confidence must be in [0.5, 1)")
+        if self.min_latency_increase < 0:
+            raise ValueError("min_latency_increase cannot be negative")
 
     @classmethod
     def from_analysis(cls, analysis: AnalysisLike, confidence: float = 0.99) -> Thresholds:
@@ -84,6 +99,7 @@ class Thresholds:
             max_latency_p99=analysis.max_latency_p99_seconds,
             max_latency_p99_increase=analysis.max_latency_p99_increase,
             confidence=confidence,
+            min_latency_increase=analysis.min_latency_increase_seconds,
         )
 
     @property
@@ -216,20 +232,25 @@ def _latency_p99_increase(
     c: Figures, b: Figures, t: Thresholds, limit: float, p99: float, base_p99: float
 ) -> Check:
     ratio = p99 / base_p99 if base_p99 > 0 else (math.inf if p99 > 0 else 1.0)
+    difference = p99 - base_p99
+    allowed = max(limit * base_p99, base_p99 + t.min_latency_increase)
     bounds = Histogram(c.latency.merge(b.latency).bounds)  # aligned if the two differ
     canary, baseline = c.latency.merge(bounds), b.latency.merge(bounds)
     mw = mann_whitney(canary.counts, baseline.counts)
-    above, tail_p = _tail_test(c, limit * base_p99)
+    above, tail_p = _tail_test(c, allowed)
     p = min(1.0, 2.0 * min(mw.p_value, tail_p))  # Bonferroni over the two tests
     return Check(
         "maxLatencyP99Increase",
         ratio,
         limit,
-        ratio > limit,
+        p99 > allowed,  # the ratio AND the absolute floor
         p,
-        p < t.alpha,
+        p < t.alpha and mw.effect > 0.5,  # and the canary is the slower one
         {
             "ratio": ratio,
+            "difference_seconds": difference,
+            "allowed_p99_seconds": allowed,
+            "min_latency_increase_seconds": t.min_latency_increase,
             "mann_whitney_p": mw.p_value,
             "mann_whitney_z": mw.z,
             "probability_slower": mw.effect,
@@ -250,9 +271,11 @@ def _describe(check: Check, canary: str, baseline: str) -> str:
     elif check.name == "maxLatencyP99":
         what = f"{canary} p99 {_ms(check.value)} > maxLatencyP99 {_ms(check.limit)}"
     else:
+        difference = check.effect.get("difference_seconds", 0.0)
+        floor = check.effect.get("min_latency_increase_seconds", 0.0)
         what = (
-            f"{canary} p99 {_fmt(check.value)}x {baseline}'s "
-            f"> maxLatencyP99Increase {_fmt(check.limit)}"
+            f"{canary} p99 {_fmt(check.value)}x {baseline}'s (+{_ms(difference)}) "
+            f"> maxLatencyP99Increase {_fmt(check.limit)} (and minLatencyIncrease {_ms(floor)})"
         )
     if check.significant:
         return f"{what} (p={check.p_value:.2g})"

@@ -445,14 +445,18 @@ _ANALYSIS = {
     "maxErrorRateIncrease": Field(fraction),
     "maxLatencyP99": Field(duration),
     "maxLatencyP99Increase": Field(_increase),
+    "minLatencyIncrease": Field(duration),
+}
+
+_ANALYSIS_NAMES = {
+    "maxLatencyP99": "max_latency_p99_seconds",
+    "minLatencyIncrease": "min_latency_increase_seconds",
 }
 
 
 def _analysis(ctx: Ctx, at: At) -> Analysis:
     values = valid(read_mapping(ctx, at, _ANALYSIS))
-    values = {
-        ("max_latency_p99_seconds" if k == "maxLatencyP99" else k): v for k, v in values.items()
-    }
+    values = {_ANALYSIS_NAMES.get(k, k): v for k, v in values.items()}
     return Analysis(**_snake(values))
 
 

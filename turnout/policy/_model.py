@@ -149,6 +149,10 @@ class Analysis:
     max_error_rate_increase: float | None = None
     max_latency_p99_seconds: float | None = None
     max_latency_p99_increase: float | None = None
+    #: The least rise of the p99 over stable's that `max_latency_p99_increase` counts
+    #: as a breach (`minLatencyIncrease`): a ratio of few-millisecond p99s estimated
+    #: from Envoy's buckets is noise below it.
+    min_latency_increase_seconds: float = 0.010
 
 
 #: Where an incremental release stands (`incremental.state.phase`). `dark`: the clean

@@ -78,8 +78,8 @@ EARLY_CONFIDENCE = 0.999
 FINAL_CONFIDENCE = 0.99
 
 #: What is judged when `analysis` sets no threshold at all: the error rate may not rise
-#: by more than a point over stable's. Latency is judged only when asked for: with
-#: Envoy's coarse buckets a ratio to a few-millisecond p99 is brittle (4 ms -> 6 ms
+#: by more than a point over stable's. Latency is judged only when asked for (and a
+#: ratio then needs `minLatencyIncrease` too: with Envoy's coarse buckets 4 ms -> 6 ms
 #: crosses the 5 ms bound and doubles the estimate), so no ratio is assumed.
 DEFAULT_ANALYSIS = Thresholds(max_error_rate_increase=0.01)
 
