@@ -29,6 +29,10 @@ from turnout.xds import ProxyStatus, StreamGuard, XdsServer
 
 log = structlog.get_logger("turnout.serve")
 
+DRAIN_RATE = 100.0
+"""Streams ended per second at shutdown (spread over at most half the grace period):
+1,000 Envoys on a replica with --grace 10 reconnect over 5 s, not in one instant."""
+
 
 def split_address(address: str) -> tuple[str, int]:
     """`host:port` -> (host, port); `[::1]:18000` works too."""
@@ -184,19 +188,29 @@ class App:
         New streams are refused at once (the listener closes and connected Envoys get
         an HTTP/2 GOAWAY). Open streams go on, still receiving policy changes, until
         each has ACKed the version being served, so no Envoy moves in the middle of
-        an update; then all are ended and their Envoys, keeping their config,
-        reconnect through the Service to another replica. Streams still behind when
+        an update; then they are ended one by one over a short window
+        (`XdsServer.drain`: jittered, DRAIN_RATE streams a second, at most half the
+        grace), so a replica's Envoys reconnect through the Service to the other
+        replicas spread out rather than in one stampede. Streams still behind when
         the grace runs out (a NACKing or stuck Envoy) are ended then.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._grace
         log.info("turnout stopping", grace_seconds=self._grace, streams=self.xds.stream_count)
         stopping = asyncio.create_task(self.xds.stop(self._grace))
-        while not stopping.done() and loop.time() < deadline:
+
+        def spread() -> float:
+            return min(self._grace / 2, self.xds.stream_count / DRAIN_RATE)
+
+        while not stopping.done() and loop.time() < deadline - spread():
             version = self.cache.version
             if all(p.synced_version == version for p in self.xds.proxies()):
                 break
             await asyncio.sleep(0.05)
+        window = max(0.0, min(spread(), deadline - loop.time()))
+        if not stopping.done():
+            ended = await self.xds.drain(window)
+            log.info("xds streams drained", streams=ended, over_seconds=round(window, 2))
         await self.xds.stop(None)  # ends what is left now (grpc: a later stop shortens)
         await stopping
         log.info("xds streams ended", seconds=round(self._grace - (deadline - loop.time()), 2))

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import random
 import secrets
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import grpc
@@ -111,6 +112,7 @@ class XdsServer:
         self._callbacks = callbacks if callbacks is not None else XdsCallbacks()
         self._options = tuple(options)
         self._streams: dict[int, Stream | DeltaStream] = {}
+        self._tasks: dict[int, asyncio.Task[Any]] = {}  # each stream's handler, for drain()
         self._ids = itertools.count(1)
         # Nonces from an earlier process must not look live to this one.
         self._nonce_prefix = secrets.token_hex(3) + "."
@@ -165,6 +167,36 @@ class XdsServer:
             await self._server.stop(grace)
             self._server = None
 
+    async def drain(self, over_seconds: float, *, rng: Callable[[], float] = random.random) -> int:
+        """End every open stream, one by one, spread over ``over_seconds``: the streams
+        are taken in random order and the i-th of n ends at a random moment of the i-th
+        of n equal slices of the window (jittered, never two at once by design), so a
+        fleet's Envoys reconnect to another replica over the window instead of all in
+        the same instant. A stream ended here finishes with status OK and its proxy,
+        keeping its config, reconnects. Streams opened meanwhile are not waited for
+        (stop the server first so none are). Returns how many were ended."""
+        tasks = list(self._tasks.items())
+        _shuffle(tasks, rng)
+        loop = asyncio.get_running_loop()
+        start, count = loop.time(), len(tasks)
+        ended = 0
+        for index, (stream_id, task) in enumerate(tasks):
+            at = start + over_seconds * (index + rng()) / count
+            await asyncio.sleep(max(0.0, at - loop.time()))
+            if task.done() or stream_id not in self._tasks:
+                continue  # it ended on its own meanwhile
+            task.cancel()
+            ended += 1
+        pending = [task for _id, task in tasks if not task.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=1.0)
+        return ended
+
+    def _track(self, stream_id: int) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks[stream_id] = task
+
     def proxies(self) -> list[ProxyStatus]:
         """A copy of every open stream's state, by stream id."""
         return [self._streams[k].status() for k in sorted(self._streams)]
@@ -189,6 +221,7 @@ class XdsServer:
                 nonce_prefix=self._nonce_prefix,
             )
             self._streams[stream.stream_id] = stream
+            self._track(stream.stream_id)
             try:
                 await self._serve(stream, requests, context)
             except asyncio.CancelledError:
@@ -197,6 +230,7 @@ class XdsServer:
                 return
             finally:
                 del self._streams[stream.stream_id]
+                self._tasks.pop(stream.stream_id, None)
 
         return behavior
 
@@ -216,12 +250,14 @@ class XdsServer:
                 nonce_prefix=self._nonce_prefix,
             )
             self._streams[stream.stream_id] = stream
+            self._track(stream.stream_id)
             try:
                 await self._serve(stream, requests, context)
             except asyncio.CancelledError:
                 return  # the proxy went away or the server is stopping (see _behavior)
             finally:
                 del self._streams[stream.stream_id]
+                self._tasks.pop(stream.stream_id, None)
 
         return behavior
 
@@ -251,3 +287,10 @@ class XdsServer:
                 admission.close()
         if rejected is not None:
             await context.abort(rejected.code, rejected.details)
+
+
+def _shuffle(items: list[Any], rng: Callable[[], float]) -> None:
+    """Fisher-Yates with ``rng`` (random.shuffle lost its random argument in 3.11)."""
+    for i in range(len(items) - 1, 0, -1):
+        j = int(rng() * (i + 1))
+        items[i], items[j] = items[j], items[i]
