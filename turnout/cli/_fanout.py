@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from turnout.xds import StreamInfo, XdsCallbacks
 
 __all__ = ["FanOut"]
+
+_HOOKS = (
+    "on_stream_open",
+    "on_stream_close",
+    "on_response",
+    "on_ack",
+    "on_nack",
+    "on_synced",
+)
 
 
 class FanOut(XdsCallbacks):
@@ -13,12 +24,22 @@ class FanOut(XdsCallbacks):
 
     def __init__(self, *callbacks: XdsCallbacks) -> None:
         self._callbacks = callbacks
+        # Per hook, the bound methods that do something (a hook left as XdsCallbacks'
+        # no-op is skipped): the server calls hooks per response and per ACK.
+        self._hooks: dict[str, tuple[Callable[..., None], ...]] = {
+            hook: tuple(
+                getattr(c, hook)
+                for c in callbacks
+                if getattr(type(c), hook, None) is not getattr(XdsCallbacks, hook)
+            )
+            for hook in _HOOKS
+        }
 
     def _each(self, hook: str, *args: object) -> None:
         error: Exception | None = None
-        for callbacks in self._callbacks:
+        for method in self._hooks[hook]:
             try:
-                getattr(callbacks, hook)(*args)
+                method(*args)
             except Exception as exc:
                 error = error or exc
         if error is not None:

@@ -12,22 +12,29 @@ later is a first sync, not a push.
 
 from __future__ import annotations
 
+import itertools
 import time
-from collections.abc import Callable, Iterable, Sequence
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TypeVar
 
 from prometheus_client import (
     CollectorRegistry,
-    Counter,
     GCCollector,
-    Histogram,
     PlatformCollector,
     ProcessCollector,
     disable_created_metrics,
     generate_latest,
 )
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    InfoMetricFamily,
+)
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from turnout.cache import ORDER, Snapshot, SnapshotCache, short_name
 from turnout.cli._controller import Controller
@@ -35,10 +42,38 @@ from turnout.xds import SERVICES, ProxyStatus, StreamInfo, XdsCallbacks
 
 __all__ = ["Metrics"]
 
+_T = TypeVar("_T")
+
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+_BOUNDS = (*(floatToGoString(b) for b in LATENCY_BUCKETS), "+Inf")  # type: ignore[no-untyped-call]
+"""The ``le`` labels, formatted as prometheus_client formats them."""
+
+
+class _Histogram:
+    """A Prometheus histogram as plain numbers: observing is a bisect and two adds
+    (``prometheus_client``'s per-call lock and label look-up cost more than the rest of
+    a stream's ACK handling); exported by :class:`_EventCollector` when scraped."""
+
+    __slots__ = ("counts", "sum")
+
+    def __init__(self) -> None:
+        self.counts = [0] * (len(LATENCY_BUCKETS) + 1)
+        """Per bucket, not cumulative; the last is +Inf."""
+        self.sum = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(LATENCY_BUCKETS, value)] += 1
+        self.sum += value
+
+    def buckets(self) -> list[tuple[str, float]]:
+        cumulative = list(itertools.accumulate(self.counts))
+        return list(zip(_BOUNDS, cumulative, strict=True))
 
 
 class _Hooks(XdsCallbacks):
+    """Counts stream events in plain ints and lists, by type URL (labelled at scrape
+    time): these run per response and per ACK on every stream."""
+
     def __init__(self, metrics: Metrics) -> None:
         self._m = metrics
 
@@ -53,25 +88,73 @@ class _Hooks(XdsCallbacks):
         self, stream: StreamInfo, type_url: str, version: str, resource_count: int
     ) -> None:
         m = self._m
-        kind = short_name(type_url)
-        m.pushes.labels(kind).inc()
-        if not m._open_at_publish(stream.stream_id):
-            return
-        pushed = m._pushed.setdefault(stream.stream_id, {})
+        pushes = m.pushes
+        pushes[type_url] = pushes.get(type_url, 0) + 1
+        opened = m._opened.get(stream.stream_id)
+        if opened is None or opened >= m._publishes:
+            return  # not open at the last publish: a first sync, not a push
+        pushed = m._pushed.get(stream.stream_id)
+        if pushed is None:
+            pushed = m._pushed[stream.stream_id] = {}
         if pushed.get(type_url) != m._publishes:  # the first push of this publish only
             pushed[type_url] = m._publishes
-            m.push_latency.labels(kind).observe(time.monotonic() - m._published_at)
+            latency = m.push_latency.get(type_url)
+            if latency is None:
+                latency = m.push_latency[type_url] = _Histogram()
+            latency.observe(time.monotonic() - m._published_at)
 
     def on_ack(self, stream: StreamInfo, type_url: str, version: str) -> None:
-        self._m.acks.labels(short_name(type_url)).inc()
+        acks = self._m.acks
+        acks[type_url] = acks.get(type_url, 0) + 1
 
     def on_nack(self, stream: StreamInfo, type_url: str, version: str, message: str) -> None:
-        self._m.nacks.labels(short_name(type_url)).inc()
+        nacks = self._m.nacks
+        nacks[type_url] = nacks.get(type_url, 0) + 1
 
     def on_synced(self, stream: StreamInfo, version: str) -> None:
         m = self._m
         if version == m._published_version and m._open_at_publish(stream.stream_id):
             m.convergence.observe(time.monotonic() - m._published_at)
+
+
+class _EventCollector(Collector):
+    """The stream-event counters and latency histograms, labelled when scraped."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._m = metrics
+
+    def collect(self) -> Iterable[Metric]:
+        m = self._m
+        for name, doc, counts in (
+            ("turnout_xds_pushes", "xDS responses sent, by type.", m.pushes),
+            ("turnout_xds_acks", "xDS responses ACKed, by type.", m.acks),
+            ("turnout_xds_nacks", "xDS responses rejected by a proxy, by type.", m.nacks),
+        ):
+            family = CounterMetricFamily(name, doc, labels=["type"])
+            for type_url, count in _by_type(counts):
+                family.add_metric([short_name(type_url)], count)
+            yield family
+        push = HistogramMetricFamily(
+            "turnout_xds_push_latency_seconds",
+            "From a publish to the first response of each type carrying it to a proxy "
+            "that was connected at the publish.",
+            labels=["type"],
+        )
+        for type_url, histogram in _by_type(m.push_latency):
+            push.add_metric([short_name(type_url)], histogram.buckets(), histogram.sum)
+        yield push
+        convergence = HistogramMetricFamily(
+            "turnout_xds_convergence_latency_seconds",
+            "From a publish to a proxy connected at the publish having ACKed all of it.",
+        )
+        convergence.add_metric([], m.convergence.buckets(), m.convergence.sum)
+        yield convergence
+
+
+def _by_type(values: Mapping[str, _T]) -> list[tuple[str, _T]]:
+    """xDS types in ORDER first, then any other (never expected) by name."""
+    rank = {t: i for i, t in enumerate(ORDER)}
+    return sorted(values.items(), key=lambda item: (rank.get(item[0], len(rank)), item[0]))
 
 
 class _StateCollector(Collector):
@@ -161,32 +244,13 @@ class Metrics:
         PlatformCollector(registry=self.registry)
         GCCollector(registry=self.registry)
         r = self.registry
-        self.pushes = Counter(
-            "turnout_xds_pushes", "xDS responses sent, by type.", ["type"], registry=r
-        )
-        self.acks = Counter(
-            "turnout_xds_acks", "xDS responses ACKed, by type.", ["type"], registry=r
-        )
-        self.nacks = Counter(
-            "turnout_xds_nacks", "xDS responses rejected by a proxy, by type.", ["type"], registry=r
-        )
-        self.push_latency = Histogram(
-            "turnout_xds_push_latency_seconds",
-            "From a publish to the first response of each type carrying it to a proxy "
-            "that was connected at the publish.",
-            ["type"],
-            buckets=LATENCY_BUCKETS,
-            registry=r,
-        )
-        self.convergence = Histogram(
-            "turnout_xds_convergence_latency_seconds",
-            "From a publish to a proxy connected at the publish having ACKed all of it.",
-            buckets=LATENCY_BUCKETS,
-            registry=r,
-        )
-        for type_url in ORDER:
-            for family in (self.pushes, self.acks, self.nacks, self.push_latency):
-                family.labels(short_name(type_url))
+        self.pushes: dict[str, int] = dict.fromkeys(ORDER, 0)
+        """xDS responses sent, by type URL (``turnout_xds_pushes_total``)."""
+        self.acks: dict[str, int] = dict.fromkeys(ORDER, 0)
+        self.nacks: dict[str, int] = dict.fromkeys(ORDER, 0)
+        self.push_latency: dict[str, _Histogram] = {t: _Histogram() for t in ORDER}
+        self.convergence = _Histogram()
+        r.register(_EventCollector(self))
         r.register(_StateCollector(controller, proxies))
         self.callbacks: XdsCallbacks = _Hooks(self)
         self._cache = cache
