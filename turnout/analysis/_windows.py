@@ -2,7 +2,10 @@
 
 Time is cut into slots of `resolution` seconds (by arrival at turnout); each slot of a
 cluster holds what every proxy reported for it then: requests, errors, resets and the
-latency histogram. Slots older than `retention` are dropped. A window [since, until)
+latency histogram. Slots older than `retention` are dropped; the composition root
+raises `retention` to the longest window the policies may ask for (`ensure_retention`),
+and `coverage` says when a window reaches back before what is kept (a restart, or the
+retention). A window [since, until)
 sums every slot that overlaps it, so its edges are rounded outwards to the resolution
 (and, since a proxy's report covers its last flush interval, blurred by that much).
 
@@ -127,6 +130,26 @@ class WindowStore:
         self._lock = threading.Lock()
         self.started_at = clock()
 
+    def ensure_retention(self, seconds: float, *, minimum: float = 0.0) -> float:
+        """Keep at least `seconds` (and `minimum`) of history from now on, or shrink to
+        that when it is less than kept now and `minimum` allows; returns the retention.
+        Slots already dropped are not recovered: a window reaching before them is
+        reported by `coverage`."""
+        retention = max(seconds, minimum, self.resolution)
+        with self._lock:
+            self.retention = retention
+            self._keep = math.ceil(retention / self.resolution)
+        return retention
+
+    def coverage(self, now: float | None = None) -> tuple[float, str]:
+        """(the earliest moment windows are complete from, why): the store's start
+        ("since restart") or its retention ("retention 30m") whichever is later."""
+        end = self.clock() if now is None else now
+        kept_from = end - self.retention
+        if self.started_at >= kept_from:
+            return self.started_at, "since restart"
+        return kept_from, f"retention {_seconds(self.retention)}"
+
     def add(
         self,
         cluster: str,
@@ -245,3 +268,11 @@ class WindowStore:
             len(reporters),
             clusters=names,
         )
+
+
+def _seconds(value: float) -> str:
+    """1800.0 -> "30m", 90.0 -> "1m30s"."""
+    minutes, seconds = divmod(round(value), 60)
+    if not minutes:
+        return f"{seconds}s"
+    return f"{minutes}m" if not seconds else f"{minutes}m{seconds}s"

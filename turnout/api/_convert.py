@@ -160,6 +160,7 @@ def analysis_message(analysis: ReleaseAnalysisView) -> pb.ReleaseAnalysis:
         reasons=analysis.reasons,
         confidence=analysis.confidence,
         error=analysis.error,
+        window_note=analysis.window_note,
     )
     if analysis.canary is not None:
         message.canary.CopyFrom(_figures(analysis.canary))

@@ -108,6 +108,7 @@ class ReleaseAnalysisView:
     checks: tuple[CheckView, ...] = ()
     confidence: float = 0.0
     error: str = ""
+    window_note: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -160,6 +160,7 @@ def analysis_view(report: Report) -> ReleaseAnalysisView:
         ),
         confidence=win.thresholds.confidence if win is not None else 0.0,
         error=report.error,
+        window_note=report.window_note,
     )
 
 
@@ -206,6 +207,7 @@ class Driving:
             on_write=on_write,
             on_decision=on_decision,
             leader=self.lease.is_leader if self.lease is not None else None,
+            coverage=store.coverage if source is store else None,  # Prometheus keeps
         )
 
     def start(self) -> None:

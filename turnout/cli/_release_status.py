@@ -106,6 +106,8 @@ def _analysis_lines(analysis: pb.ReleaseAnalysis, now: datetime) -> list[str]:
             ["VERSION", "ROLE", "REQUESTS", "ERRORS", "ERROR RATE", "P50", "P99", "PROXIES"],
             rows,
         )
+        if analysis.window_note:
+            window += f" ({analysis.window_note})"
         lines.append(f"  figures{window}:")
         lines += [f"    {row}" for row in table]
     return lines

@@ -25,9 +25,15 @@ from turnout.cli._release_view import ControllerView
 from turnout.cli._tls import SecurityCollector, ServerCertificates, metrics_node
 from turnout.cli._watch import watch_policies
 from turnout.policy import PolicySet
+from turnout.release import longest_window
 from turnout.xds import ProxyStatus, StreamGuard, XdsServer
 
 log = structlog.get_logger("turnout.serve")
+
+RETENTION = 1800.0
+"""The sink's windows keep at least 30 minutes of figures (more when a release needs)."""
+RETENTION_MARGIN = 60.0
+"""Kept beyond the longest window a release may judge (a slot, a late flush)."""
 
 DRAIN_RATE = 100.0
 """Streams ended per second at shutdown (spread over at most half the grace period):
@@ -69,7 +75,7 @@ class App:
         self.cache.watch(self.release.policy_changed)  # any publish; reload() adds rejections
         self.metrics = Metrics(self.controller, self.cache, self._proxies)
         # Envoy's MetricsService on the xDS port: per-version windows for release analysis
-        self.analysis = WindowStore(VersionClusters(self.controller))
+        self.analysis = WindowStore(VersionClusters(self.controller), retention=RETENTION)
         self.sink = MetricsSink(self.analysis)
         # the release driver: steps incremental releases by editing the policy files
         self.driving = Driving(
@@ -137,7 +143,18 @@ class App:
         try:
             return self.controller.reload()
         finally:
+            self._size_windows()
             self.release.policy_changed()
+
+    def _size_windows(self) -> None:
+        """Keep the sink's windows for the longest a release may judge (its steps' and
+        dark runs' progress deadlines), never less than the default 30 minutes."""
+        current = self.controller.current
+        longest = longest_window(current.policies.services) if current is not None else 0.0
+        before = self.analysis.retention
+        after = self.analysis.ensure_retention(longest + RETENTION_MARGIN, minimum=RETENTION)
+        if after != before:
+            log.info("analysis windows resized", retention_seconds=after, was=before)
 
     async def start(self) -> None:
         self.reload()

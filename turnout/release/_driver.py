@@ -61,6 +61,7 @@ class Report:
     since: float | None  # when the step or phase started
     share: Decimal | None  # `to`'s share at the step
     error: str = ""  # why the figures could not be read, or the edit not written
+    window_note: str = ""  # set when the figures cover less of the window than asked
 
 
 def figures_json(figures: Figures) -> dict[str, Any]:
@@ -116,7 +117,11 @@ class Driver:
         on_write: Callable[[], object] | None = None,
         on_decision: Callable[[str], object] | None = None,
         leader: Callable[[], bool] | None = None,
+        coverage: Callable[[float], tuple[float, str]] | None = None,
     ) -> None:
+        """``coverage(now)``: from when the source's figures are complete, and why not
+        earlier (`WindowStore.coverage`); a window reaching before it is reported as
+        shorter than asked."""
         self.directory = directory
         self._policies = policies
         self._source = source
@@ -126,6 +131,7 @@ class Driver:
         self._on_write = on_write
         self._on_decision = on_decision
         self._leader = leader
+        self._coverage = coverage
         self._marks: dict[str, Mark] = {}
         self._reports: dict[str, Report] = {}
         self._announced: dict[str, tuple[str, int, float | None]] = {}
@@ -189,12 +195,13 @@ class Driver:
         name = service.name
         basis = Mark.of(service)
         decision = reconcile(service, self._marks.get(name))
-        error = ""
+        error = note = ""
         if decision is None:
             self._marks[name] = basis
             win = window(service, now)
             verdict: Verdict | None = None
             if win is not None:
+                note = self._window_note(win, now)
                 try:
                     canary, baseline = await asyncio.gather(
                         self._source.figures(name, win.canary, win.since, win.until),
@@ -214,9 +221,22 @@ class Driver:
             and last.decision.phase == decision.phase
         ):
             return None  # a finished or paused release keeps showing what ended it
-        self._report(service, decision, now, error)
+        self._report(service, decision, now, error, note)
         self._announce_hold(service, decision, now)
         return None
+
+    def _window_note(self, win: Window, now: float) -> str:
+        """Why the figures cover less than [since, now], if they do."""
+        if self._coverage is None:
+            return ""
+        covered, why = self._coverage(now)
+        if covered <= win.since:
+            return ""
+        asked = max(0.0, now - win.since)
+        return (
+            f"window {why}: figures cover the last {_span(now - covered)} "
+            f"of the {_span(asked)} asked"
+        )
 
     # -- writing -----------------------------------------------------------------------
 
@@ -280,12 +300,14 @@ class Driver:
 
     # -- telling ----------------------------------------------------------------------
 
-    def _report(self, service: Service, decision: Decision, now: float, error: str) -> None:
+    def _report(
+        self, service: Service, decision: Decision, now: float, error: str, note: str = ""
+    ) -> None:
         release = service.incremental
         state = release.state if release else None
         since = state.since.timestamp() if state and state.since else None
         self._reports[service.name] = Report(
-            service.name, decision, now, since, _share(service, decision), error
+            service.name, decision, now, since, _share(service, decision), error, note
         )
 
     def _announce_hold(self, service: Service, decision: Decision, now: float) -> None:
@@ -333,3 +355,13 @@ def _share(service: Service, decision: Decision) -> Decimal | None:
     if 0 <= decision.step < len(release.steps):
         return release.steps[decision.step]
     return None
+
+
+def _span(seconds: float) -> str:
+    """A length for people: 42s, 5m10s, 2h05m."""
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
+    return f"{int(seconds // 3600)}h{int(seconds % 3600 // 60):02d}m"

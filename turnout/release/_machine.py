@@ -40,6 +40,7 @@ People's edits (`reconcile`), against what the driver last saw (its `Mark`):
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Literal
@@ -66,6 +67,7 @@ __all__ = [
     "decide",
     "describe_figures",
     "judge_window",
+    "longest_window",
     "reconcile",
     "show_traffic",
     "step_traffic",
@@ -264,6 +266,22 @@ def window(service: Service, now: float) -> Window | None:
         deadline=since + release.deadline_seconds(length),
         thresholds=_thresholds(release.analysis, min_requests, confidence),
     )
+
+
+def longest_window(services: Iterable[Service]) -> float:
+    """The longest window any release may judge, in seconds: a step or dark run is
+    judged over [since, now] until its progress deadline, so a metrics store must keep
+    at least this much (0 without releases)."""
+    longest = 0.0
+    for service in services:
+        release = service.incremental
+        if release is None:
+            continue
+        lengths = [release.interval_seconds]
+        if release.require_dark is not None:
+            lengths.append(release.require_dark.for_seconds)
+        longest = max(longest, *(release.deadline_seconds(length) for length in lengths))
+    return longest
 
 
 def judge_window(window: Window, canary: Figures, baseline: Figures) -> Verdict:

@@ -113,7 +113,7 @@ class IncrementalRelease(_message.Message):
     def __init__(self, to: _Optional[str] = ..., steps: _Optional[_Iterable[str]] = ..., interval_seconds: _Optional[float] = ..., on_failure: _Optional[str] = ..., state: _Optional[_Union[ReleaseState, _Mapping]] = ..., analysis: _Optional[_Union[ReleaseAnalysis, _Mapping]] = ...) -> None: ...
 
 class ReleaseAnalysis(_message.Message):
-    __slots__ = ("at", "kind", "outcome", "action", "reason", "reasons", "canary", "baseline", "window_start", "step_ends", "deadline", "checks", "confidence", "error")
+    __slots__ = ("at", "kind", "outcome", "action", "reason", "reasons", "canary", "baseline", "window_start", "step_ends", "deadline", "checks", "confidence", "error", "window_note")
     AT_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
@@ -128,6 +128,7 @@ class ReleaseAnalysis(_message.Message):
     CHECKS_FIELD_NUMBER: _ClassVar[int]
     CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_NOTE_FIELD_NUMBER: _ClassVar[int]
     at: _timestamp_pb2.Timestamp
     kind: str
     outcome: str
@@ -142,7 +143,8 @@ class ReleaseAnalysis(_message.Message):
     checks: _containers.RepeatedCompositeFieldContainer[Check]
     confidence: float
     error: str
-    def __init__(self, at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., kind: _Optional[str] = ..., outcome: _Optional[str] = ..., action: _Optional[str] = ..., reason: _Optional[str] = ..., reasons: _Optional[_Iterable[str]] = ..., canary: _Optional[_Union[VersionFigures, _Mapping]] = ..., baseline: _Optional[_Union[VersionFigures, _Mapping]] = ..., window_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., step_ends: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., checks: _Optional[_Iterable[_Union[Check, _Mapping]]] = ..., confidence: _Optional[float] = ..., error: _Optional[str] = ...) -> None: ...
+    window_note: str
+    def __init__(self, at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., kind: _Optional[str] = ..., outcome: _Optional[str] = ..., action: _Optional[str] = ..., reason: _Optional[str] = ..., reasons: _Optional[_Iterable[str]] = ..., canary: _Optional[_Union[VersionFigures, _Mapping]] = ..., baseline: _Optional[_Union[VersionFigures, _Mapping]] = ..., window_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., step_ends: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., checks: _Optional[_Iterable[_Union[Check, _Mapping]]] = ..., confidence: _Optional[float] = ..., error: _Optional[str] = ..., window_note: _Optional[str] = ...) -> None: ...
 
 class VersionFigures(_message.Message):
     __slots__ = ("version", "requests", "errors", "resets", "error_rate", "p50_seconds", "p99_seconds", "proxies")
