@@ -12,6 +12,7 @@ def test_public_names() -> None:
         [
             "SERVICE_NAME",
             "CheckView",
+            "DarkView",
             "FiguresView",
             "IncrementalView",
             "MirrorView",

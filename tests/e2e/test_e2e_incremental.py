@@ -158,7 +158,12 @@ class Release:
             "versions:\n"
             f'  v1: {{endpoints: ["{v1.address}"]}}\n'
             f'  v2: {{endpoints: ["{v2.address}"]}}\n'
-            "stable: v1\n"
+            + "".join(
+                f'  {name}: {{endpoints: ["{backend.address}"]}}\n'
+                for name, backend in self.backends.items()
+                if name not in ("v1", "v2")
+            )
+            + "stable: v1\n"
             "traffic: {v1: 100}\n" + self.mirror + incremental
         )
 
@@ -238,7 +243,7 @@ class Release:
 def backends() -> Iterator[dict[str, Backend]]:
     with ExitStack() as exits:
         started = {}
-        for version in ("v1", "v2"):
+        for version in ("v1", "v2", "v3"):
             backend = Backend(version, instance=f"{version}-1")
             exits.callback(backend.stop)
             started[version] = backend.start()
@@ -441,4 +446,38 @@ def test_failing_dark_run_blocks_the_release(release_env: Callable[..., Release]
         f"\n[dark 30% 5xx] release blocked {decision['at'] - started:.2f}s after it began "
         f"({decision['canary']['requests']} mirrored requests judged, "
         f"{decision['canary']['errors']} failed); {failed_at - started:.1f}s to see it in the file"
+    )
+
+
+def test_failing_dark_version_is_reported_in_status(release_env: Callable[..., Release]) -> None:
+    """With no release at all, a dark v3 failing 30% of the mirrored requests is judged
+    continuously against v1 and reported failing in `turnout status --json` and the
+    tables; no live request reaches v3."""
+    release = release_env(
+        mirror="mirror: {to: v3, percent: 100}\n", turnout_args=("--dark-window", "30s")
+    )
+    release.backends["v3"].fail = 0.3
+    load = release.start_load(rate=100, threads=4)
+    started = time.time()
+
+    def failing() -> dict[str, Any] | None:
+        [service] = json.loads(release.status("--json"))["services"]
+        dark = service.get("dark") or []
+        return dark[0] if dark and dark[0]["outcome"] == "fail" else None
+
+    dark = wait_until(failing, 30, what="a failing dark verdict in turnout status --json")
+    took = time.time() - started
+    assert (dark["to"], dark["light"], dark["segments"]) == ("v3", ["v1"], ["default"])
+    assert dark["dark"]["version"] == "v3"
+    assert int(dark["dark"]["requests"]) >= 100  # uint64: a string in proto3 JSON
+    assert 0.15 < dark["dark"]["error_rate"] < 0.45  # 30% of ~100: a wide binomial
+    assert dark["light_figures"]["error_rate"] == 0
+    assert dark["window_seconds"] == 30
+    assert any(r.startswith("shop/v3 error rate") for r in dark["reasons"]), dark["reasons"]
+    text = release.status()
+    assert "shop: v3 (dark) against v1 (light), mirrored from default: fail" in text
+    assert set(load.counts()) == {"v1"}, "a live request reached the dark version"
+    print(
+        f"\n[dark v3 30% 5xx, no release] reported failing {took:.1f}s after the load began "
+        f"({dark['dark']['requests']} mirrored requests, {dark['dark']['errors']} failed)"
     )

@@ -9,6 +9,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from turnout._proto.v1 import release_pb2 as pb
 from turnout.api._model import (
+    DarkView,
     FiguresView,
     PolicyView,
     RejectionView,
@@ -20,6 +21,7 @@ from turnout.xds import NackRecord, ProxyStatus
 
 __all__ = [
     "analysis_message",
+    "dark_message",
     "is_proxy",
     "proxy_message",
     "service_message",
@@ -129,6 +131,7 @@ def service_message(service: ServiceView) -> pb.ServiceStatus:
                 message.incremental.state.since.CopyFrom(timestamp(state.since))
         if incremental.analysis is not None:
             message.incremental.analysis.CopyFrom(analysis_message(incremental.analysis))
+    message.dark.extend(dark_message(d) for d in service.dark)
     return message
 
 
@@ -174,6 +177,38 @@ def analysis_message(analysis: ReleaseAnalysisView) -> pb.ReleaseAnalysis:
         if at is not None:
             getattr(message, name).CopyFrom(timestamp(at))
     for check in analysis.checks:
+        message.checks.add(
+            name=check.name,
+            value=check.value,
+            limit=check.limit,
+            breached=check.breached,
+            p_value=check.p_value,
+            significant=check.significant,
+        )
+    return message
+
+
+def dark_message(dark: DarkView) -> pb.DarkAnalysis:
+    """One mirror target's continuous judgement."""
+    message = pb.DarkAnalysis(
+        to=dark.to,
+        light=dark.light,
+        segments=dark.segments,
+        at=timestamp(dark.at),
+        window_start=timestamp(dark.window_start),
+        window_seconds=dark.window_seconds,
+        outcome=dark.outcome,
+        reasons=dark.reasons,
+        confidence=dark.confidence,
+        error=dark.error,
+        window_note=dark.window_note,
+        note=dark.note,
+    )
+    if dark.dark is not None:
+        message.dark.CopyFrom(_figures(dark.dark))
+    if dark.light_figures is not None:
+        message.light_figures.CopyFrom(_figures(dark.light_figures))
+    for check in dark.checks:
         message.checks.add(
             name=check.name,
             value=check.value,

@@ -13,6 +13,7 @@ from datetime import datetime
 
 __all__ = [
     "CheckView",
+    "DarkView",
     "FiguresView",
     "IncrementalView",
     "MirrorView",
@@ -112,6 +113,27 @@ class ReleaseAnalysisView:
 
 
 @dataclass(frozen=True, slots=True)
+class DarkView:
+    """The continuous judgement of one mirror target (see DarkAnalysis)."""
+
+    to: str
+    light: tuple[str, ...]
+    segments: tuple[str, ...]
+    at: datetime
+    window_start: datetime
+    window_seconds: float
+    outcome: str = ""
+    reasons: tuple[str, ...] = ()
+    dark: FiguresView | None = None
+    light_figures: FiguresView | None = None
+    checks: tuple[CheckView, ...] = ()
+    confidence: float = 0.0
+    error: str = ""
+    window_note: str = ""
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class IncrementalView:
     """A service's ``incremental:`` release; ``state`` None: not started. ``analysis``
     is the release driver's live view (not part of the policy: not compared)."""
@@ -133,6 +155,8 @@ class ServiceView:
     versions: tuple[str, ...]
     segments: tuple[SegmentView, ...]
     incremental: IncrementalView | None = None
+    dark: tuple[DarkView, ...] = field(default=(), compare=False)
+    """The live dark judgements (not part of the policy: not compared)."""
 
 
 @dataclass(frozen=True, slots=True)

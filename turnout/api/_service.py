@@ -99,6 +99,7 @@ class ReleaseService:
         self._infos: dict[int, StreamInfo] = {}
         self._policy_dirty = False
         self._decided: list[str] = []
+        self._dark: list[str] = []
         self._wake = asyncio.Event()
         self._hub: asyncio.Task[None] | None = None
         self._last_policy: PolicyView | None = None
@@ -136,6 +137,13 @@ class ReleaseService:
         RELEASE_DECISION event carrying the service with its analysis."""
         if self._watchers:
             self._decided.append(service)
+            self._wake.set()
+
+    def dark_changed(self, service: str) -> None:
+        """A mirror target's dark verdict changed for ``service``: one DARK_VERDICT
+        event carrying the service with its dark judgements."""
+        if self._watchers:
+            self._dark.append(service)
             self._wake.set()
 
     def status(self) -> pb.Status:
@@ -178,6 +186,7 @@ class ReleaseService:
             self._infos.clear()
             self._policy_dirty = False
             self._decided.clear()
+            self._dark.clear()
         self._watchers.add(watcher)
         self._ensure_hub()
         sequence = 0
@@ -256,6 +265,7 @@ class ReleaseService:
         infos, self._infos = self._infos, {}
         policy_dirty, self._policy_dirty = self._policy_dirty, False
         decided, self._decided = self._decided, []
+        dark, self._dark = self._dark, []
         if not self._watchers:
             return []
         policy = self._policy()
@@ -273,6 +283,11 @@ class ReleaseService:
                     self._event(
                         Kind.RELEASE_DECISION, served, service=service_message(services[name])
                     )
+                )
+        for name in dict.fromkeys(dark):
+            if name in services:
+                events.append(
+                    self._event(Kind.DARK_VERDICT, served, service=service_message(services[name]))
                 )
         for stream_id, kinds in pending.items():
             status = current.get(stream_id)

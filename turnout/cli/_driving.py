@@ -4,6 +4,10 @@ Lease, and its reports as the ReleaseService's views.
     turnout serve [--no-drive-releases] [--commit-releases]
                   [--metrics-source sink|prometheus --prometheus-url URL]
                   [--leader-election none|kubernetes --lease-name NAME]
+                  [--dark-window 5m]
+
+It also runs the continuous dark judgement of every mirror target (`DarkWatch`), on
+every replica and whether or not it drives: it only reads figures.
 """
 
 from __future__ import annotations
@@ -20,15 +24,24 @@ import click
 import structlog
 
 from turnout.analysis import ClusterMap, Figures, MetricsSource, PrometheusSource, WindowStore
-from turnout.api import CheckView, FiguresView, ReleaseAnalysisView
+from turnout.api import CheckView, DarkView, FiguresView, ReleaseAnalysisView
 from turnout.edit import GitError, git_root
 from turnout.policy import PolicySet
-from turnout.release import Driver, Lease, LeaseConfig, Report
+from turnout.release import (
+    DEFAULT_DARK_WINDOW,
+    DarkJudgement,
+    DarkWatch,
+    Driver,
+    Lease,
+    LeaseConfig,
+    Report,
+)
 
 __all__ = [
     "Driving",
     "ReleaseOptions",
     "analysis_view",
+    "dark_view",
     "pop_release_options",
     "release_options",
 ]
@@ -42,6 +55,7 @@ _OPTION_NAMES = (
     "prometheus_url",
     "leader_election",
     "lease_name",
+    "dark_window",
 )
 
 
@@ -56,6 +70,8 @@ class ReleaseOptions:
     leader_election: Literal["none", "kubernetes"] = "none"
     lease_name: str = "turnout-release-driver"
     tick: float = 0.25
+    dark_window: float = DEFAULT_DARK_WINDOW
+    dark_tick: float = 1.0
 
 
 def release_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -99,10 +115,27 @@ def release_options(command: Callable[..., Any]) -> Callable[..., Any]:
             show_default=True,
             help="The Lease (in the pod's namespace) for --leader-election kubernetes.",
         ),
+        click.option(
+            "--dark-window",
+            default="5m",
+            show_default=True,
+            callback=_dark_window,
+            help="Every mirror target is judged against the light versions over this "
+            "last stretch of time (e.g. 90s, 10m).",
+        ),
     ]
     for option in reversed(options):
         command = option(command)
     return command
+
+
+def _dark_window(ctx: click.Context, param: click.Parameter, value: str | float) -> float:
+    from turnout.cli._status_cmd import parse_duration
+
+    try:
+        return value if isinstance(value, float) else parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
 
 
 def pop_release_options(values: dict[str, Any]) -> ReleaseOptions:
@@ -115,6 +148,7 @@ def pop_release_options(values: dict[str, Any]) -> ReleaseOptions:
         prometheus_url=mine.get("prometheus_url"),
         leader_election=mine.get("leader_election") or "none",
         lease_name=mine.get("lease_name") or "turnout-release-driver",
+        dark_window=float(mine.get("dark_window") or DEFAULT_DARK_WINDOW),
     )
     if options.drive and options.metrics_source == "prometheus" and not options.prometheus_url:
         raise click.UsageError("--metrics-source prometheus needs --prometheus-url")
@@ -135,6 +169,35 @@ def _figures(figures: Figures) -> FiguresView:
         p50_seconds=figures.p50,
         p99_seconds=figures.p99,
         proxies=figures.proxies,
+    )
+
+
+def _checks(verdict: Any) -> tuple[CheckView, ...]:
+    return tuple(
+        CheckView(c.name, c.value, c.limit, c.breached, c.p_value, c.significant)
+        for c in (verdict.checks if verdict is not None else ())
+    )
+
+
+def dark_view(judgement: DarkJudgement) -> DarkView:
+    """A dark judgement as the ReleaseService's view."""
+    verdict, target = judgement.verdict, judgement.target
+    return DarkView(
+        to=target.to,
+        light=target.light,
+        segments=target.segments,
+        at=_time(judgement.at),
+        window_start=_time(judgement.since),
+        window_seconds=judgement.window,
+        outcome=judgement.outcome,
+        reasons=verdict.reasons if verdict is not None else (),
+        dark=_figures(verdict.canary) if verdict is not None else None,
+        light_figures=_figures(verdict.baseline) if verdict is not None else None,
+        checks=_checks(verdict),
+        confidence=target.thresholds.confidence,
+        error=judgement.error,
+        window_note=judgement.window_note,
+        note=target.note,
     )
 
 
@@ -177,6 +240,7 @@ class Driving:
         clusters: ClusterMap,
         on_write: Callable[[], object],
         on_decision: Callable[[str], object],
+        on_dark: Callable[[str], object] | None = None,
     ) -> None:
         self.options = options
         self.lease: Lease | None = None
@@ -184,6 +248,18 @@ class Driving:
         self._prometheus: PrometheusSource | None = None
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        source: MetricsSource = store
+        if options.metrics_source == "prometheus" and options.prometheus_url:
+            self._prometheus = PrometheusSource(options.prometheus_url, clusters)
+            source = self._prometheus
+        self.dark = DarkWatch(
+            policies,
+            source,
+            window=options.dark_window,
+            tick=options.dark_tick,
+            coverage=store.coverage if source is store else None,
+            on_change=on_dark,
+        )
         if not options.drive:
             return
         if options.commit:
@@ -191,11 +267,6 @@ class Driving:
                 git_root(directory)
             except GitError as exc:
                 raise click.UsageError(f"--commit-releases: {exc}") from None
-        source: MetricsSource = store
-        if options.metrics_source == "prometheus":
-            assert options.prometheus_url is not None  # pop_release_options checked
-            self._prometheus = PrometheusSource(options.prometheus_url, clusters)
-            source = self._prometheus
         if options.leader_election == "kubernetes":
             self.lease = Lease(LeaseConfig.in_cluster(options.lease_name))
         self.driver = Driver(
@@ -211,7 +282,8 @@ class Driving:
         )
 
     def start(self) -> None:
-        """Start driving (and electing) on the running event loop."""
+        """Start driving (and electing) and judging dark traffic on the running loop."""
+        self._tasks.append(asyncio.create_task(self.dark.run(self._stop), name="dark"))
         if self.driver is None:
             log.info("release driver off (--no-drive-releases)")
             return
@@ -250,3 +322,10 @@ class Driving:
         if self.driver is None or not self.driver.driving:
             return {}
         return {name: analysis_view(r) for name, r in self.driver.reports().items()}
+
+    def dark_views(self) -> Mapping[str, tuple[DarkView, ...]]:
+        """The latest dark judgement of each mirror target, per service."""
+        return {
+            name: tuple(dark_view(j) for j in judgements)
+            for name, judgements in self.dark.judgements().items()
+        }

@@ -9,6 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from turnout.api import (
+    DarkView,
     IncrementalView,
     MirrorView,
     PolicyView,
@@ -91,13 +92,15 @@ class ControllerView:
         *,
         releases: Callable[[], Mapping[str, ReleaseAnalysisView]] | None = None,
         driver: Callable[[], str] | None = None,
+        dark: Callable[[], Mapping[str, tuple[DarkView, ...]]] | None = None,
     ) -> None:
         """``releases``: the release driver's live view per service; ``driver``: whether
-        this turnout drives releases."""
+        this turnout drives releases; ``dark``: the dark judgements per service."""
         self._controller = controller
         self._services: tuple[object, tuple[ServiceView, ...]] = (None, ())
         self._releases = releases
         self._driver = driver
+        self._dark = dark
 
     def __call__(self) -> PolicyView:
         """What the controller serves and has rejected, now."""
@@ -125,11 +128,16 @@ class ControllerView:
 
     def _with_analyses(self, services: tuple[ServiceView, ...]) -> tuple[ServiceView, ...]:
         analyses = self._releases() if self._releases is not None else {}
-        if not analyses:
-            return services
-        return tuple(
-            replace(s, incremental=replace(s.incremental, analysis=analyses[s.name]))
-            if s.incremental is not None and s.name in analyses
-            else s
-            for s in services
-        )
+        if analyses:
+            services = tuple(
+                replace(s, incremental=replace(s.incremental, analysis=analyses[s.name]))
+                if s.incremental is not None and s.name in analyses
+                else s
+                for s in services
+            )
+        dark = self._dark() if self._dark is not None else {}
+        if dark:
+            services = tuple(
+                replace(s, dark=dark[s.name]) if s.name in dark else s for s in services
+            )
+        return services

@@ -13,7 +13,7 @@ import structlog
 from google.protobuf.json_format import MessageToDict
 
 from turnout.analysis import MetricsSink, WindowStore
-from turnout.api import ReleaseAnalysisView, ReleaseService
+from turnout.api import DarkView, ReleaseAnalysisView, ReleaseService
 from turnout.cache import SnapshotCache
 from turnout.cli._admin import AdminServer
 from turnout.cli._analysis import VersionClusters
@@ -69,7 +69,10 @@ class App:
         self.controller = Controller(policies, self.cache)
         # turnout.v1.ReleaseService on the xDS port; metrics from stream hooks
         view = ControllerView(
-            self.controller, releases=self._release_analyses, driver=self._driver_state
+            self.controller,
+            releases=self._release_analyses,
+            driver=self._driver_state,
+            dark=self._dark_views,
         )
         self.release = ReleaseService(view, self._proxies)
         self.cache.watch(self.release.policy_changed)  # any publish; reload() adds rejections
@@ -86,6 +89,7 @@ class App:
             clusters=VersionClusters(self.controller),
             on_write=self.reload,
             on_decision=self.release.release_decided,
+            on_dark=self.release.dark_changed,
         )
         self.tls = tls
         self.guard = guard if guard is not None else StreamGuard()
@@ -130,6 +134,10 @@ class App:
         driving = getattr(self, "driving", None)  # the view is asked before it exists
         return driving.analyses() if driving is not None else {}
 
+    def _dark_views(self) -> Mapping[str, tuple[DarkView, ...]]:
+        driving = getattr(self, "driving", None)
+        return driving.dark_views() if driving is not None else {}
+
     def _driver_state(self) -> str:
         driving = getattr(self, "driving", None)
         return driving.state() if driving is not None else ""
@@ -151,6 +159,7 @@ class App:
         dark runs' progress deadlines), never less than the default 30 minutes."""
         current = self.controller.current
         longest = longest_window(current.policies.services) if current is not None else 0.0
+        longest = max(longest, self.driving.dark.window)
         before = self.analysis.retention
         after = self.analysis.ensure_retention(longest + RETENTION_MARGIN, minimum=RETENTION)
         if after != before:

@@ -31,6 +31,7 @@ from google.protobuf.json_format import MessageToDict, ParseDict, ParseError
 from turnout._proto.v1 import release_pb2 as pb
 from turnout._proto.v1 import release_pb2_grpc
 from turnout.cache import short_name
+from turnout.cli._dark_status import render_dark
 from turnout.cli._release_status import render_releases
 from turnout.cli._tls import client_credentials_from_options, client_tls_options
 
@@ -237,6 +238,9 @@ def render_status(status: pb.Status, now: datetime | None = None) -> str:
     releases = render_releases(status, now)  # turnout/cli/_release_status.py
     if releases:
         lines += ["", *releases]
+    dark = render_dark(status, now)  # turnout/cli/_dark_status.py
+    if dark:
+        lines += ["", *dark]
 
     lines.append("")
     rows = []

@@ -11,6 +11,13 @@ Kubernetes `Lease` makes one replica of several the driver.
 
 from __future__ import annotations
 
+from turnout.release._dark import (
+    DEFAULT_DARK_WINDOW,
+    DarkJudgement,
+    DarkTarget,
+    DarkWatch,
+    dark_targets,
+)
 from turnout.release._driver import Driver, Report, figures_json
 from turnout.release._lease import Lease, LeaseConfig, LeaseError
 from turnout.release._machine import (
@@ -33,9 +40,13 @@ from turnout.release._machine import (
 
 __all__ = [
     "DEFAULT_ANALYSIS",
+    "DEFAULT_DARK_WINDOW",
     "EARLY_CONFIDENCE",
     "FINAL_CONFIDENCE",
     "Action",
+    "DarkJudgement",
+    "DarkTarget",
+    "DarkWatch",
     "Decision",
     "Driver",
     "Lease",
@@ -44,6 +55,7 @@ __all__ = [
     "Mark",
     "Report",
     "Window",
+    "dark_targets",
     "decide",
     "describe_figures",
     "figures_json",

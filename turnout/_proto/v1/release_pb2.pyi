@@ -53,18 +53,54 @@ class Rejection(_message.Message):
     def __init__(self, at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., errors: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ServiceStatus(_message.Message):
-    __slots__ = ("name", "stable", "versions", "segments", "incremental")
+    __slots__ = ("name", "stable", "versions", "segments", "incremental", "dark")
     NAME_FIELD_NUMBER: _ClassVar[int]
     STABLE_FIELD_NUMBER: _ClassVar[int]
     VERSIONS_FIELD_NUMBER: _ClassVar[int]
     SEGMENTS_FIELD_NUMBER: _ClassVar[int]
     INCREMENTAL_FIELD_NUMBER: _ClassVar[int]
+    DARK_FIELD_NUMBER: _ClassVar[int]
     name: str
     stable: str
     versions: _containers.RepeatedScalarFieldContainer[str]
     segments: _containers.RepeatedCompositeFieldContainer[Segment]
     incremental: IncrementalRelease
-    def __init__(self, name: _Optional[str] = ..., stable: _Optional[str] = ..., versions: _Optional[_Iterable[str]] = ..., segments: _Optional[_Iterable[_Union[Segment, _Mapping]]] = ..., incremental: _Optional[_Union[IncrementalRelease, _Mapping]] = ...) -> None: ...
+    dark: _containers.RepeatedCompositeFieldContainer[DarkAnalysis]
+    def __init__(self, name: _Optional[str] = ..., stable: _Optional[str] = ..., versions: _Optional[_Iterable[str]] = ..., segments: _Optional[_Iterable[_Union[Segment, _Mapping]]] = ..., incremental: _Optional[_Union[IncrementalRelease, _Mapping]] = ..., dark: _Optional[_Iterable[_Union[DarkAnalysis, _Mapping]]] = ...) -> None: ...
+
+class DarkAnalysis(_message.Message):
+    __slots__ = ("to", "light", "segments", "at", "window_start", "window_seconds", "outcome", "reasons", "dark", "light_figures", "checks", "confidence", "error", "window_note", "note")
+    TO_FIELD_NUMBER: _ClassVar[int]
+    LIGHT_FIELD_NUMBER: _ClassVar[int]
+    SEGMENTS_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_START_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    REASONS_FIELD_NUMBER: _ClassVar[int]
+    DARK_FIELD_NUMBER: _ClassVar[int]
+    LIGHT_FIGURES_FIELD_NUMBER: _ClassVar[int]
+    CHECKS_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_NOTE_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    to: str
+    light: _containers.RepeatedScalarFieldContainer[str]
+    segments: _containers.RepeatedScalarFieldContainer[str]
+    at: _timestamp_pb2.Timestamp
+    window_start: _timestamp_pb2.Timestamp
+    window_seconds: float
+    outcome: str
+    reasons: _containers.RepeatedScalarFieldContainer[str]
+    dark: VersionFigures
+    light_figures: VersionFigures
+    checks: _containers.RepeatedCompositeFieldContainer[Check]
+    confidence: float
+    error: str
+    window_note: str
+    note: str
+    def __init__(self, to: _Optional[str] = ..., light: _Optional[_Iterable[str]] = ..., segments: _Optional[_Iterable[str]] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_seconds: _Optional[float] = ..., outcome: _Optional[str] = ..., reasons: _Optional[_Iterable[str]] = ..., dark: _Optional[_Union[VersionFigures, _Mapping]] = ..., light_figures: _Optional[_Union[VersionFigures, _Mapping]] = ..., checks: _Optional[_Iterable[_Union[Check, _Mapping]]] = ..., confidence: _Optional[float] = ..., error: _Optional[str] = ..., window_note: _Optional[str] = ..., note: _Optional[str] = ...) -> None: ...
 
 class Segment(_message.Message):
     __slots__ = ("name", "is_rule", "shares", "instances", "mirror")
@@ -263,6 +299,7 @@ class StatusEvent(_message.Message):
         PROXY_SYNCED: _ClassVar[StatusEvent.Kind]
         PROXY_DISCONNECTED: _ClassVar[StatusEvent.Kind]
         RELEASE_DECISION: _ClassVar[StatusEvent.Kind]
+        DARK_VERDICT: _ClassVar[StatusEvent.Kind]
     KIND_UNSPECIFIED: StatusEvent.Kind
     SNAPSHOT: StatusEvent.Kind
     VERSION_SERVED: StatusEvent.Kind
@@ -274,6 +311,7 @@ class StatusEvent(_message.Message):
     PROXY_SYNCED: StatusEvent.Kind
     PROXY_DISCONNECTED: StatusEvent.Kind
     RELEASE_DECISION: StatusEvent.Kind
+    DARK_VERDICT: StatusEvent.Kind
     KIND_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     AT_FIELD_NUMBER: _ClassVar[int]
