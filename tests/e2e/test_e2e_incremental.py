@@ -481,3 +481,4 @@ def test_failing_dark_version_is_reported_in_status(release_env: Callable[..., R
         f"\n[dark v3 30% 5xx, no release] reported failing {took:.1f}s after the load began "
         f"({dark['dark']['requests']} mirrored requests, {dark['dark']['errors']} failed)"
     )
+    print("\n".join(line for line in text.splitlines() if "DARK" in line or "  " in line[:4]))

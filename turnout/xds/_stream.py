@@ -186,6 +186,12 @@ class Stream:
         self.node_cluster = ""
         self.wake = asyncio.Event()
         self.synced_version: str | None = None
+        self._computed: Snapshot | None = None
+        """The snapshot :meth:`next_response` last worked from."""
+        self._retaining = False
+        """Whether that computation kept clusters the snapshot dropped (make-before-break)."""
+        self._recheck = False
+        """Whether the response just emitted may leave another type due at once."""
         """The policy version (the cache's) this proxy has ACKed every requested type of."""
         self.synced_at: datetime | None = None
         self.admit: Callable[[Node], None] | None = None
@@ -272,6 +278,10 @@ class Stream:
                 await self.wake.wait()
             else:
                 # Everything about this response was recorded before this await; the
+                if not self._recheck:
+                    # Nothing else can be due until the proxy answers or a publish
+                    # (either wakes us): every later type is held behind this one.
+                    await self.wake.wait()
                 # reader may change state meanwhile, the next loop sees it.
                 await write(frame)
 
@@ -305,6 +315,7 @@ class Stream:
                 node_cluster=self.node_cluster,
             )
             self._call("on_stream_open", self.info)
+        acked = False
 
         nonce = request.response_nonce
         if state.nonce is None:
@@ -325,14 +336,18 @@ class Stream:
             state.pending_ack = False
             if request.HasField("error_detail"):
                 self._nacked(state, request.error_detail.message)
+                acked = True
             else:
                 self._acked(state)
 
-        self._subscribe(state, request.resource_names)
+        changed = self._subscribe(state, request.resource_names)
         state.requested = True
-        self.wake.set()
+        if changed or not acked or not self._settled():
+            self.wake.set()
 
-    def _subscribe(self, state: _TypeState, resource_names: Iterable[str]) -> None:
+    def _subscribe(self, state: _TypeState, resource_names: Iterable[str]) -> bool:
+        """Apply a request's names; whether the subscription changed."""
+        before = (state.names, state.wildcard, state.legacy_wildcard, state.requested)
         names = set(resource_names)
         if state.type_url in _WILDCARD_TYPES:
             if "*" in names:
@@ -342,6 +357,37 @@ class Stream:
                 state.wildcard, state.legacy_wildcard = True, True
             else:
                 state.wildcard, state.legacy_wildcard = False, False
+        return bool(state.new_names) or before != (
+            state.names,
+            state.wildcard,
+            state.legacy_wildcard,
+            True,
+        )
+
+    def _settled(self) -> bool:
+        """After an ACK that changed no subscription: whether the writer, woken now,
+        would find nothing to send. If so the stream's sync is recorded here and the
+        writer is left asleep (on a fleet-wide change that saves a task switch and a
+        pass over every type per stream); if not, or when unsure, the writer decides.
+
+        The writer's last computation stands when it worked from the current
+        snapshot and kept no dropped cluster (an ACK of routes can release those);
+        then nothing is due exactly when every requested type has its desired version
+        ACKed, nothing forced and no newly subscribed name waiting."""
+        snapshot = self._computed
+        if snapshot is None or self._retaining or snapshot is not self._snapshot():
+            return False
+        for state in self._states.values():
+            if state.requested and (
+                state.pending_ack
+                or state.force
+                or state.new_names
+                or not state.answered
+                or state.acked_version != state.desired_version
+            ):
+                return False
+        self._record_synced()
+        return True
         state.new_names |= names - state.names
         state.names = intern_names(names)
 
@@ -377,6 +423,7 @@ class Stream:
             return None
         snapshot = self._snapshot()
         if snapshot is None:
+        self._computed, self._retaining = snapshot, bool(retained)
             return None
         retained = self._retained_clusters(snapshot)
         held = False
@@ -401,10 +448,13 @@ class Stream:
                 # sent and ACKed (a per-type stream has a single type anyway).
                 held = True
         if synced and any(s.requested for s in self._states.values()):
-            policy_version = self._cache.version
-            if policy_version is not None and policy_version != self.synced_version:
-                self.synced_version, self.synced_at = policy_version, _now()
-                self._call("on_synced", self.info, policy_version)
+            self._record_synced()
+    def _record_synced(self) -> None:
+        policy_version = self._cache.version
+        if policy_version is not None and policy_version != self.synced_version:
+            self.synced_version, self.synced_at = policy_version, _now()
+            self._call("on_synced", self.info, policy_version)
+
         return None
 
     def _snapshot(self) -> Snapshot | None:
@@ -503,6 +553,10 @@ class Stream:
         state.nonce = nonce
         state.pending_ack = True
         state.answered = True
+        # After CDS, EDS may go at once (it is never held behind CDS); with dropped
+        # clusters kept, a routes response can release some. Otherwise every later
+        # type waits for this response's ACK.
+        self._recheck = state.type_url == CLUSTER_TYPE or self._retaining
         state.force = False
         state.new_names.clear()
         self._call("on_response", self.info, state.type_url, version, len(content))
