@@ -185,13 +185,13 @@ class Stream:
         self.node_id = ""
         self.node_cluster = ""
         self.wake = asyncio.Event()
-        self.synced_version: str | None = None
         self._computed: Snapshot | None = None
         """The snapshot :meth:`next_response` last worked from."""
         self._retaining = False
         """Whether that computation kept clusters the snapshot dropped (make-before-break)."""
         self._recheck = False
         """Whether the response just emitted may leave another type due at once."""
+        self.synced_version: str | None = None
         """The policy version (the cache's) this proxy has ACKed every requested type of."""
         self.synced_at: datetime | None = None
         self.admit: Callable[[Node], None] | None = None
@@ -278,12 +278,12 @@ class Stream:
                 await self.wake.wait()
             else:
                 # Everything about this response was recorded before this await; the
+                # reader may change state meanwhile, the next loop sees it.
+                await write(frame)
                 if not self._recheck:
                     # Nothing else can be due until the proxy answers or a publish
                     # (either wakes us): every later type is held behind this one.
                     await self.wake.wait()
-                # reader may change state meanwhile, the next loop sees it.
-                await write(frame)
 
     # -- requests ----------------------------------------------------------------------
 
@@ -315,9 +315,9 @@ class Stream:
                 node_cluster=self.node_cluster,
             )
             self._call("on_stream_open", self.info)
-        acked = False
 
         nonce = request.response_nonce
+        acked = False
         if state.nonce is None:
             # Nothing of this type sent on this stream yet: any nonce/version refers to
             # an earlier stream. Keep the version as what the proxy has, for status.
@@ -336,9 +336,9 @@ class Stream:
             state.pending_ack = False
             if request.HasField("error_detail"):
                 self._nacked(state, request.error_detail.message)
-                acked = True
             else:
                 self._acked(state)
+                acked = True
 
         changed = self._subscribe(state, request.resource_names)
         state.requested = True
@@ -357,6 +357,8 @@ class Stream:
                 state.wildcard, state.legacy_wildcard = True, True
             else:
                 state.wildcard, state.legacy_wildcard = False, False
+        state.new_names |= names - state.names
+        state.names = intern_names(names)
         return bool(state.new_names) or before != (
             state.names,
             state.wildcard,
@@ -388,8 +390,6 @@ class Stream:
                 return False
         self._record_synced()
         return True
-        state.new_names |= names - state.names
-        state.names = intern_names(names)
 
     def _acked(self, state: _TypeState) -> None:
         version = state.sent_version or ""
@@ -423,9 +423,9 @@ class Stream:
             return None
         snapshot = self._snapshot()
         if snapshot is None:
-        self._computed, self._retaining = snapshot, bool(retained)
             return None
         retained = self._retained_clusters(snapshot)
+        self._computed, self._retaining = snapshot, bool(retained)
         held = False
         synced = True
         for type_url in self._types:
@@ -449,13 +449,13 @@ class Stream:
                 held = True
         if synced and any(s.requested for s in self._states.values()):
             self._record_synced()
+        return None
+
     def _record_synced(self) -> None:
         policy_version = self._cache.version
         if policy_version is not None and policy_version != self.synced_version:
             self.synced_version, self.synced_at = policy_version, _now()
             self._call("on_synced", self.info, policy_version)
-
-        return None
 
     def _snapshot(self) -> Snapshot | None:
         try:
@@ -553,12 +553,12 @@ class Stream:
         state.nonce = nonce
         state.pending_ack = True
         state.answered = True
+        state.force = False
+        state.new_names.clear()
         # After CDS, EDS may go at once (it is never held behind CDS); with dropped
         # clusters kept, a routes response can release some. Otherwise every later
         # type waits for this response's ACK.
         self._recheck = state.type_url == CLUSTER_TYPE or self._retaining
-        state.force = False
-        state.new_names.clear()
         self._call("on_response", self.info, state.type_url, version, len(content))
         return frame
 
