@@ -25,7 +25,12 @@ DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 KUBERNETES_VERSIONS = ("1.30", kubernetes_validate.utils.latest_version())
 """The oldest Kubernetes the manifests target (preStop `sleep` is on by default from
 1.30) and the newest whose schemas the package bundles."""
-ENTRY_POINTS = {"git-sync": DEPLOY, "configmap": DEPLOY / "configmap"}
+ENTRY_POINTS = {
+    "git-sync": DEPLOY,
+    "configmap": DEPLOY / "configmap",
+    "driving": DEPLOY / "driving",
+    "mtls": DEPLOY / "mtls",
+}
 """The kustomizations a user applies (`kubectl apply -k`)."""
 
 Resource = dict[str, Any]
@@ -217,14 +222,15 @@ def test_configmap_policies_are_a_valid_policy_set() -> None:
     assert policy_set.gateways_for("edge") == ("public",)
 
 
-def test_gateway_bootstrap_points_at_the_turnout_service() -> None:
+@pytest.mark.parametrize("name", ["configmap", "mtls"])
+def test_gateway_bootstrap_points_at_the_turnout_service(name: str) -> None:
     """The example gateway's bootstrap reaches turnout by the Service's DNS name and
     port, names its node after the pod, and listens where the policies' Gateway does."""
-    built = _build("configmap")
+    built = _build(name)
     service = built["Service", "turnout"]
     gateway = built["Deployment", "envoy-gateway"]
     envoy = _container(gateway, "envoy")
-    (volume,) = gateway["spec"]["template"]["spec"]["volumes"]
+    (volume,) = [v for v in gateway["spec"]["template"]["spec"]["volumes"] if "configMap" in v]
     bootstrap = _bootstrap(built["ConfigMap", volume["configMap"]["name"]])
     (cluster,) = bootstrap["static_resources"]["clusters"]
     assert cluster["name"] == "turnout_xds"
@@ -240,7 +246,8 @@ def test_gateway_bootstrap_points_at_the_turnout_service() -> None:
     args = envoy["args"]
     assert args[args.index("--service-node") + 1] == "$(POD_NAME)"
     assert args[args.index("--service-cluster") + 1] == "edge"
-    policy_set = parse_policies(dict(built["ConfigMap", "turnout-policies"]["data"]))
+    policies = _build("configmap")["ConfigMap", "turnout-policies"]
+    policy_set = parse_policies(dict(policies["data"]))
     assert {p["containerPort"] for p in envoy["ports"]} == {g.port for g in policy_set.gateways}
 
 
