@@ -166,6 +166,10 @@ async def test_status_over_the_admin_address_matches_grpc(fleet: Fleet) -> None:
     via_grpc = json.loads(out)
     for status in (via_admin, via_grpc):
         status.pop("generated_at")
+        for service in status["services"]:
+            for dark in service["dark"]:  # judged anew every second: its clock moves
+                for moving in ("at", "window_start"):
+                    dark.pop(moving)
     assert via_admin == via_grpc
 
 
