@@ -22,6 +22,10 @@ Commands (one JSON object a line) and answers:
   nothing un-ACKed), and the set of RDS versions they ACKed.
 - ``{"cmd": "mark", "nack_every"}``: remember each stream's RDS version, reset the
   counters; every ``nack_every``-th stream NACKs everything from now on (0: none).
+- ``{"cmd": "changed"}``: how many streams (of those not NACKing) have ACKed an RDS
+  version other than the marked one, and how many are expected to: counted as the
+  ACKs happen, so polling it while a change converges costs the fleet nothing per
+  stream (``state`` walks every stream).
 - ``{"cmd": "report"}``: per stream, the ACK time of its first RDS version other than
   the marked one (or null), responses and bytes received since the mark, and for
   NACKing streams their NACK count.
@@ -171,8 +175,11 @@ def _followed_names(type_url: str, resources: list[bytes]) -> tuple[str, ...]:
 class Proxy:
     """One simulated Envoy: a stream, reconnected when it breaks, and what it accepted."""
 
-    def __init__(self, node_id: str, group: str, channel: grpc.aio.Channel, delta: bool) -> None:
+    def __init__(
+        self, node_id: str, group: str, channel: grpc.aio.Channel, delta: bool, fleet: Fleet
+    ) -> None:
         self.node = Node(id=node_id, cluster=group)
+        self.fleet = fleet
         self.channel = channel
         self.delta = delta
         self.nack = False
@@ -345,6 +352,8 @@ class Proxy:
             and self.rds_version != self.rds_marked
         ):
             self.changed_at = now
+            if not self.nack:
+                self.fleet.changed += 1
 
 
 class Fleet:
@@ -352,6 +361,8 @@ class Fleet:
         self.proxies: list[Proxy] = []
         self.channels: list[grpc.aio.Channel] = []
         self.tasks: list[asyncio.Task[None]] = []
+        self.changed = 0
+        """Streams not NACKing whose RDS version changed since the mark."""
 
     def connect(self, command: dict[str, AnyType]) -> dict[str, AnyType]:
         target = f"127.0.0.1:{command['port']}"
@@ -372,7 +383,7 @@ class Fleet:
         for i in range(int(command["count"])):
             delta = bool(delta_every) and i % delta_every == delta_every - 1
             channel = channels[i % len(channels)]
-            proxy = Proxy(f"sim-{first + i}", command.get("group", "edge"), channel, delta)
+            proxy = Proxy(f"sim-{first + i}", command.get("group", "edge"), channel, delta, self)
             self.proxies.append(proxy)
             self.tasks.append(asyncio.create_task(proxy.run()))
         return {"ok": True}
@@ -391,7 +402,14 @@ class Fleet:
         nack_every = int(command.get("nack_every", 0))
         for i, proxy in enumerate(self.proxies):
             proxy.mark(bool(nack_every) and i % nack_every == 0)
+        self.changed = 0
         return {"ok": True}
+
+    def changed_count(self) -> dict[str, AnyType]:
+        return {
+            "changed": self.changed,
+            "expect_changed": sum(not p.nack for p in self.proxies),
+        }
 
     def report(self) -> dict[str, AnyType]:
         return {
@@ -443,6 +461,8 @@ async def main() -> None:
             answer = fleet.state()
         elif name == "mark":
             answer = fleet.mark(command)
+        elif name == "changed":
+            answer = fleet.changed_count()
         elif name == "report":
             answer = fleet.report()
         else:
