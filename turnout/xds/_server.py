@@ -269,24 +269,45 @@ class XdsServer:
     ) -> None:
         """Serve ``stream`` as the guard allows: a refused stream ends with the
         refusal's status (PERMISSION_DENIED, RESOURCE_EXHAUSTED, INVALID_ARGUMENT)."""
-        rejected: StreamRejectedError | None = None
+        refusal: tuple[grpc.StatusCode, str] | None = None
         admission = None
         try:
             admission = self.guard.open(context, stream.stream_id)
             stream.admit = admission.admit
             # Headers first. grpc.aio sends them with the first response otherwise, and
-            # a write cancelled in flight (the stream ending) leaves that op pending in
-            # core: the status sent next then fails (GRPC_CALL_ERROR_TOO_MANY_OPERATIONS)
-            # and the proxy gets no status at all.
+            # a write cancelled in flight leaves that op pending in core, where the
+            # status sent next (with headers, in the same batch slot) fails
+            # (GRPC_CALL_ERROR_TOO_MANY_OPERATIONS): the proxy gets no status at all.
+            # Streams let a write in flight finish too (``_tasks``).
             await context.send_initial_metadata(())
-            await stream.serve(admission.requests(requests), context.write)
-        except StreamRejectedError as exc:
-            rejected = exc
+            rejected = await stream.serve(admission.requests(requests), context.write)
+            if rejected is not None:
+                refusal = rejected.code, rejected.details
+        except StreamRejectedError as exc:  # refused on opening (the per-peer budget)
+            refusal = exc.code, exc.details
         finally:
             if admission is not None:
                 admission.close()
-        if rejected is not None:
-            await context.abort(rejected.code, rejected.details)
+        if refusal is not None:
+            _end_with(context, *refusal)
+
+
+def _end_with(
+    context: grpc.aio.ServicerContext[Any, Any], code: grpc.StatusCode, details: str
+) -> None:
+    """Have grpc end the RPC with ``code`` once the handler returns.
+
+    Not ``context.abort()``: abort sends the status from inside the handler and raises
+    through it, so a failed send (the call already ended, an op still pending in
+    core) escapes the handler, and grpc logs it with a traceback holding the
+    handler's frames, the Stream among them, for as long as the log record lives;
+    the abort's own exception, kept by grpc, holds them too. Set here, the status is
+    sent by grpc as the handler returns, and a call already finished is left alone.
+    """
+    if context.done():
+        return
+    context.set_code(code)
+    context.set_details(details)
 
 
 def _shuffle(items: list[Any], rng: Callable[[], float]) -> None:

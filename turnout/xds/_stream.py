@@ -83,6 +83,7 @@ from turnout.cache import (
 from turnout.xds._callbacks import XdsCallbacks
 from turnout.xds._security import StreamRejectedError
 from turnout.xds._status import NackRecord, ProxyStatus, StreamInfo, TypeStatus
+from turnout.xds._tasks import run_stream
 from turnout.xds._wire import frame_body, frame_nonce
 
 __all__ = ["Stream"]
@@ -232,28 +233,25 @@ class Stream:
         self,
         requests: AsyncIterator[DiscoveryRequest],
         write: Callable[[bytes], Awaitable[None]],
-    ) -> None:
-        """Run until the proxy closes its side or the RPC is cancelled, then release all."""
+    ) -> StreamRejectedError | None:
+        """Run until the proxy closes its side or the RPC is cancelled, then release all
+        (a write in flight is let finish: ``_tasks``). Returns the refusal that ended
+        the stream, if one did: the server ends the RPC with its status."""
         watch = self._cache.watch(self.wake.set)
-        reader = asyncio.create_task(self._read(requests), name=f"xds-read-{self.stream_id}")
-        writer = asyncio.create_task(self._write(write), name=f"xds-write-{self.stream_id}")
         try:
-            done, _ = await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                if not task.cancelled() and task.exception() is not None:
-                    if isinstance(rejected := task.exception(), StreamRejectedError):
-                        raise rejected  # the server ends the RPC with its status
-                    log.info(
-                        "xds.stream_error",
-                        stream_id=self.stream_id,
-                        node_id=self.node_id,
-                        error=repr(task.exception()),
-                    )
+            ended = await run_stream(self.stream_id, self._read(requests), self._write, write)
+            if isinstance(ended, StreamRejectedError):
+                return ended
+            if ended is not None:
+                log.info(
+                    "xds.stream_error",
+                    stream_id=self.stream_id,
+                    node_id=self.node_id,
+                    error=repr(ended),
+                )
+            return None
         finally:
             watch.cancel()
-            for task in (reader, writer):
-                task.cancel()
-            await asyncio.gather(reader, writer, return_exceptions=True)
             if self._node_known:
                 log.info(
                     "xds.stream_close",

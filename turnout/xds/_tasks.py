@@ -1,0 +1,95 @@
+"""A stream's two tasks, a reader and a writer, and how they stop (shared by the
+state-of-the-world and the Delta streams).
+
+- **A write handed to grpc is never cancelled in flight.** Cancelling ``write()``
+  cancels only the Python side: the send stays pending in grpc core, and the status
+  the server sends next races with it (a ``GRPC_CALL_ERROR_TOO_MANY_OPERATIONS``
+  there leaves the proxy with no status at all). So when a stream ends (the proxy
+  closed its side, it was refused, or the RPC is cancelled) the reader is cancelled
+  at once, but the writer is first stopped from starting another write and its
+  current one is given :data:`WRITE_GRACE` seconds to finish; only a proxy that
+  stopped reading makes it wait that long, and its write is then cancelled anyway.
+- **What ended the stream is returned, without its traceback**, never kept: a
+  traceback holds the frames of the stream's tasks and, through them, the stream and
+  everything it last sent, so a refusal passed on or logged would keep those alive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+__all__ = ["WRITE_GRACE", "Write", "run_stream"]
+
+Write = Callable[[bytes], Awaitable[None]]
+
+WRITE_GRACE = 0.5
+"""Seconds a write in flight when its stream ends may take to finish before it is cancelled."""
+
+
+class _ClosedError(Exception):
+    """A write asked for after the stream ended (the writer task ends with it)."""
+
+
+class _Writes:
+    """``write`` that knows whether a write is in flight and starts none once closed."""
+
+    __slots__ = ("_idle", "_write", "closed")
+
+    def __init__(self, write: Write) -> None:
+        self._write = write
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.closed = False
+
+    async def __call__(self, frame: bytes) -> None:
+        if self.closed:
+            raise _ClosedError
+        self._idle.clear()
+        try:
+            await self._write(frame)
+        finally:
+            self._idle.set()
+
+    async def close(self, grace: float) -> None:
+        """Start no more writes; wait up to ``grace`` seconds for the one in flight."""
+        self.closed = True
+        if not self._idle.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), grace)
+
+
+def _bare(error: BaseException) -> BaseException:
+    """``error`` without its traceback or the exceptions it was raised from."""
+    error.__cause__ = error.__context__ = None
+    return error.with_traceback(None)
+
+
+async def run_stream(
+    stream_id: int,
+    read: Coroutine[Any, Any, None],
+    write_loop: Callable[[Write], Coroutine[Any, Any, None]],
+    write: Write,
+) -> BaseException | None:
+    """Run ``read`` and ``write_loop(write)`` as the stream's two tasks until either
+    ends (or this is cancelled), then stop both as the module says. Returns the
+    exception that ended a task (its traceback cleared), None if one simply returned
+    (the proxy closed its side)."""
+    writes = _Writes(write)
+    reader = asyncio.create_task(read, name=f"xds-read-{stream_id}")
+    writer = asyncio.create_task(write_loop(writes), name=f"xds-write-{stream_id}")
+    try:
+        done, _ = await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if not task.cancelled() and (error := task.exception()) is not None:
+                return _bare(error)
+        return None
+    finally:
+        reader.cancel()
+        try:
+            await writes.close(WRITE_GRACE)
+        finally:
+            writer.cancel()
+            await asyncio.gather(reader, writer, return_exceptions=True)
