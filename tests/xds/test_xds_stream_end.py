@@ -136,9 +136,13 @@ async def test_a_refused_stream_leaves_nothing_behind(xds: RunningXds) -> None:
             await asyncio.sleep(0.2)  # the 2 MB CDS response is stuck in flow control
             await call.write(b"\xff\xff\xff")
             responses: list[DiscoveryResponse] = []
-            with pytest.raises(grpc.aio.AioRpcError) as failure:
+
+            async def read_all() -> None:
                 while (raw := await call.read()) is not grpc.aio.EOF:
                     responses.append(DiscoveryResponse.FromString(raw))
+
+            with pytest.raises(grpc.aio.AioRpcError) as failure:
+                await read_all()
             assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT
             assert [r.type_url for r in responses] == [CLUSTER_TYPE]
             assert len(responses[0].resources) == 10
