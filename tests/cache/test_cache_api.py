@@ -26,6 +26,7 @@ def test_public_surface() -> None:
             "eds_name",
             "intern_names",
             "listener_route_names",
+            "pairs_version",
             "route_cluster_names",
             "short_name",
             "virtual_host_cluster_names",

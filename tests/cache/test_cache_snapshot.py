@@ -20,6 +20,7 @@ from turnout.cache import (
     InconsistentSnapshotError,
     Snapshot,
     content_version,
+    pairs_version,
 )
 from turnout.testing import (
     assignment,
@@ -100,6 +101,52 @@ def test_type_version_is_content_version_of_its_resources() -> None:
     assert snapshot.type_version(CLUSTER_TYPE) == content_version(reversed(resources))
     assert len(snapshot.version) == 16
     int(snapshot.version, 16)
+
+
+def test_pairs_version_is_content_version_of_the_same_pairs() -> None:
+    """pairs_version over (name, version) pairs equals content_version of resources
+    with those names and versions, and moves when any pair is added, dropped or changed."""
+    resources = list(make_snapshot({"a": 50, "b": 50}).resources(CLUSTER_TYPE).values())
+    pairs = [(r.name, r.version) for r in resources]
+    assert pairs_version(reversed(pairs)) == content_version(resources)
+    assert pairs_version(pairs[:1]) != content_version(resources)
+    assert pairs_version([*pairs, ("c", "1")]) != content_version(resources)
+    assert pairs_version([(pairs[0][0], "other"), pairs[1]]) != content_version(resources)
+    assert pairs_version([]) != pairs_version([("", "")])
+
+
+def test_check_with_previous_still_finds_a_renamed_assignment() -> None:
+    """check(previous) skips the cluster/assignment pairing only when the clusters are
+    the very same and the assignment names too: an assignment renamed under unchanged
+    clusters is still reported, and an assignment whose endpoints moved passes."""
+    before = make_snapshot({"a": 50, "b": 50})
+    moved = Snapshot(
+        {
+            **{t: before.resources(t) for t in ORDER},
+            ENDPOINT_TYPE: {
+                "a": CachedResource.of(ENDPOINT_TYPE, assignment("a", [("10.0.0.9", 80)])),
+                "b": before.resources(ENDPOINT_TYPE)["b"],
+            },
+        },
+        previous=before,
+    )
+    moved.check(before)
+    renamed = Snapshot(
+        {
+            **{t: before.resources(t) for t in ORDER},
+            ENDPOINT_TYPE: {
+                "a": before.resources(ENDPOINT_TYPE)["a"],
+                "c": CachedResource.of(ENDPOINT_TYPE, assignment("c")),
+            },
+        },
+        previous=before,
+    )
+    with pytest.raises(InconsistentSnapshotError) as raised:
+        renamed.check(before)
+    assert raised.value.problems == (
+        "cluster b: no assignment 'b'",
+        "assignment 'c': no EDS cluster uses it",
+    )
 
 
 def test_resource_is_serialized_once_as_an_any() -> None:

@@ -23,6 +23,7 @@ from turnout.cache._snapshot import (
     Snapshot,
     content_version,
     intern_names,
+    pairs_version,
 )
 from turnout.cache._types import (
     CLUSTER_TYPE,
@@ -51,6 +52,7 @@ __all__ = [
     "eds_name",
     "intern_names",
     "listener_route_names",
+    "pairs_version",
     "route_cluster_names",
     "short_name",
     "virtual_host_cluster_names",

@@ -5,6 +5,11 @@ a timestamp: the same resources give the same versions in every process and afte
 every restart, so a restarted control plane sends nothing new to an Envoy that already
 has the config, and replicas are interchangeable.
 
+A set of resources is hashed as the sum of its members' digests (each a sha256 of the
+resource's name and version, computed once with the resource), so hashing a type of
+15,000 resources is a sum of cached integers, not a sort and 15,000 hash updates: a
+one-service change re-hashes its type in well under a millisecond.
+
 Each resource is packed into an ``Any`` and serialized exactly once, with
 ``deterministic=True`` (map fields would otherwise serialize in hash order and the
 hash would differ between processes). The server frames these bytes into responses
@@ -37,6 +42,7 @@ __all__ = [
     "Snapshot",
     "content_version",
     "intern_names",
+    "pairs_version",
 ]
 
 HASH_CHARS = 16
@@ -75,6 +81,11 @@ class CachedResource:
     """The deterministic serialization of the ``Any`` holding ``message``."""
     version: str
     references: frozenset[str] = field(repr=False)
+    digest: int = field(init=False, repr=False)
+    """This resource's share of a :func:`content_version`: ``_digest(name, version)``."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "digest", _digest(self.name, self.version))
 
     @property
     def message(self) -> Message:
@@ -92,7 +103,7 @@ class CachedResource:
         trusted to be exactly what :meth:`of` would compute from the message."""
         if type_url not in _MESSAGE_TYPES:
             raise ValueError(f"unknown resource type {type_url!r}")
-        packed = _length_delimited(1, type_url.encode()) + _length_delimited(2, value)
+        packed = _any_prefix(type_url) + _length_prefix(value) + value
         return cls(type_url, name, None, packed, _hash(packed), references)
 
     @classmethod
@@ -120,7 +131,7 @@ class CachedResource:
         # An Any is type_url (field 1) then value (field 2): framed by hand, the
         # bytes equal Any(...).SerializeToString(deterministic=True) without a copy
         # into a message first.
-        packed = _length_delimited(1, type_url.encode()) + _length_delimited(2, serialized)
+        packed = _any_prefix(type_url) + _length_prefix(serialized) + serialized
         return cls(
             type_url=type_url,
             name=_name_of(message),
@@ -140,12 +151,32 @@ def content_version(resources: Iterable[CachedResource]) -> str:
 
     The server uses it as a response's ``version_info``, so a response's version
     names what it contains; a snapshot's type version is the same function over
-    all the resources of that type.
+    all the resources of that type. Equal to :func:`pairs_version` over the
+    resources' (name, version) pairs.
     """
-    digest = hashlib.sha256()
-    for name, version in sorted((r.name, r.version) for r in resources):
-        digest.update(f"{name}\x00{version}\n".encode())
-    return digest.hexdigest()[:HASH_CHARS]
+    return _set_version(sum(r.digest for r in resources))
+
+
+def pairs_version(pairs: Iterable[tuple[str, str]]) -> str:
+    """:func:`content_version` of resources given as (name, version) pairs (what a
+    Delta proxy says it has): equal for equal sets."""
+    return _set_version(sum(_digest(name, version) for name, version in pairs))
+
+
+_DIGEST_BYTES = 16
+_DIGEST_MASK = (1 << (8 * _DIGEST_BYTES)) - 1
+
+
+def _digest(name: str, version: str) -> int:
+    """One (name, version) pair as 128 bits of sha256: a set's hash is their sum, which
+    any order gives alike. Names are unique within a set, so the sum of distinct pairs'
+    digests tells sets apart as well as a hash of their sorted list would."""
+    data = f"{name}\x00{version}\n".encode()
+    return int.from_bytes(hashlib.sha256(data).digest()[:_DIGEST_BYTES], "big")
+
+
+def _set_version(total: int) -> str:
+    return _hash((total & _DIGEST_MASK).to_bytes(_DIGEST_BYTES, "big"))
 
 
 class Selection(NamedTuple):
@@ -305,14 +336,19 @@ class Snapshot:
         assignments = self._resources[ENDPOINT_TYPE]
         listeners = self._resources[LISTENER_TYPE]
         routes = self._resources[ROUTE_TYPE]
-        same_clusters = same_assignments = False
+        same_clusters = same_names = False
         old_routes: Mapping[str, CachedResource] = {}
         if previous is not None:
             same_clusters = previous.resources(CLUSTER_TYPE) is clusters
-            same_assignments = previous.resources(ENDPOINT_TYPE) is assignments
+            old_assignments = previous.resources(ENDPOINT_TYPE)
+            same_names = old_assignments is assignments or (
+                old_assignments.keys() == assignments.keys()
+            )
             old_routes = previous.resources(ROUTE_TYPE)
 
-        if not (same_clusters and same_assignments):
+        # Pairing is clusters' EDS names against assignment names: with the very same
+        # clusters and the same assignment names it cannot have changed.
+        if not (same_clusters and same_names):
             problems += _pairing_problems(clusters, assignments)
 
         fetched_by: dict[str, list[str]] = {}
@@ -342,6 +378,9 @@ class Snapshot:
 def _pairing_problems(
     clusters: Mapping[str, CachedResource], assignments: Mapping[str, CachedResource]
 ) -> list[str]:
+    filled = frozenset().union(*(cluster.references for cluster in clusters.values()))
+    if filled == assignments.keys():
+        return []  # the usual answer, found with set operations only
     problems: list[str] = []
     filled_by: dict[str, list[str]] = {}
     for cluster in clusters.values():
@@ -366,6 +405,24 @@ def _same_objects(
 
 def _length_delimited(number: int, payload: bytes) -> bytes:
     return _varint((number << 3) | 2) + _varint(len(payload)) + payload
+
+
+_ANY_PREFIXES: dict[str, bytes] = {}
+
+
+def _any_prefix(type_url: str) -> bytes:
+    """An ``Any``'s type_url field (1) and the tag of its value field (2)."""
+    prefix = _ANY_PREFIXES.get(type_url)
+    if prefix is None:
+        prefix = _ANY_PREFIXES[type_url] = _length_delimited(1, type_url.encode()) + b"\x12"
+    return prefix
+
+
+def _length_prefix(payload: bytes) -> bytes:
+    size = len(payload)
+    if size < 0x80:
+        return bytes((size,))
+    return _varint(size)
 
 
 def _varint(value: int) -> bytes:

@@ -155,19 +155,18 @@ def _patch(
     before: Mapping[str, CachedResource], removed: list[str], added: list[CachedResource]
 ) -> Mapping[str, CachedResource]:
     """``before`` without ``removed`` names, with ``added``: ``before`` itself when
-    that changes nothing (so the snapshot keeps its hash of the type)."""
-    if not removed and not added:
+    that changes nothing (so the snapshot keeps its hash of the type), found before
+    copying anything (a traffic change re-adds a service's very same clusters)."""
+    readded = {resource.name for resource in added}
+    gone = [name for name in removed if name not in readded and name in before]
+    new = [resource for resource in added if before.get(resource.name) is not resource]
+    if not gone and not new:
         return before
     result = dict(before)
-    for name in removed:
-        result.pop(name, None)
-    changed = False
-    for resource in added:
-        if before.get(resource.name) is not resource:
-            changed = True
+    for name in gone:
+        del result[name]
+    for resource in new:
         result[resource.name] = resource
-    if not changed and len(result) == len(before):
-        return before
     return result
 
 

@@ -193,7 +193,7 @@ class Translator:
         services: dict[str, _ServicePart] = {}
         for service in policies.services:
             part = self._services.get(service.name)
-            if part is None or part.service != service:
+            if part is None or (part.service is not service and part.service != service):
                 part = _service_part(service, part)
                 self.translated_services += 1
             services[service.name] = part

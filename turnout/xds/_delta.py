@@ -64,7 +64,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import hashlib
 import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
@@ -84,9 +83,9 @@ from turnout.cache import (
     Snapshot,
     SnapshotCache,
     intern_names,
+    pairs_version,
     short_name,
 )
-from turnout.cache._snapshot import HASH_CHARS
 from turnout.xds._callbacks import XdsCallbacks
 from turnout.xds._security import StreamRejectedError
 from turnout.xds._status import NackRecord, ProxyStatus, StreamInfo, TypeStatus
@@ -144,14 +143,6 @@ def frame_delta_response(
     parts.extend(_field(_REMOVED_RESOURCES, name.encode()) for name in removed)
     parts.append(_field(_NONCE, nonce.encode()))
     return b"".join(parts)
-
-
-def _versions_hash(pairs: Iterable[tuple[str, str]]) -> str:
-    """``content_version`` over (name, version) pairs: equal for equal sets."""
-    digest = hashlib.sha256()
-    for name, version in sorted(pairs):
-        digest.update(f"{name}\x00{version}\n".encode())
-    return digest.hexdigest()[:HASH_CHARS]
 
 
 class _Diff:
@@ -590,7 +581,7 @@ class DeltaStream:
         if kept:
             pairs = [(n, r.version) for n, r in desired.items()]
             pairs.extend((n, have[n]) for n in kept)
-            diff.version = _versions_hash(pairs)
+            diff.version = pairs_version(pairs)
         else:
             diff.version, diff.desired = version, desired
         return diff
@@ -658,7 +649,7 @@ class DeltaStream:
             state.have.pop(name, None)
             unacked[name] = _REMOVED
         # In sync: the desired version; a NACKed part left out: what the proxy has.
-        version = diff.version if diff.complete else _versions_hash(state.have.items())
+        version = diff.version if diff.complete else pairs_version(state.have.items())
         state.unacked = unacked
         state.synced_with = diff.desired if diff.complete else None
         state.sent_version = version
