@@ -19,6 +19,7 @@ from typing import TypeVar
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, ReusedAnchorWarning, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode
+from ruamel.yaml.reader import ReaderError
 
 from ._documents import GatewayDraft, Named, ServiceDraft, read_gateway, read_service
 from ._errors import PolicySetError, Problem
@@ -124,7 +125,7 @@ def _read_file(file: str, text: str) -> _FileRead:
                 services.append(draft)
     except YAMLError as exc:
         broken = True
-        ctx.report(*_yaml_error(exc))
+        ctx.report(*_yaml_error(exc, text))
     return _FileRead(file, tuple(ctx.problems), tuple(gateways), tuple(services), documents, broken)
 
 
@@ -141,12 +142,29 @@ def _documents(text: str) -> Iterator[Node]:
         yield node
 
 
-def _yaml_error(exc: YAMLError) -> tuple[int, str, str]:
+def _yaml_lines(text: str) -> int:
+    """How many lines ``text`` has as YAML (and the problems' line numbers) count
+    them: LF, CRLF and a lone CR each end one."""
+    return text.count("\n") + text.count("\r") - text.count("\r\n") + 1
+
+
+def _yaml_error(exc: YAMLError, text: str) -> tuple[int, str, str]:
+    """The line, path and message of a YAML error in ``text``."""
     if isinstance(exc, MarkedYAMLError):
         mark = exc.problem_mark or exc.context_mark
         line = int(mark.line) + 1 if mark is not None else 0
         reason = exc.problem or exc.context or "invalid YAML"
         return line, "", f"invalid YAML: {reason}"
+    if isinstance(exc, ReaderError) and isinstance(exc.position, int):
+        # A character YAML does not allow (a control character): the reader gives its
+        # offset in the text, not a line, and its message spans two lines.
+        line = _yaml_lines(text[: exc.position])
+        what = (
+            f"character #x{exc.character:04x}"
+            if isinstance(exc.character, int)
+            else repr(exc.character)
+        )
+        return line, "", f"invalid YAML: unacceptable {what}: {exc.reason}"
     return 0, "", f"invalid YAML: {exc}"
 
 
