@@ -8,8 +8,10 @@ left exactly as it was.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -85,12 +87,13 @@ class Compiler:
 
     def compile(self, policies: PolicySet) -> Compiled:
         """Translate ``policies`` and check the result; raises InconsistentSnapshotError."""
-        translation = self.translator.translate(policies)
-        self.pool.sweep()
-        gateways = tuple(g.name for g in policies.gateways)
-        previous = self._built.get(gateways)
-        snapshot = self.snapshot(translation, gateways)
-        snapshot.check(previous.snapshot if previous is not None else None)
+        with _collector_paused():
+            translation = self.translator.translate(policies)
+            self.pool.sweep()
+            gateways = tuple(g.name for g in policies.gateways)
+            previous = self._built.get(gateways)
+            snapshot = self.snapshot(translation, gateways)
+            snapshot.check(previous.snapshot if previous is not None else None)
         return Compiled(policies, translation, snapshot, self)
 
     def snapshot(self, translation: Translation, gateways: tuple[str, ...]) -> Snapshot:
@@ -142,6 +145,22 @@ class Compiler:
 
 
 _ServiceMessages = tuple[tuple[Cluster, ...], tuple[ClusterLoadAssignment, ...]]
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a compile builds (nearly all of what it makes
+    lives on): a full compile of 5,000 services makes half a million objects, and the
+    collector's passes over that growing heap were a tenth of its time. Reference
+    counting still frees everything at once; the collector resumes afterwards."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 @dataclass(frozen=True, slots=True)
