@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
+
+import pytest
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.core.v3 import config_source_pb2
 
 from turnout.policy import INSTANCES, HealthCheck, Match, Rule, Service, Sticky
-from turnout.translate._clusters import service_clusters
+from turnout.translate._clusters import _is_ip, service_clusters
 
 from ._policies import split, version
 
@@ -143,3 +146,33 @@ def test_sticky_service_uses_hash_load_balancing() -> None:
     """A sticky service's clusters hash (RING_HASH), so Envoy can set the sticky cookie."""
     sticky = _service(sticky=Sticky(cookie="c", ttl_seconds=60.0), traffic=INSTANCES)
     assert {c.lb_policy for c in _clusters(sticky).values()} == {cluster_pb2.Cluster.RING_HASH}
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "10.1.2.3",
+        "0.0.0.0",
+        "255.255.255.255",
+        "01.2.3.4",
+        "1.2.3",
+        "256.1.1.1",
+        "1.2.3.4.5",
+        " 1.2.3.4",
+        "1.2.3.4\x00",
+        "::1",
+        "fe80::1%eth0",
+        "::ffff:1.2.3.4",
+        "localhost",
+        "backend.internal",
+        "",
+    ],
+)
+def test_ip_test_agrees_with_ipaddress(host: str) -> None:
+    """The dotted-quad fast path decides exactly as ipaddress.ip_address does."""
+    try:
+        ipaddress.ip_address(host)
+        expected = True
+    except ValueError:
+        expected = False
+    assert _is_ip(host) is expected
