@@ -8,7 +8,6 @@ when /status shows the new policy version served and every Envoy synced to it.
 from __future__ import annotations
 
 import contextlib
-import os
 import statistics
 import tempfile
 import time
@@ -51,11 +50,7 @@ def run(envoys: int = 3, changes: int = 10) -> None:
         turnout = TurnoutProcess(policies, log_path=workdir / "turnout.log").start()
         stack.callback(turnout.stop)
         for i in range(envoys):
-            # EnvoyProcess's default base ids repeat after 10 Envoys in one process.
-            base_id = 300000 + (os.getpid() % 5000) * 40 + i
-            envoy = EnvoyProcess(
-                turnout.xds_port, node_id=f"bench-{i}", workdir=workdir, base_id=base_id
-            )
+            envoy = EnvoyProcess(turnout.xds_port, node_id=f"bench-{i}", workdir=workdir)
             stack.enter_context(envoy)
         turnout.wait_settled([f"bench-{i}" for i in range(envoys)], timeout=30)
 

@@ -262,13 +262,33 @@ def validate_config(config_path: str | os.PathLike[str], timeout: float = 60.0) 
         )
 
 
-# Distinct base ids for the Envoys one process starts; the pid keeps separate test
-# processes apart. Hot restart uses the base id to name shared memory and sockets.
-_base_ids = itertools.count(1)
+# Hot restart names an Envoy's shared memory and domain sockets after its base id, so
+# Envoys running at the same time on one machine need different ones, or the later one
+# fails to bind. Each process gets a block of base ids of its own, chosen by its pid
+# (no two live processes share a pid, and Linux pids stay below 2**22), and numbers
+# its Envoys within the block, skipping ids its Envoys still running hold. The blocks
+# start at 10**7, clear of the small fixed ids some tests pass, and the last ends
+# below 2**32 / 10 (Envoy's base id is 32 bits, and it derives socket ids from it).
+_BASE_IDS_PER_PROCESS = 100
+_FIRST_BASE_ID = 10_000_000
+_PIDS = 2**22
+_base_ids = itertools.count()
+_running_base_ids: set[int] = set()
+
+
+def _base_id_block(pid: int) -> range:
+    """The base ids the Envoys of process ``pid`` are given (unless they pass one)."""
+    first = _FIRST_BASE_ID + (pid % _PIDS) * _BASE_IDS_PER_PROCESS
+    return range(first, first + _BASE_IDS_PER_PROCESS)
 
 
 def _next_base_id() -> int:
-    return (os.getpid() % 20000) * 10 + next(_base_ids) % 10 + 100000
+    block = _base_id_block(os.getpid())
+    for _ in block:
+        candidate = block[next(_base_ids) % len(block)]
+        if candidate not in _running_base_ids:
+            return candidate
+    raise EnvoyError(f"{len(block)} Envoys of this process are running: no base id is free")
 
 
 class EnvoyProcess:
@@ -305,6 +325,7 @@ class EnvoyProcess:
         self.node_id = node_id
         self.node_cluster = node_cluster
         self.log_level = log_level
+        self._own_base_id = base_id is None
         self.base_id = base_id if base_id is not None else _next_base_id()
         self.concurrency = concurrency
         self.extra_args = extra_args
@@ -338,6 +359,10 @@ class EnvoyProcess:
             )
         )
         self._admin_address_path.unlink(missing_ok=True)
+        if self.base_id in _running_base_ids:
+            if not self._own_base_id:
+                raise EnvoyError(f"base id {self.base_id} is held by a running Envoy")
+            self.base_id = _next_base_id()
         self._log_file = self.log_path.open("ab")
         args = [
             find_envoy(),
@@ -360,6 +385,7 @@ class EnvoyProcess:
             stderr=subprocess.STDOUT,
             start_new_session=True,  # a terminal's Ctrl-C goes to whoever started us
         )
+        _running_base_ids.add(self.base_id)
         try:
             self.admin_port = wait_until(self._read_admin_port, timeout, what="Envoy's admin")
             if wait_ready:
@@ -406,6 +432,8 @@ class EnvoyProcess:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout)
+        if process is not None:
+            _running_base_ids.discard(self.base_id)
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
