@@ -20,6 +20,7 @@ from turnout.cli._analysis import VersionClusters
 from turnout.cli._controller import Controller
 from turnout.cli._driving import Driving, ReleaseOptions
 from turnout.cli._fanout import FanOut
+from turnout.cli._heap import HeapKeeper
 from turnout.cli._metrics import Metrics
 from turnout.cli._release_view import ControllerView
 from turnout.cli._tls import SecurityCollector, ServerCertificates, metrics_node
@@ -76,6 +77,8 @@ class App:
         )
         self.release = ReleaseService(view, self._proxies)
         self.cache.watch(self.release.policy_changed)  # any publish; reload() adds rejections
+        self.heap = HeapKeeper()  # a long-lived heap: frozen after each publish
+        self.cache.watch(self.heap.published)
         self.metrics = Metrics(self.controller, self.cache, self._proxies)
         # Envoy's MetricsService on the xDS port: per-version windows for release analysis
         self.analysis = WindowStore(VersionClusters(self.controller), retention=RETENTION)
@@ -207,6 +210,7 @@ class App:
                 await watcher
             await self.admin.stop()
             self.metrics.close()
+            self.heap.close()
 
     async def drain(self) -> None:
         """Shut the xDS server down gracefully, within the grace period.
