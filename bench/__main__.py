@@ -28,7 +28,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--changes", type=int, default=5, help="policy writes to time")
     parser.add_argument("--streams", type=int, default=1000, help="simulated Envoys (fleet)")
     parser.add_argument("--services", type=int, default=100, help="services (fleet)")
-    parser.add_argument("--clients", type=int, default=4, help="client processes (fleet)")
+    parser.add_argument("--clients", type=int, default=2, help="client processes (fleet)")
+    parser.add_argument(
+        "--channels", type=int, default=16, help="channels (TCP connections) per client (fleet)"
+    )
     parser.add_argument(
         "--delta-every", type=int, default=0, help="every Nth simulated Envoy uses Delta (fleet)"
     )
@@ -43,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
             fleet.run(
                 args.streams,
                 clients=args.clients,
+                channels=args.channels,
                 services=args.services,
                 changes=args.changes,
                 debounce_ms=args.debounce_ms,

@@ -133,11 +133,23 @@ def _key_length(number: int, length: int) -> bytes:
 
 
 _names_field_memo: dict[tuple[str, ...], bytes] = {}
+_ack_memo: dict[tuple[str, tuple[str, ...], str, str], bytes] = {}
 
 
 def _ack_bytes(type_url: str, names: tuple[str, ...], version: str, nonce: str) -> bytes:
     """A serialized SotW ACK (DiscoveryRequest: version_info, resource_names, type_url,
-    response_nonce), the names' encoding built once per distinct list."""
+    response_nonce). turnout sends every stream of a group the same response, nonce
+    included, so the streams of this process ACK it with the same bytes: built once."""
+    key = (type_url, names, version, nonce)
+    ack = _ack_memo.get(key)
+    if ack is None:
+        if len(_ack_memo) > 256:
+            _ack_memo.clear()
+        ack = _ack_memo[key] = _build_ack(type_url, names, version, nonce)
+    return ack
+
+
+def _build_ack(type_url: str, names: tuple[str, ...], version: str, nonce: str) -> bytes:
     encoded = _names_field_memo.get(names)
     if encoded is None:
         encoded = b"".join(_string_field(3, name) for name in names)
@@ -363,6 +375,8 @@ class Fleet:
         self.tasks: list[asyncio.Task[None]] = []
         self.changed = 0
         """Streams not NACKing whose RDS version changed since the mark."""
+        self.expect_changed = 0
+        """Streams not NACKing, counted at the mark."""
 
     def connect(self, command: dict[str, AnyType]) -> dict[str, AnyType]:
         target = f"127.0.0.1:{command['port']}"
@@ -403,13 +417,11 @@ class Fleet:
         for i, proxy in enumerate(self.proxies):
             proxy.mark(bool(nack_every) and i % nack_every == 0)
         self.changed = 0
+        self.expect_changed = sum(not p.nack for p in self.proxies)
         return {"ok": True}
 
     def changed_count(self) -> dict[str, AnyType]:
-        return {
-            "changed": self.changed,
-            "expect_changed": sum(not p.nack for p in self.proxies),
-        }
+        return {"changed": self.changed, "expect_changed": self.expect_changed}
 
     def report(self) -> dict[str, AnyType]:
         return {
