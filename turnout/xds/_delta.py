@@ -62,22 +62,18 @@ docstring records only what Delta adds or changes.
 
 from __future__ import annotations
 
-import asyncio
 import functools
-import itertools
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import NamedTuple
 
 import structlog
-from envoy.config.core.v3.base_pb2 import Node
 from envoy.service.discovery.v3.discovery_pb2 import DeltaDiscoveryRequest
 
 from turnout.cache import (
     CLUSTER_TYPE,
     ENDPOINT_TYPE,
     LISTENER_TYPE,
-    ORDER,
     ROUTE_TYPE,
     CachedResource,
     Snapshot,
@@ -86,11 +82,10 @@ from turnout.cache import (
     pairs_version,
     short_name,
 )
+from turnout.xds._base import StreamBase, now
 from turnout.xds._callbacks import XdsCallbacks
-from turnout.xds._security import StreamRejectedError
-from turnout.xds._status import NackRecord, ProxyStatus, StreamInfo, TypeStatus
-from turnout.xds._stream import _WARMS, _WILDCARD_TYPES, _now
-from turnout.xds._tasks import run_stream
+from turnout.xds._status import NackRecord, TypeStatus
+from turnout.xds._stream import _WARMS, _WILDCARD_TYPES
 from turnout.xds._wire import _field
 
 __all__ = ["DeltaStream", "frame_delta_response"]
@@ -253,7 +248,7 @@ class _DeltaTypeState:
         return referenced
 
 
-class DeltaStream:
+class DeltaStream(StreamBase[_DeltaTypeState, DeltaDiscoveryRequest]):
     """The state and the two tasks of one Delta xDS stream (ADS or one per-type service)."""
 
     def __init__(
@@ -266,97 +261,15 @@ class DeltaStream:
         callbacks: XdsCallbacks,
         nonce_prefix: str,
     ) -> None:
-        self.stream_id = stream_id
-        self.kind = kind
-        self.connected_at = _now()
-        self._ads = len(type_urls) > 1
-        self._types = tuple(t for t in ORDER if t in type_urls)
-        self._default_type = type_urls[0] if not self._ads else ""
-        self._cache = cache
-        self._callbacks = callbacks
-        self._states = {t: _DeltaTypeState(t) for t in self._types}
-        self._nonces = itertools.count(1)
-        self._nonce_prefix = f"{nonce_prefix}{stream_id:x}."
-        self._node_known = False
-        self.node_id = ""
-        self.node_cluster = ""
-        self.wake = asyncio.Event()
-        self.synced_version: str | None = None
-        """The policy version (the cache's) this proxy has ACKed every requested type of."""
-        self.synced_at: datetime | None = None
-        self.admit: Callable[[Node], None] | None = None
-        """As ``Stream.admit``: checks the node before the stream takes it."""
-
-    @property
-    def info(self) -> StreamInfo:
-        """Who is on this stream."""
-        return StreamInfo(self.stream_id, self.kind, self.node_id, self.node_cluster)
-
-    @property
-    def opened(self) -> bool:
-        """Whether the first request (carrying the node) has arrived."""
-        return self._node_known
-
-    def status(self) -> ProxyStatus:
-        """A copy of this stream's state."""
-        return ProxyStatus(
-            stream_id=self.stream_id,
-            node_id=self.node_id,
-            node_cluster=self.node_cluster,
-            kind=self.kind,
-            connected_at=self.connected_at,
-            types={t: s.status() for t, s in self._states.items() if s.requested},
-            synced_version=self.synced_version,
-            synced_at=self.synced_at,
+        super().__init__(
+            stream_id=stream_id,
+            kind=kind,
+            type_urls=type_urls,
+            cache=cache,
+            callbacks=callbacks,
+            nonce_prefix=nonce_prefix,
+            new_state=_DeltaTypeState,
         )
-
-    # -- running ---------------------------------------------------------------------
-
-    async def serve(
-        self,
-        requests: AsyncIterator[DeltaDiscoveryRequest],
-        write: Callable[[bytes], Awaitable[None]],
-    ) -> StreamRejectedError | None:
-        """Run until the proxy closes its side or the RPC is cancelled, then release all
-        (a write in flight is let finish: ``_tasks``). Returns the refusal that ended
-        the stream, if one did: the server ends the RPC with its status."""
-        watch = self._cache.watch(self.wake.set)
-        try:
-            ended = await run_stream(self.stream_id, self._read(requests), self._write, write)
-            if isinstance(ended, StreamRejectedError):
-                return ended
-            if ended is not None:
-                log.info(
-                    "xds.stream_error",
-                    stream_id=self.stream_id,
-                    node_id=self.node_id,
-                    error=repr(ended),
-                )
-            return None
-        finally:
-            watch.cancel()
-            if self._node_known:
-                log.info(
-                    "xds.stream_close",
-                    stream_id=self.stream_id,
-                    kind=self.kind,
-                    node_id=self.node_id,
-                    node_cluster=self.node_cluster,
-                )
-                self._call("on_stream_close", self.info)
-
-    async def _read(self, requests: AsyncIterator[DeltaDiscoveryRequest]) -> None:
-        async for request in requests:
-            self.handle_request(request)
-
-    async def _write(self, write: Callable[[bytes], Awaitable[None]]) -> None:
-        while True:
-            self.wake.clear()  # before computing: a wake-up meanwhile is not lost
-            frame = self.next_response()
-            if frame is None:
-                await self.wake.wait()
-            else:
-                await write(frame)
 
     # -- requests ----------------------------------------------------------------------
 
@@ -477,7 +390,7 @@ class DeltaStream:
             state.have[name] = ""
         state.unacked = {}
         state.synced_with = None
-        state.last_nack = NackRecord(version=version, message=message, at=_now())
+        state.last_nack = NackRecord(version=version, message=message, at=now())
         log.warning(
             "xds.nack",
             stream_id=self.stream_id,
@@ -522,18 +435,9 @@ class DeltaStream:
         if synced and any(s.requested for s in self._states.values()):
             policy_version = self._cache.version
             if policy_version is not None and policy_version != self.synced_version:
-                self.synced_version, self.synced_at = policy_version, _now()
+                self.synced_version, self.synced_at = policy_version, now()
                 self._call("on_synced", self.info, policy_version)
         return None
-
-    def _snapshot(self) -> Snapshot | None:
-        try:
-            return self._cache.snapshot_for(self.node_cluster)
-        except Exception:
-            log.exception(
-                "xds.resolve_failed", node_cluster=self.node_cluster, stream_id=self.stream_id
-            )
-            return None
 
     def _diff(self, state: _DeltaTypeState, snapshot: Snapshot) -> _Diff:
         """The resources and removals that would bring the proxy in sync for one type."""
@@ -659,16 +563,3 @@ class DeltaStream:
         state.resend.clear()
         self._call("on_response", self.info, state.type_url, version, len(updates))
         return frame_delta_response(version, state.type_url, updates, removals, nonce)
-
-    def _track_behind(self, state: _DeltaTypeState, version: str) -> None:
-        state.desired_version = version
-        if state.acked_version == version:
-            state.behind_since = None
-        elif state.behind_since is None:
-            state.behind_since = _now()
-
-    def _call(self, hook: str, *args: object) -> None:
-        try:
-            getattr(self._callbacks, hook)(*args)
-        except Exception:
-            log.exception("xds.callback_failed", hook=hook, stream_id=self.stream_id)

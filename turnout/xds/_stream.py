@@ -57,21 +57,18 @@ Protocol decisions, each where it bites below:
 
 from __future__ import annotations
 
-import asyncio
 import itertools
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from datetime import datetime
 from typing import NamedTuple
 
 import structlog
-from envoy.config.core.v3.base_pb2 import Node
 from envoy.service.discovery.v3.discovery_pb2 import DiscoveryRequest
 
 from turnout.cache import (
     CLUSTER_TYPE,
     ENDPOINT_TYPE,
     LISTENER_TYPE,
-    ORDER,
     ROUTE_TYPE,
     CachedResource,
     Snapshot,
@@ -80,10 +77,9 @@ from turnout.cache import (
     intern_names,
     short_name,
 )
+from turnout.xds._base import StreamBase, now
 from turnout.xds._callbacks import XdsCallbacks
-from turnout.xds._security import StreamRejectedError
-from turnout.xds._status import NackRecord, ProxyStatus, StreamInfo, TypeStatus
-from turnout.xds._tasks import run_stream
+from turnout.xds._status import NackRecord, TypeStatus
 from turnout.xds._wire import frame_body, frame_nonce
 
 __all__ = ["Stream"]
@@ -95,10 +91,6 @@ _WARMS = {CLUSTER_TYPE: ENDPOINT_TYPE, LISTENER_TYPE: ROUTE_TYPE}
 """After a response of the key type that adds or changes resources, re-send the value type."""
 
 Content = Mapping[str, CachedResource]
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 class _TypeState:
@@ -156,7 +148,7 @@ class _TypeState:
         )
 
 
-class Stream:
+class Stream(StreamBase[_TypeState, DiscoveryRequest]):
     """The state and the two tasks of one xDS stream (ADS or one per-type service)."""
 
     def __init__(
@@ -169,104 +161,25 @@ class Stream:
         callbacks: XdsCallbacks,
         nonce_prefix: str,
     ) -> None:
-        self.stream_id = stream_id
-        self.kind = kind
-        self.connected_at = _now()
-        self._ads = len(type_urls) > 1
-        self._types = tuple(t for t in ORDER if t in type_urls)
-        self._default_type = type_urls[0] if not self._ads else ""
-        self._cache = cache
-        self._callbacks = callbacks
-        self._states = {t: _TypeState(t) for t in self._types}
-        self._nonces = itertools.count(1)
+        super().__init__(
+            stream_id=stream_id,
+            kind=kind,
+            type_urls=type_urls,
+            cache=cache,
+            callbacks=callbacks,
+            nonce_prefix=nonce_prefix,
+            new_state=_TypeState,
+        )
         self._shared_nonce_prefix = f"{nonce_prefix}s"
-        self._nonce_prefix = f"{nonce_prefix}{stream_id:x}."
-        self._info: StreamInfo | None = None
-        self._node_known = False
-        self.node_id = ""
-        self.node_cluster = ""
-        self.wake = asyncio.Event()
         self._computed: Snapshot | None = None
         """The snapshot :meth:`next_response` last worked from."""
         self._retaining = False
         """Whether that computation kept clusters the snapshot dropped (make-before-break)."""
         self._recheck = False
         """Whether the response just emitted may leave another type due at once."""
-        self.synced_version: str | None = None
-        """The policy version (the cache's) this proxy has ACKed every requested type of."""
-        self.synced_at: datetime | None = None
-        self.admit: Callable[[Node], None] | None = None
-        """Called with the node before the stream takes it; raises StreamRejectedError to
-        end the stream before anything is sent (node authorization, ``_security``)."""
-
-    @property
-    def info(self) -> StreamInfo:
-        """Who is on this stream (fixed once the first request named the node)."""
-        info = self._info
-        if info is None or info.node_id != self.node_id or info.node_cluster != self.node_cluster:
-            info = self._info = StreamInfo(
-                self.stream_id, self.kind, self.node_id, self.node_cluster
-            )
-        return info
-
-    @property
-    def opened(self) -> bool:
-        """Whether the first request (carrying the node) has arrived."""
-        return self._node_known
-
-    def status(self) -> ProxyStatus:
-        """A copy of this stream's state."""
-        return ProxyStatus(
-            stream_id=self.stream_id,
-            node_id=self.node_id,
-            node_cluster=self.node_cluster,
-            kind=self.kind,
-            connected_at=self.connected_at,
-            types={t: s.status() for t, s in self._states.items() if s.requested},
-            synced_version=self.synced_version,
-            synced_at=self.synced_at,
-        )
-
-    # -- running ---------------------------------------------------------------------
-
-    async def serve(
-        self,
-        requests: AsyncIterator[DiscoveryRequest],
-        write: Callable[[bytes], Awaitable[None]],
-    ) -> StreamRejectedError | None:
-        """Run until the proxy closes its side or the RPC is cancelled, then release all
-        (a write in flight is let finish: ``_tasks``). Returns the refusal that ended
-        the stream, if one did: the server ends the RPC with its status."""
-        watch = self._cache.watch(self.wake.set)
-        try:
-            ended = await run_stream(self.stream_id, self._read(requests), self._write, write)
-            if isinstance(ended, StreamRejectedError):
-                return ended
-            if ended is not None:
-                log.info(
-                    "xds.stream_error",
-                    stream_id=self.stream_id,
-                    node_id=self.node_id,
-                    error=repr(ended),
-                )
-            return None
-        finally:
-            watch.cancel()
-            if self._node_known:
-                log.info(
-                    "xds.stream_close",
-                    stream_id=self.stream_id,
-                    kind=self.kind,
-                    node_id=self.node_id,
-                    node_cluster=self.node_cluster,
-                )
-                self._call("on_stream_close", self.info)
-
-    async def _read(self, requests: AsyncIterator[DiscoveryRequest]) -> None:
-        async for request in requests:
-            self.handle_request(request)
 
     async def _write(self, write: Callable[[bytes], Awaitable[None]]) -> None:
+        # The base loop, plus: after a write that holds every later type, wait at once.
         while True:
             # Clear before computing: a wake-up that lands while we compute or send is
             # not lost, it makes the next wait return at once.
@@ -401,7 +314,7 @@ class Stream:
     def _nacked(self, state: _TypeState, message: str) -> None:
         version = state.sent_version or ""
         state.nacked_version = version
-        state.last_nack = NackRecord(version=version, message=message, at=_now())
+        state.last_nack = NackRecord(version=version, message=message, at=now())
         log.warning(
             "xds.nack",
             stream_id=self.stream_id,
@@ -452,17 +365,8 @@ class Stream:
     def _record_synced(self) -> None:
         policy_version = self._cache.version
         if policy_version is not None and policy_version != self.synced_version:
-            self.synced_version, self.synced_at = policy_version, _now()
+            self.synced_version, self.synced_at = policy_version, now()
             self._call("on_synced", self.info, policy_version)
-
-    def _snapshot(self) -> Snapshot | None:
-        try:
-            return self._cache.snapshot_for(self.node_cluster)
-        except Exception:
-            log.exception(
-                "xds.resolve_failed", node_cluster=self.node_cluster, stream_id=self.stream_id
-            )
-            return None
 
     def _retained_clusters(self, snapshot: Snapshot) -> Content:
         """Clusters gone from the snapshot that routes the proxy may still use reference."""
@@ -559,19 +463,6 @@ class Stream:
         self._recheck = state.type_url == CLUSTER_TYPE or self._retaining
         self._call("on_response", self.info, state.type_url, version, len(content))
         return frame
-
-    def _track_behind(self, state: _TypeState, version: str) -> None:
-        state.desired_version = version
-        if state.acked_version == version:
-            state.behind_since = None
-        elif state.behind_since is None:
-            state.behind_since = _now()
-
-    def _call(self, hook: str, *args: object) -> None:
-        try:
-            getattr(self._callbacks, hook)(*args)
-        except Exception:
-            log.exception("xds.callback_failed", hook=hook, stream_id=self.stream_id)
 
 
 # -- shared per snapshot -------------------------------------------------------------
