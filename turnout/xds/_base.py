@@ -95,6 +95,37 @@ class StreamBase(Generic[StateT, RequestT]):
         """The next response to write, already recorded as sent; None if nothing is due."""
         raise NotImplementedError
 
+    def _accept(self, type_url: str, node: Node) -> StateT | None:
+        """The state of a request's type, taking the node from the stream's first
+        request (Envoy sends it on the first request only; later ones may omit it);
+        None for a type this stream does not serve (logged, ignored)."""
+        type_url = type_url or self._default_type
+        state = self._states.get(type_url)
+        if state is None:
+            log.warning(
+                "xds.unknown_type",
+                stream_id=self.stream_id,
+                node_id=self.node_id or node.id,
+                type_url=type_url,
+                kind=self.kind,
+            )
+            return None
+        if not self._node_known:
+            if self.admit is not None:
+                self.admit(node)  # node authorization: raises to refuse the stream
+            self._node_known = True
+            self.node_id = node.id
+            self.node_cluster = node.cluster
+            log.info(
+                "xds.stream_open",
+                stream_id=self.stream_id,
+                kind=self.kind,
+                node_id=self.node_id,
+                node_cluster=self.node_cluster,
+            )
+            self._call("on_stream_open", self.info)
+        return state
+
     # -- who and how it stands -------------------------------------------------------------
 
     @property

@@ -275,31 +275,9 @@ class DeltaStream(StreamBase[_DeltaTypeState, DeltaDiscoveryRequest]):
 
     def handle_request(self, request: DeltaDiscoveryRequest) -> None:
         """Record what one request says (ACK, NACK, subscription changes); wake the writer."""
-        type_url = request.type_url or self._default_type
-        state = self._states.get(type_url)
+        state = self._accept(request.type_url, request.node)
         if state is None:
-            log.warning(
-                "xds.unknown_type",
-                stream_id=self.stream_id,
-                node_id=self.node_id or request.node.id,
-                type_url=type_url,
-                kind=self.kind,
-            )
             return
-        if not self._node_known:
-            if self.admit is not None:
-                self.admit(request.node)
-            self._node_known = True
-            self.node_id = request.node.id
-            self.node_cluster = request.node.cluster
-            log.info(
-                "xds.stream_open",
-                stream_id=self.stream_id,
-                kind=self.kind,
-                node_id=self.node_id,
-                node_cluster=self.node_cluster,
-            )
-            self._call("on_stream_open", self.info)
 
         nonce = request.response_nonce
         if nonce and nonce == state.nonce and state.pending_ack:
@@ -314,7 +292,7 @@ class DeltaStream(StreamBase[_DeltaTypeState, DeltaDiscoveryRequest]):
             log.debug(
                 "xds.stale_nonce",
                 stream_id=self.stream_id,
-                type=short_name(type_url),
+                type=short_name(state.type_url),
                 nonce=nonce,
                 live=state.nonce,
             )
