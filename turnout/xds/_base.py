@@ -16,10 +16,10 @@ from typing import Generic, Protocol, TypeVar
 import structlog
 from envoy.config.core.v3.base_pb2 import Node
 
-from turnout.cache import ORDER, Snapshot, SnapshotCache
+from turnout.cache import ORDER, Snapshot, SnapshotCache, short_name
 from turnout.xds._callbacks import XdsCallbacks
 from turnout.xds._security import StreamRejectedError
-from turnout.xds._status import ProxyStatus, StreamInfo, TypeStatus
+from turnout.xds._status import NackRecord, ProxyStatus, StreamInfo, TypeStatus
 from turnout.xds._tasks import run_stream
 
 __all__ = ["StreamBase", "now"]
@@ -40,6 +40,7 @@ class TypeStateLike(Protocol):
     acked_version: str | None
     desired_version: str | None
     behind_since: datetime | None
+    last_nack: NackRecord | None
 
     def status(self) -> TypeStatus: ...
 
@@ -225,6 +226,21 @@ class StreamBase(Generic[StateT, RequestT]):
             state.behind_since = None
         elif state.behind_since is None:
             state.behind_since = now()
+
+    def _record_nack(self, state: StateT, version: str, message: str) -> None:
+        """Keep a NACK for status (proxy, type, version, Envoy's message), log it and
+        tell the hooks."""
+        state.last_nack = NackRecord(version=version, message=message, at=now())
+        log.warning(
+            "xds.nack",
+            stream_id=self.stream_id,
+            node_id=self.node_id,
+            node_cluster=self.node_cluster,
+            type=short_name(state.type_url),
+            version=version,
+            message=message,
+        )
+        self._call("on_nack", self.info, state.type_url, version, message)
 
     def _call(self, hook: str, *args: object) -> None:
         try:

@@ -291,17 +291,7 @@ class Stream(StreamBase[_TypeState, DiscoveryRequest]):
     def _nacked(self, state: _TypeState, message: str) -> None:
         version = state.sent_version or ""
         state.nacked_version = version
-        state.last_nack = NackRecord(version=version, message=message, at=now())
-        log.warning(
-            "xds.nack",
-            stream_id=self.stream_id,
-            node_id=self.node_id,
-            node_cluster=self.node_cluster,
-            type=short_name(state.type_url),
-            version=version,
-            message=message,
-        )
-        self._call("on_nack", self.info, state.type_url, version, message)
+        self._record_nack(state, version, message)
 
     # -- responses ---------------------------------------------------------------------
 
