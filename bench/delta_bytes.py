@@ -27,7 +27,7 @@ from envoy.service.discovery.v3.discovery_pb2 import DeltaDiscoveryResponse, Dis
 
 from bench.translate_scale import policy_set
 from turnout.cache import CLUSTER_TYPE, ENDPOINT_TYPE, Snapshot, eds_name
-from turnout.cli._controller import resources_by_type
+from turnout.compile import resources_by_type
 from turnout.policy import Endpoint, PolicySet, Service, Version
 from turnout.testing import (
     AdsClient,

@@ -38,8 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from turnout.demo._net import free_port
-from turnout.demo.control import TurnoutProcess
+from turnout.testing.control import TurnoutProcess
+from turnout.testing.net import free_port
 
 GATEWAY = "kind: Gateway\nname: public\nport: {port}\naddress: 127.0.0.1\n"
 SERVICE = """kind: Service

@@ -13,8 +13,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from turnout.demo.control import TurnoutProcess
-from turnout.demo.envoy import EnvoyProcess
+from turnout.testing.control import TurnoutProcess
+from turnout.testing.envoy import EnvoyProcess
 
 GATEWAY = "kind: Gateway\nname: public\nport: {port}\naddress: 127.0.0.1\n"
 SERVICE = """kind: Service
@@ -37,7 +37,7 @@ def _all_synced(status: dict[str, object], envoys: int) -> bool:
 
 
 def run(envoys: int = 3, changes: int = 10) -> None:
-    from turnout.demo._net import free_port
+    from turnout.testing.net import free_port
 
     print(f"\n== propagation: file write -> {envoys} real Envoys ACKed ({changes} changes) ==")
     with contextlib.ExitStack() as stack:

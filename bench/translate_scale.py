@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from turnout.cache import ORDER
-from turnout.cli._controller import Compiler
+from turnout.compile import Compiler
 from turnout.policy import Endpoint, Gateway, PolicySet, Rule, Service, Version, load_policies
 from turnout.policy._model import Match, Mirror, StringMatch
 

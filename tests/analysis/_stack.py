@@ -26,9 +26,8 @@ import pytest
 
 from turnout.analysis import Figures, MetricsSink, PrometheusSource, VersionKey, WindowStore
 from turnout.cache import SnapshotCache
-from turnout.cli._analysis import VersionClusters, version_clusters
-from turnout.cli._controller import Controller
-from turnout.demo._net import free_port, http_get, wait_until
+from turnout.server import Controller, VersionClusters, version_clusters
+from turnout.testing.net import free_port, http_get, wait_until
 from turnout.xds import XdsServer
 
 PROMETHEUS = "/usr/bin/prometheus"

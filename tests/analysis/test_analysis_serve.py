@@ -10,9 +10,7 @@ from pathlib import Path
 
 from turnout.analysis.testing import cluster_counters, metrics_message, stream_metrics
 from turnout.cache import SnapshotCache
-from turnout.cli._analysis import VersionClusters
-from turnout.cli._controller import Controller
-from turnout.cli._serve import App
+from turnout.server import App, Controller, VersionClusters
 from turnout.testing import eventually
 
 GATEWAY = "kind: Gateway\nname: public\nport: 10000\n"

@@ -23,9 +23,9 @@ from turnout.analysis import (
     judge,
     judge_dark,
 )
-from turnout.demo._net import free_port
-from turnout.demo.backend import Backend
-from turnout.demo.envoy import EnvoyProcess
+from turnout.testing.backend import Backend
+from turnout.testing.envoy import EnvoyProcess
+from turnout.testing.net import free_port
 
 from ._stack import InProcessTurnout, PrometheusServer, send, settle, tmpdir, version_clusters
 

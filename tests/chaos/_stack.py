@@ -20,9 +20,9 @@ from e2e._harness import (
     write_atomically,
 )
 
-from turnout.cli._controller import compile_policies
-from turnout.demo.backend import Backend
+from turnout.compile import compile_policies
 from turnout.policy import load_policies
+from turnout.testing.backend import Backend
 
 HOST = "web.test"
 CHURN = (

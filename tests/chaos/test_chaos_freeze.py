@@ -14,7 +14,7 @@ from urllib.error import URLError
 import pytest
 from e2e._load import Hey
 
-from turnout.demo._net import http_get
+from turnout.testing.net import http_get
 
 from ._stack import HOST, launch, report
 

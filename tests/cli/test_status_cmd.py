@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from turnout.cli._controller import compile_policies
-from turnout.demo._net import free_port
-from turnout.demo.control import TurnoutProcess
+from turnout.compile import compile_policies
 from turnout.policy import load_policies
 from turnout.testing import AdsClient
+from turnout.testing.control import TurnoutProcess
+from turnout.testing.net import free_port
 
 GATEWAY = "kind: Gateway\nname: public\nport: 10000\naddress: 127.0.0.1\n"
 SERVICE = """\

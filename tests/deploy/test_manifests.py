@@ -18,8 +18,8 @@ import pytest
 from ruamel.yaml import YAML
 
 from turnout.cli import main as turnout_cli
-from turnout.demo.envoy import find_envoy
 from turnout.policy import parse_policies
+from turnout.testing.envoy import find_envoy
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 KUBERNETES_VERSIONS = ("1.30", kubernetes_validate.utils.latest_version())

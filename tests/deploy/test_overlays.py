@@ -18,7 +18,7 @@ from ruamel.yaml import YAML
 from test_manifests import DEPLOY, ENTRY_POINTS, Resource, _bootstrap, _build, _container
 from test_manifests import _serve_options as serve_options
 
-from turnout.cli._tls import load_identity_map
+from turnout.server import load_identity_map
 from turnout.xds import PeerIdentity
 
 
@@ -237,7 +237,7 @@ def test_kustomize_renders_what_the_tests_check(name: str) -> None:
 def test_mtls_gateway_bootstrap_passes_envoy_validate(tmp_path: Path) -> None:
     """Envoy itself accepts the mtls gateway's bootstrap (`envoy --mode validate`),
     with a certificate for its SPIFFE ID and a CA where the Secret is mounted."""
-    from turnout.demo.envoy import find_envoy
+    from turnout.testing.envoy import find_envoy
 
     built = _build("mtls")
     text = built["ConfigMap", "envoy-gateway-bootstrap"]["data"]["bootstrap.yaml"]

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from turnout.cli._controller import compile_policies
-from turnout.cli._watch import link_parents
-from turnout.demo._net import wait_until
-from turnout.demo.control import TurnoutProcess
+from turnout.compile import compile_policies
 from turnout.policy import load_policies
+from turnout.server import link_parents
+from turnout.testing.control import TurnoutProcess
+from turnout.testing.net import wait_until
 
 GATEWAY = "kind: Gateway\nname: public\nport: 10000\n"
 SERVICE = (

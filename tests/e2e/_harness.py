@@ -18,10 +18,10 @@ from typing import Any
 
 import httpx
 
-from turnout.demo._net import free_port, wait_until
-from turnout.demo.backend import Backend
-from turnout.demo.control import TurnoutProcess
-from turnout.demo.envoy import EnvoyProcess
+from turnout.testing.backend import Backend
+from turnout.testing.control import TurnoutProcess
+from turnout.testing.envoy import EnvoyProcess
+from turnout.testing.net import free_port, wait_until
 
 PIN_HEADER = "x-turnout-version"
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from turnout.demo.backend import Backend
+from turnout.testing.backend import Backend
 
 pytestmark = pytest.mark.e2e
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from turnout.demo.envoy import render_bootstrap, validate_config
+from turnout.testing.envoy import render_bootstrap, validate_config
 
 pytestmark = pytest.mark.e2e
 

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from turnout.cli._controller import compile_policies
-from turnout.demo.control import TurnoutProcess
-from turnout.demo.envoy import EnvoyProcess
+from turnout.compile import compile_policies
 from turnout.policy import load_policies
+from turnout.testing.control import TurnoutProcess
+from turnout.testing.envoy import EnvoyProcess
 
 from ._harness import endpoints_yaml, free_port, gateway_yaml, start_backends, write_atomically
 from ._load import Traffic

@@ -25,11 +25,11 @@ import httpx
 import pytest
 from analysis._stack import PrometheusServer, prometheus_binary  # tests/analysis (rootdir)
 
-from turnout.demo._net import free_port, wait_until
-from turnout.demo.backend import Backend
-from turnout.demo.control import TurnoutProcess
-from turnout.demo.envoy import EnvoyProcess
 from turnout.policy import IncrementalState, Service, load_policies
+from turnout.testing.backend import Backend
+from turnout.testing.control import TurnoutProcess
+from turnout.testing.envoy import EnvoyProcess
+from turnout.testing.net import free_port, wait_until
 
 from ._harness import count_versions, served_by, write_atomically
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from turnout.demo.backend import Backend
-from turnout.demo.control import proxies_settled
+from turnout.testing.backend import Backend
+from turnout.testing.control import proxies_settled
 
 from ._harness import (
     Stack,

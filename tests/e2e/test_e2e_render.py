@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from turnout.demo.envoy import EnvoyError, validate_config
+from turnout.testing.envoy import EnvoyError, validate_config
 
 pytestmark = pytest.mark.e2e
 

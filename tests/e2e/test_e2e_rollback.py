@@ -18,8 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
-from turnout.demo.control import TurnoutProcess
 from turnout.policy import load_policies
+from turnout.testing.control import TurnoutProcess
 
 from ._harness import (
     assert_split,

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from turnout.demo.backend import Backend
+from turnout.testing.backend import Backend
 
 from ._harness import (
     PIN_HEADER,

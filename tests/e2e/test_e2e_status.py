@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from turnout.cli._controller import compile_policies
-from turnout.demo._net import http_get
-from turnout.demo.backend import Backend
+from turnout.compile import compile_policies
 from turnout.policy import load_policies
+from turnout.testing.backend import Backend
+from turnout.testing.net import http_get
 
 from ._harness import (
     Stack,

@@ -16,10 +16,10 @@ import pytest
 
 from turnout._proto.v1 import release_pb2 as pb
 from turnout._proto.v1 import release_pb2_grpc
-from turnout.cli._serve import App
 from turnout.cli._status_cmd import render_status, status_json
 from turnout.policy import Service, parse_policies
 from turnout.release import DarkWatch, dark_targets
+from turnout.server import App
 from turnout.testing import eventually
 
 from ._fakes import Clock, FakeSource

@@ -13,10 +13,9 @@ import grpc.aio
 from turnout._proto.v1 import release_pb2 as pb
 from turnout._proto.v1 import release_pb2_grpc
 from turnout.api import PolicyView, ReleaseService
-from turnout.cli._driving import analysis_view
-from turnout.cli._release_view import service_view
 from turnout.policy import load_policies
 from turnout.release import Driver
+from turnout.server import analysis_view, service_view
 
 from ._fakes import Clock, FakeSource, write_policies
 

@@ -12,12 +12,10 @@ import pytest
 
 from turnout.analysis import WindowStore
 from turnout.api import PolicyView, status_message
-from turnout.cli._driving import analysis_view
 from turnout.cli._release_status import render_releases
-from turnout.cli._release_view import service_view
-from turnout.cli._serve import RETENTION, RETENTION_MARGIN, App
 from turnout.policy import load_policies
 from turnout.release import Driver, longest_window
+from turnout.server import RETENTION, RETENTION_MARGIN, App, analysis_view, service_view
 
 from ._fakes import T0, Clock, FakeSource, write_policies
 

@@ -7,11 +7,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from turnout.api import PolicyView, status_message
-from turnout.cli._driving import analysis_view
 from turnout.cli._release_status import render_releases
-from turnout.cli._release_view import service_view
 from turnout.policy import load_policies
 from turnout.release import Driver
+from turnout.server import analysis_view, service_view
 
 from ._fakes import Clock, FakeSource, write_policies
 

@@ -12,7 +12,7 @@ import grpc
 import pytest
 
 from turnout.cache import CLUSTER_TYPE, SnapshotCache
-from turnout.cli._tls import ServerCertificates
+from turnout.server import ServerCertificates
 from turnout.testing import AdsClient, DeltaClient, make_snapshot
 from turnout.xds import IdentityMap, Limits, StreamGuard, XdsServer
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from turnout.cli._serve import App
+from turnout.server import App
 from turnout.testing import eventually
 
 GATEWAY = "kind: Gateway\nname: public\nport: 10000\n"

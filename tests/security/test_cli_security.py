@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from turnout.cli import main
-from turnout.demo.control import TurnoutProcess
+from turnout.testing.control import TurnoutProcess
 
 from .conftest import SPIFFE_A, Pki
 

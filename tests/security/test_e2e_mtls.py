@@ -13,10 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from turnout.demo._net import free_port
-from turnout.demo.backend import Backend
-from turnout.demo.control import TurnoutProcess
-from turnout.demo.envoy import EnvoyProcess, EnvoyTls, render_bootstrap, validate_config
+from turnout.testing.backend import Backend
+from turnout.testing.control import TurnoutProcess
+from turnout.testing.envoy import EnvoyProcess, EnvoyTls, render_bootstrap, validate_config
+from turnout.testing.net import free_port
 
 from ._certs import Authority, KeyPair
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from turnout.cli._tls import load_identity_map
+from turnout.server import load_identity_map
 from turnout.xds import IdentityMap, IdentityMapError, Limits, PeerIdentity
 from turnout.xds._security import peer_host
 

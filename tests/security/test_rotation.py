@@ -10,7 +10,7 @@ import grpc
 import pytest
 
 from turnout.cache import CLUSTER_TYPE
-from turnout.cli._tls import CertificateError, ServerCertificates
+from turnout.server import CertificateError, ServerCertificates
 from turnout.testing import AdsClient, make_snapshot, resource_names
 
 from ._certs import Authority, KeyPair

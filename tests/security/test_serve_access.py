@@ -19,8 +19,7 @@ from turnout._proto.v1 import release_pb2_grpc
 from turnout.analysis import _wire
 from turnout.analysis.testing import cluster_counters, metrics_message
 from turnout.cache import CLUSTER_TYPE
-from turnout.cli._serve import App
-from turnout.cli._tls import ServerCertificates
+from turnout.server import App, ServerCertificates
 from turnout.testing import AdsClient, eventually, resource_names
 from turnout.xds import IdentityMap, StreamGuard
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from turnout.demo.envoy import find_envoy
 from turnout.policy import Gateway, PolicySet, Service, Sticky
+from turnout.testing.envoy import find_envoy
 from turnout.translate import translate
 
 from ._policies import split, version

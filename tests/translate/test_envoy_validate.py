@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from turnout.demo.envoy import find_envoy
+from turnout.testing.envoy import find_envoy
 from turnout.translate import translate
 
 from ._policies import comprehensive

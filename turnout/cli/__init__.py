@@ -1,4 +1,5 @@
-"""The `turnout` command: the composition root that wires policy, translate, cache and xds."""
+"""The `turnout` command: click commands, their options and renderers; `serve` hands its
+options to the server runtime (turnout.server.App)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,14 @@ from typing import Any
 
 import click
 
-from turnout.cli._controller import compile_policies
-from turnout.cli._driving import pop_release_options, release_options
-from turnout.cli._logging import configure_logging
 from turnout.cli._ops import COMMANDS as OPS_COMMANDS
+from turnout.cli._release_options import pop_release_options, release_options
 from turnout.cli._status_cmd import COMMANDS as STATUS_COMMANDS
-from turnout.cli._tls import security_from_options, security_options
+from turnout.cli._tls_options import security_from_options, security_options
+from turnout.compile import compile_policies
 from turnout.policy import PolicySetError, load_policies
 from turnout.release import LeaseError
+from turnout.server import configure_logging
 from turnout.translate import to_json
 
 __all__ = ["main"]
@@ -56,8 +57,8 @@ def main() -> None:
     show_default=True,
     help="Seconds to let streams finish on SIGTERM.",
 )
-@security_options  # --tls-*, --identity-map, --max-* (turnout/cli/_tls.py)
-@release_options  # --[no-]drive-releases, --metrics-source, --leader-election... (_driving.py)
+@security_options  # --tls-*, --identity-map, --max-* (turnout/cli/_tls_options.py)
+@release_options  # --[no-]drive-releases, --metrics-source... (_release_options.py)
 def serve(
     policies: Path,
     xds_address: str,
@@ -69,7 +70,7 @@ def serve(
     **security: Any,
 ) -> None:
     """Serve the policies in DIR to Envoy over xDS, reloading on change."""
-    from turnout.cli._serve import App
+    from turnout.server import App, DrivingError
 
     configure_logging("json" if log_format == "json" else "console", log_level)
     if not policies.is_dir():
@@ -87,8 +88,8 @@ def serve(
             guard=guard,
             releases=releases,
         )
-    except LeaseError as exc:
-        raise click.UsageError(str(exc)) from None
+    except (LeaseError, DrivingError) as exc:
+        raise click.UsageError(str(exc)) from exc
     asyncio.run(app.run())
 
 

@@ -33,7 +33,7 @@ from turnout._proto.v1 import release_pb2_grpc
 from turnout.cache import short_name
 from turnout.cli._dark_status import render_dark
 from turnout.cli._release_status import render_releases
-from turnout.cli._tls import client_credentials_from_options, client_tls_options
+from turnout.cli._tls_options import client_credentials_from_options, client_tls_options
 
 __all__ = ["COMMANDS", "EXIT_BEHIND", "EXIT_UNREACHABLE", "parse_duration"]
 
@@ -385,7 +385,7 @@ def _describe(proxy: pb.ProxyStatus, now: datetime) -> str:
 
 
 def _policies_version(policies: Path) -> str:
-    from turnout.cli._controller import compile_policies
+    from turnout.compile import compile_policies
     from turnout.policy import PolicySetError, load_policies
 
     try:

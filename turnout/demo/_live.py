@@ -30,11 +30,11 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
-from turnout.demo._net import free_port
-from turnout.demo.backend import Backend
-from turnout.demo.control import TurnoutError, TurnoutProcess, proxies_settled
-from turnout.demo.envoy import EnvoyError, EnvoyProcess
 from turnout.policy import Match, PolicySet, PolicySetError, Service, load_policies
+from turnout.testing.backend import Backend
+from turnout.testing.control import TurnoutError, TurnoutProcess, proxies_settled
+from turnout.testing.envoy import EnvoyError, EnvoyProcess
+from turnout.testing.net import free_port
 
 __all__ = ["main"]
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from turnout.cache import Snapshot, SnapshotCache
-from turnout.cli._heap import HeapKeeper
+from turnout.server import HeapKeeper
 
 
 class _Node:

@@ -37,7 +37,7 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from turnout.cache import ORDER, Snapshot, SnapshotCache, short_name
-from turnout.cli._controller import Controller
+from turnout.server._controller import Controller
 from turnout.xds import SERVICES, ProxyStatus, StreamInfo, XdsCallbacks
 
 __all__ = ["Metrics"]

@@ -10,11 +10,11 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from turnout.cache import ORDER, short_name
-from turnout.cli._controller import compile_policies
-from turnout.demo._net import http_get
-from turnout.demo.control import TurnoutProcess
+from turnout.compile import compile_policies
 from turnout.policy import load_policies
 from turnout.testing import AdsClient
+from turnout.testing.control import TurnoutProcess
+from turnout.testing.net import http_get
 
 GATEWAY = "kind: Gateway\nname: public\nport: 10000\naddress: 127.0.0.1\n"
 SERVICE = """\

@@ -12,7 +12,7 @@ from pathlib import Path
 import grpc
 
 from turnout.cache import CLUSTER_TYPE
-from turnout.cli._serve import App
+from turnout.server import App
 from turnout.testing import AdsClient, eventually
 
 GATEWAY = "kind: Gateway\nname: public\nport: 10000\n"

@@ -15,18 +15,18 @@ from google.protobuf.json_format import MessageToDict
 from turnout.analysis import MetricsSink, WindowStore
 from turnout.api import DarkView, ReleaseAnalysisView, ReleaseService
 from turnout.cache import SnapshotCache
-from turnout.cli._admin import AdminServer
-from turnout.cli._analysis import VersionClusters
-from turnout.cli._controller import Controller
-from turnout.cli._driving import Driving, ReleaseOptions
-from turnout.cli._fanout import FanOut
-from turnout.cli._heap import HeapKeeper
-from turnout.cli._metrics import Metrics
-from turnout.cli._release_view import ControllerView
-from turnout.cli._tls import SecurityCollector, ServerCertificates, metrics_node
-from turnout.cli._watch import watch_policies
 from turnout.policy import PolicySet
 from turnout.release import longest_window
+from turnout.server._admin import AdminServer
+from turnout.server._analysis import VersionClusters
+from turnout.server._controller import Controller
+from turnout.server._driving import Driving, ReleaseOptions
+from turnout.server._fanout import FanOut
+from turnout.server._heap import HeapKeeper
+from turnout.server._metrics import Metrics
+from turnout.server._release_view import ControllerView
+from turnout.server._tls import SecurityCollector, ServerCertificates, metrics_node
+from turnout.server._watch import watch_policies
 from turnout.xds import ProxyStatus, StreamGuard, XdsServer
 
 log = structlog.get_logger("turnout.serve")

@@ -7,7 +7,7 @@ A share of requests can be failed with 503 and latency added. The backend counts
 it received (by path and by Host header) so a test can check, e.g., that a dark
 version received mirrored copies.
 
-    python -m turnout.demo.backend --version v2 --port 9201
+    python -m turnout.testing.backend --version v2 --port 9201
 """
 
 from __future__ import annotations
@@ -239,7 +239,7 @@ class Backend:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m turnout.demo.backend",
+        prog="python -m turnout.testing.backend",
         description="An HTTP backend that names its version in every answer.",
     )
     parser.add_argument("--version", required=True, help="version name, e.g. v2")

@@ -8,8 +8,8 @@ clusters. Built once per accepted set, so the sink can ask for every stat it rea
 from __future__ import annotations
 
 from turnout.analysis import VersionKey
-from turnout.cli._controller import Controller
 from turnout.policy import PolicySet
+from turnout.server._controller import Controller
 from turnout.translate import cluster_name
 
 __all__ = ["VersionClusters", "version_clusters"]

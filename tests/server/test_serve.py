@@ -6,10 +6,10 @@ import json
 import time
 from pathlib import Path
 
-from turnout.cli._controller import compile_policies
-from turnout.demo._net import http_get
-from turnout.demo.control import TurnoutProcess
+from turnout.compile import compile_policies
 from turnout.policy import load_policies
+from turnout.testing.control import TurnoutProcess
+from turnout.testing.net import http_get
 
 GATEWAY = "kind: Gateway\nname: public\nport: 10000\n"
 SERVICE = (

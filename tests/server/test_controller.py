@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from turnout.cache import SnapshotCache
-from turnout.cli._controller import Controller
+from turnout.server import Controller
 
 GATEWAY = "kind: Gateway\nname: public\nport: 10000\n"
 SERVICE = (

@@ -1,20 +1,16 @@
-"""The reload path: policy files -> validated set -> Envoy resources -> published snapshot.
+"""The compile layer: a validated policy set -> its translation -> checked snapshots.
 
-This is the composition root's glue between the layers. A set is published only when
-it loads, validates, translates and passes the snapshot consistency check; otherwise
-it is rejected whole, its errors are kept for `/status`, and what is being served is
-left exactly as it was.
+Pure: no I/O, no grpc, no asyncio. The server runtime (turnout.server) publishes what
+this produces; `turnout render`, `diff`, `status --policies` and the benchmarks use
+the same path, so what they show is exactly what would be served.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
-import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -28,12 +24,10 @@ from turnout.cache import (
     LISTENER_TYPE,
     ROUTE_TYPE,
     CachedResource,
-    InconsistentSnapshotError,
     ResourcePool,
     Snapshot,
-    SnapshotCache,
 )
-from turnout.policy import PolicySet, PolicySetError, load_policies
+from turnout.policy import PolicySet
 from turnout.translate import Resources, Translation, Translator
 
 log = structlog.get_logger("turnout.reload")
@@ -187,145 +181,3 @@ def _patch(
     for resource in new:
         result[resource.name] = resource
     return result
-
-
-@dataclass(slots=True)
-class Rejection:
-    at: str
-    errors: list[str]
-
-
-@dataclass(slots=True)
-class Controller:
-    """Loads the policy directory and publishes every accepted set to the cache."""
-
-    directory: Path
-    cache: SnapshotCache
-    current: Compiled | None = None
-    rejected: Rejection | None = None
-    last_rejected: Rejection | None = None
-    accepted_at: str | None = None
-    reloads: dict[str, int] = field(default_factory=lambda: {"accepted": 0, "rejected": 0})
-    compiler: Compiler = field(default_factory=Compiler)
-
-    def reload(self) -> bool:
-        """Load, validate, translate and publish; False when the set was rejected."""
-        started = time.perf_counter()
-        try:
-            compiled = self.compiler.compile(load_policies(self.directory))
-        except PolicySetError as exc:
-            return self._reject([str(p) for p in exc.problems])
-        except InconsistentSnapshotError as exc:
-            return self._reject([f"{self.directory}: translated config is inconsistent: {exc}"])
-        previous = self.current
-        self.rejected = None
-        if previous is not None and previous.version == compiled.version:
-            if previous.policies != compiled.policies:
-                # Only what Envoy never sees changed (e.g. an incremental release's
-                # state): the same snapshot is served, the files' policies are current.
-                self.current = compiled
-                log.info(
-                    "policy set changed; Envoy's config unchanged",
-                    version=compiled.version,
-                    summary=summarize(previous.policies, compiled.policies),
-                )
-                return True
-            log.info("policy set unchanged", version=compiled.version)
-            return True
-        self.cache.publish(compiled.version, _resolver(compiled))
-        self.current = compiled
-        self.accepted_at = _now()
-        self.reloads["accepted"] += 1
-        log.info(
-            "policy set accepted",
-            version=compiled.version,
-            previous=previous.version if previous else None,
-            summary=summarize(previous.policies if previous else None, compiled.policies),
-            ms=round((time.perf_counter() - started) * 1000, 1),
-        )
-        return True
-
-    def _reject(self, errors: list[str]) -> bool:
-        self.rejected = self.last_rejected = Rejection(_now(), errors)
-        self.reloads["rejected"] += 1
-        serving = self.current.version if self.current else None
-        log.error(
-            "policy set rejected; still serving the last good set",
-            version=serving,
-            serving=serving,
-            summary=rejection_summary(errors),
-            errors=errors,
-        )
-        return False
-
-    def status(self) -> dict[str, Any]:
-        return {
-            "version": self.current.version if self.current else None,
-            "accepted_at": self.accepted_at,
-            "policies": str(self.directory),
-            "rejected": _rejection_json(self.rejected),
-            "last_rejected": _rejection_json(self.last_rejected),
-            "reloads": dict(self.reloads),
-        }
-
-
-def _resolver(compiled: Compiled) -> Any:
-    """node.cluster -> snapshot of the gateways that Envoy gets, built once per gateway set."""
-    by_gateways: dict[tuple[str, ...], Snapshot] = {}
-
-    def resolve(node_cluster: str) -> Snapshot:
-        gateways = compiled.policies.gateways_for(node_cluster)
-        snapshot = by_gateways.get(gateways)
-        if snapshot is None:
-            if gateways == tuple(g.name for g in compiled.policies.gateways):
-                snapshot = compiled.snapshot
-            elif compiled.compiler is not None:
-                snapshot = compiled.compiler.snapshot(compiled.translation, gateways)
-            else:
-                snapshot = Snapshot.build(resources_by_type(compiled.translation.select(gateways)))
-            by_gateways[gateways] = snapshot
-        return snapshot
-
-    return resolve
-
-
-def summarize(old: PolicySet | None, new: PolicySet) -> str:
-    """One line saying what changed between two sets, for the reload log event."""
-    if old is None:
-        return f"{len(new.gateways)} gateways, {len(new.services)} services"
-    old_services: Mapping[str, Any] = {s.name: s for s in old.services}
-    new_services: Mapping[str, Any] = {s.name: s for s in new.services}
-    parts = [f"+service {n}" for n in sorted(new_services.keys() - old_services.keys())]
-    parts += [f"-service {n}" for n in sorted(old_services.keys() - new_services.keys())]
-    for name in sorted(new_services.keys() & old_services.keys()):
-        before, after = old_services[name], new_services[name]
-        if before.traffic != after.traffic:
-            parts.append(f"{name} traffic {_traffic(before.traffic)} -> {_traffic(after.traffic)}")
-        elif before != after:
-            parts.append(f"{name} changed")
-    if {g.name: g for g in old.gateways} != {g.name: g for g in new.gateways}:
-        parts.append("gateways changed")
-    return "; ".join(parts) or "no change in policies"
-
-
-def rejection_summary(errors: Sequence[str]) -> str:
-    """One line for the reject log event: how many problems, and the first."""
-    if not errors:
-        return "rejected"
-    first = " ".join(errors[0].split())
-    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    return f"{len(errors)} error(s): {first}{more}"
-
-
-def _traffic(traffic: Any) -> str:
-    if isinstance(traffic, str):
-        return traffic
-    return ",".join(f"{v}={share}" for v, share in traffic)
-
-
-def _rejection_json(rejection: Rejection | None) -> dict[str, Any] | None:
-    return None if rejection is None else {"at": rejection.at, "errors": rejection.errors}
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")

@@ -18,7 +18,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from turnout.demo._net import free_port, http_get, wait_until
+from turnout.testing.net import free_port, http_get, wait_until
 
 __all__ = ["TurnoutError", "TurnoutProcess", "proxies_settled"]
 

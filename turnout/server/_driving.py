@@ -1,10 +1,5 @@
-"""The release driver inside `turnout serve`: its options, its metrics source, its
-Lease, and its reports as the ReleaseService's views.
-
-    turnout serve [--no-drive-releases] [--commit-releases]
-                  [--metrics-source sink|prometheus --prometheus-url URL]
-                  [--leader-election none|kubernetes --lease-name NAME]
-                  [--dark-window 5m]
+"""The release driver inside `turnout serve`: its metrics source, its Lease, and its
+reports as the ReleaseService's views (the options are turnout.cli's).
 
 It also runs the continuous dark judgement of every mirror target (`DarkWatch`), on
 every replica and whether or not it drives: it only reads figures.
@@ -20,7 +15,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-import click
 import structlog
 
 from turnout.analysis import ClusterMap, Figures, MetricsSource, PrometheusSource, WindowStore
@@ -39,24 +33,17 @@ from turnout.release import (
 
 __all__ = [
     "Driving",
+    "DrivingError",
     "ReleaseOptions",
     "analysis_view",
     "dark_view",
-    "pop_release_options",
-    "release_options",
 ]
 
 log = structlog.get_logger("turnout.release")
 
-_OPTION_NAMES = (
-    "drive_releases",
-    "commit_releases",
-    "metrics_source",
-    "prometheus_url",
-    "leader_election",
-    "lease_name",
-    "dark_window",
-)
+
+class DrivingError(ValueError):
+    """The release options cannot be honoured (e.g. commits asked for outside a repo)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,87 +59,6 @@ class ReleaseOptions:
     tick: float = 0.25
     dark_window: float = DEFAULT_DARK_WINDOW
     dark_tick: float = 1.0
-
-
-def release_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """The release driver's options of `turnout serve`."""
-    options = [
-        click.option(
-            "--drive-releases/--no-drive-releases",
-            default=True,
-            show_default=True,
-            help="Step incremental releases (incremental: in the policies) by their analysis.",
-        ),
-        click.option(
-            "--commit-releases",
-            is_flag=True,
-            help="git-commit each release step the driver writes (the policy directory "
-            "must be in a git repository).",
-        ),
-        click.option(
-            "--metrics-source",
-            type=click.Choice(["sink", "prometheus"]),
-            default="sink",
-            show_default=True,
-            help="Where release figures come from: Envoy's stats streamed to turnout "
-            "(sink), or a Prometheus scraping Envoy.",
-        ),
-        click.option(
-            "--prometheus-url",
-            default=None,
-            help="Prometheus' HTTP API for --metrics-source prometheus, e.g. http://prom:9090.",
-        ),
-        click.option(
-            "--leader-election",
-            type=click.Choice(["none", "kubernetes"]),
-            default="none",
-            show_default=True,
-            help="With several replicas: only the holder of a Kubernetes Lease drives releases.",
-        ),
-        click.option(
-            "--lease-name",
-            default="turnout-release-driver",
-            show_default=True,
-            help="The Lease (in the pod's namespace) for --leader-election kubernetes.",
-        ),
-        click.option(
-            "--dark-window",
-            default="5m",
-            show_default=True,
-            callback=_dark_window,
-            help="Every mirror target is judged against the light versions over this "
-            "last stretch of time (e.g. 90s, 10m).",
-        ),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
-
-
-def _dark_window(ctx: click.Context, param: click.Parameter, value: str | float) -> float:
-    from turnout.cli._status_cmd import parse_duration
-
-    try:
-        return value if isinstance(value, float) else parse_duration(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), ctx, param) from None
-
-
-def pop_release_options(values: dict[str, Any]) -> ReleaseOptions:
-    """Take the release options out of a command's keyword arguments."""
-    mine = {name: values.pop(name) for name in _OPTION_NAMES if name in values}
-    options = ReleaseOptions(
-        drive=bool(mine.get("drive_releases", True)),
-        commit=bool(mine.get("commit_releases", False)),
-        metrics_source=mine.get("metrics_source") or "sink",
-        prometheus_url=mine.get("prometheus_url"),
-        leader_election=mine.get("leader_election") or "none",
-        lease_name=mine.get("lease_name") or "turnout-release-driver",
-        dark_window=float(mine.get("dark_window") or DEFAULT_DARK_WINDOW),
-    )
-    if options.drive and options.metrics_source == "prometheus" and not options.prometheus_url:
-        raise click.UsageError("--metrics-source prometheus needs --prometheus-url")
-    return options
 
 
 def _time(at: float) -> datetime:
@@ -266,7 +172,7 @@ class Driving:
             try:
                 git_root(directory)
             except GitError as exc:
-                raise click.UsageError(f"--commit-releases: {exc}") from None
+                raise DrivingError(f"--commit-releases: {exc}") from exc
         if options.leader_election == "kubernetes":
             self.lease = Lease(LeaseConfig.in_cluster(options.lease_name))
         self.driver = Driver(

@@ -8,8 +8,7 @@ import pytest
 import structlog.testing
 
 from turnout.cache import SnapshotCache
-from turnout.cli._controller import Controller, rejection_summary
-from turnout.cli._fanout import FanOut
+from turnout.server import Controller, FanOut, rejection_summary
 from turnout.xds import StreamInfo, XdsCallbacks
 
 GATEWAY = "kind: Gateway\nname: public\nport: 10000\n"

@@ -1,5 +1,5 @@
-"""Hot-restart base ids of the Envoys turnout.demo starts: unique within a process
-and across processes running at once (turnout/demo/envoy.py)."""
+"""Hot-restart base ids of the Envoys turnout.testing starts: unique within a process
+and across processes running at once (turnout/testing/envoy.py)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from turnout.demo import envoy
-from turnout.demo._net import free_port
-from turnout.demo.envoy import EnvoyError, EnvoyProcess
+from turnout.testing import envoy
+from turnout.testing.envoy import EnvoyError, EnvoyProcess
+from turnout.testing.net import free_port
 
 
 def test_processes_get_disjoint_blocks_of_valid_base_ids() -> None:

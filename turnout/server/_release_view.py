@@ -20,8 +20,8 @@ from turnout.api import (
     ServiceView,
     ShareView,
 )
-from turnout.cli._controller import Controller
 from turnout.policy import INSTANCES, Mirror, Service, Traffic
+from turnout.server._controller import Controller
 
 __all__ = ["ControllerView", "percent", "service_view"]
 

@@ -7,7 +7,7 @@ import dataclasses
 from decimal import Decimal
 
 from turnout.cache import CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ORDER, ROUTE_TYPE, Snapshot
-from turnout.cli._controller import Compiler, compile_policies
+from turnout.compile import Compiler, compile_policies
 from turnout.policy import Endpoint, Gateway, PolicySet, Service, Version
 
 

@@ -1,0 +1,46 @@
+"""The public surface of turnout.server."""
+
+from __future__ import annotations
+
+import turnout.server
+
+
+def test_public_surface() -> None:
+    """turnout.server exports exactly its documented names, all importable."""
+    assert sorted(turnout.server.__all__) == sorted(
+        [
+            "AdminServer",
+            "App",
+            "CertificateError",
+            "Controller",
+            "ControllerView",
+            "Driving",
+            "DrivingError",
+            "FanOut",
+            "HeapKeeper",
+            "Metrics",
+            "RETENTION",
+            "RETENTION_MARGIN",
+            "Rejection",
+            "ReleaseOptions",
+            "SecurityCollector",
+            "ServerCertificates",
+            "VersionClusters",
+            "analysis_view",
+            "channel_credentials",
+            "configure_logging",
+            "dark_view",
+            "link_parents",
+            "load_identity_map",
+            "metrics_node",
+            "percent",
+            "rejection_summary",
+            "service_view",
+            "split_address",
+            "summarize",
+            "version_clusters",
+            "watch_policies",
+        ]
+    )
+    for name in turnout.server.__all__:
+        assert hasattr(turnout.server, name)

@@ -1,0 +1,70 @@
+"""The server runtime: the process `turnout serve` runs.
+
+It wires the layers below (compile, cache, xds, api, analysis, release) into one
+process: the reload path (:class:`Controller`) fed by the policy watch, the admin
+address, Prometheus metrics, TLS certificate reloading, the release driver and the
+dark judgement, and the heap keeping a long-lived server wants. It imports no click:
+`turnout.cli` parses options and calls :class:`App`.
+"""
+
+from __future__ import annotations
+
+from turnout.server._admin import AdminServer
+from turnout.server._analysis import VersionClusters, version_clusters
+from turnout.server._app import RETENTION, RETENTION_MARGIN, App, split_address
+from turnout.server._controller import Controller, Rejection, rejection_summary, summarize
+from turnout.server._driving import (
+    Driving,
+    DrivingError,
+    ReleaseOptions,
+    analysis_view,
+    dark_view,
+)
+from turnout.server._fanout import FanOut
+from turnout.server._heap import HeapKeeper
+from turnout.server._logging import configure_logging
+from turnout.server._metrics import Metrics
+from turnout.server._release_view import ControllerView, percent, service_view
+from turnout.server._tls import (
+    CertificateError,
+    SecurityCollector,
+    ServerCertificates,
+    channel_credentials,
+    load_identity_map,
+    metrics_node,
+)
+from turnout.server._watch import link_parents, watch_policies
+
+__all__ = [
+    "RETENTION",
+    "RETENTION_MARGIN",
+    "AdminServer",
+    "App",
+    "CertificateError",
+    "Controller",
+    "ControllerView",
+    "Driving",
+    "DrivingError",
+    "FanOut",
+    "HeapKeeper",
+    "Metrics",
+    "Rejection",
+    "ReleaseOptions",
+    "SecurityCollector",
+    "ServerCertificates",
+    "VersionClusters",
+    "analysis_view",
+    "channel_credentials",
+    "configure_logging",
+    "dark_view",
+    "link_parents",
+    "load_identity_map",
+    "metrics_node",
+    "percent",
+    "rejection_summary",
+    "service_view",
+    "split_address",
+    "summarize",
+    "version_clusters",
+    "watch_policies",
+]
