@@ -22,10 +22,12 @@ def test_public_surface() -> None:
             "NackRecord",
             "PeerIdentity",
             "ProxyStatus",
+            "SnapshotSource",
             "StreamGuard",
             "StreamInfo",
             "StreamRejectedError",
             "TypeStatus",
+            "WatchHandle",
             "XdsCallbacks",
             "XdsServer",
         ]

@@ -1,7 +1,8 @@
 """The xDS server: ADS plus per-type CDS/EDS/LDS/RDS over grpc.aio, state of the world
 and incremental (Delta).
 
-It serves what ``turnout.cache`` holds and never reads policies or translates them.
+It serves what a ``SnapshotSource`` (``_source``; ``turnout.cache.SnapshotCache``)
+holds and never reads policies or translates them.
 The protocol decisions (nonces, ACK/NACK, wildcard, ordering, warming) are written
 down in ``_stream``, and what Delta adds in ``_delta``; who may open a stream and
 claim which node, and the limits on what it asks, in ``_security``.
@@ -19,6 +20,7 @@ from turnout.xds._security import (
     StreamRejectedError,
 )
 from turnout.xds._server import DELTA_SERVICES, SERVICES, XdsServer
+from turnout.xds._source import SnapshotSource, WatchHandle
 from turnout.xds._status import NackRecord, ProxyStatus, StreamInfo, TypeStatus
 
 __all__ = [
@@ -30,10 +32,12 @@ __all__ = [
     "NackRecord",
     "PeerIdentity",
     "ProxyStatus",
+    "SnapshotSource",
     "StreamGuard",
     "StreamInfo",
     "StreamRejectedError",
     "TypeStatus",
+    "WatchHandle",
     "XdsCallbacks",
     "XdsServer",
 ]

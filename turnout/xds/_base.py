@@ -16,9 +16,10 @@ from typing import Generic, Protocol, TypeVar
 import structlog
 from envoy.config.core.v3.base_pb2 import Node
 
-from turnout.cache import ORDER, Snapshot, SnapshotCache, short_name
+from turnout.cache import ORDER, Snapshot, short_name
 from turnout.xds._callbacks import XdsCallbacks
 from turnout.xds._security import StreamRejectedError
+from turnout.xds._source import SnapshotSource
 from turnout.xds._status import NackRecord, ProxyStatus, StreamInfo, TypeStatus
 from turnout.xds._tasks import run_stream
 
@@ -58,7 +59,7 @@ class StreamBase(Generic[StateT, RequestT]):
         stream_id: int,
         kind: str,
         type_urls: tuple[str, ...],
-        cache: SnapshotCache,
+        cache: SnapshotSource,
         callbacks: XdsCallbacks,
         nonce_prefix: str,
         new_state: Callable[[str], StateT],

@@ -77,13 +77,13 @@ from turnout.cache import (
     ROUTE_TYPE,
     CachedResource,
     Snapshot,
-    SnapshotCache,
     intern_names,
     pairs_version,
     short_name,
 )
 from turnout.xds._base import StreamBase, now
 from turnout.xds._callbacks import XdsCallbacks
+from turnout.xds._source import SnapshotSource
 from turnout.xds._status import NackRecord, TypeStatus
 from turnout.xds._stream import _WARMS, _WILDCARD_TYPES
 from turnout.xds._wire import _field
@@ -257,7 +257,7 @@ class DeltaStream(StreamBase[_DeltaTypeState, DeltaDiscoveryRequest]):
         stream_id: int,
         kind: str,
         type_urls: tuple[str, ...],
-        cache: SnapshotCache,
+        cache: SnapshotSource,
         callbacks: XdsCallbacks,
         nonce_prefix: str,
     ) -> None:

@@ -34,11 +34,11 @@ from turnout.cache import (
     LISTENER_TYPE,
     ORDER,
     ROUTE_TYPE,
-    SnapshotCache,
 )
 from turnout.xds._callbacks import XdsCallbacks
 from turnout.xds._delta import DeltaStream
 from turnout.xds._security import StreamGuard, StreamRejectedError
+from turnout.xds._source import SnapshotSource
 from turnout.xds._status import ProxyStatus
 from turnout.xds._stream import Stream
 
@@ -92,11 +92,12 @@ DeltaClusters, DeltaEndpoints, DeltaListeners, DeltaRoutes."""
 
 
 class XdsServer:
-    """Serves snapshots from a :class:`SnapshotCache` to Envoys over gRPC."""
+    """Serves snapshots from a :class:`SnapshotSource` (``turnout.cache.SnapshotCache``)
+    to Envoys over gRPC."""
 
     def __init__(
         self,
-        cache: SnapshotCache,
+        cache: SnapshotSource,
         callbacks: XdsCallbacks | None = None,
         *,
         options: Sequence[tuple[str, Any]] = (),

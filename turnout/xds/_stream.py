@@ -72,13 +72,13 @@ from turnout.cache import (
     ROUTE_TYPE,
     CachedResource,
     Snapshot,
-    SnapshotCache,
     content_version,
     intern_names,
     short_name,
 )
 from turnout.xds._base import StreamBase, now
 from turnout.xds._callbacks import XdsCallbacks
+from turnout.xds._source import SnapshotSource
 from turnout.xds._status import NackRecord, TypeStatus
 from turnout.xds._wire import frame_body, frame_nonce
 
@@ -157,7 +157,7 @@ class Stream(StreamBase[_TypeState, DiscoveryRequest]):
         stream_id: int,
         kind: str,
         type_urls: tuple[str, ...],
-        cache: SnapshotCache,
+        cache: SnapshotSource,
         callbacks: XdsCallbacks,
         nonce_prefix: str,
     ) -> None:
