@@ -21,6 +21,7 @@ def test_public_surface() -> None:
             "rds_listener",
             "resource_names",
             "running_xds",
+            "wait_until",
             "weighted_routes",
         ]
     )

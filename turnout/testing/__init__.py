@@ -5,11 +5,15 @@
 - Real processes: :mod:`turnout.testing.envoy` (a real Envoy and its bootstrap),
   :mod:`turnout.testing.control` (a `turnout serve` process), :mod:`turnout.testing.backend`
   (HTTP backends that name their version), :mod:`turnout.testing.net` (free ports,
-  HTTP GETs, waiting for a condition).
+  HTTP GETs).
+- Waiting for a condition instead of sleeping (:mod:`turnout.testing._wait`):
+  :func:`wait_until` from plain code, :func:`eventually` from coroutines; both poll a
+  probe, return what it found, and raise TimeoutError naming what never happened.
 """
 
 from __future__ import annotations
 
+from turnout.testing._wait import eventually, wait_until
 from turnout.testing._xds import (
     AdsClient,
     DeltaClient,
@@ -18,7 +22,6 @@ from turnout.testing._xds import (
     decode,
     decode_delta,
     eds_cluster,
-    eventually,
     make_snapshot,
     rds_listener,
     resource_names,
@@ -39,5 +42,6 @@ __all__ = [
     "rds_listener",
     "resource_names",
     "running_xds",
+    "wait_until",
     "weighted_routes",
 ]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,7 +86,6 @@ __all__ = [
     "decode",
     "decode_delta",
     "eds_cluster",
-    "eventually",
     "make_snapshot",
     "rds_listener",
     "resource_names",
@@ -567,20 +566,6 @@ def _channel(target: str, credentials: grpc.ChannelCredentials | None) -> grpc.a
     if credentials is None:
         return grpc.aio.insecure_channel(target, options=options)
     return grpc.aio.secure_channel(target, credentials, options=options)
-
-
-async def eventually(
-    condition: Callable[[], bool],
-    timeout: float = 2.0,  # noqa: ASYNC109 - a polling budget, not a cancellation deadline
-    interval: float = 0.01,
-) -> None:
-    """Wait until ``condition()`` is true; AssertionError after ``timeout`` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        await asyncio.sleep(interval)
 
 
 # -- the in-process server -----------------------------------------------------------

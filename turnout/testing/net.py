@@ -1,17 +1,17 @@
-"""Small networking helpers shared by the demo and the end-to-end harness."""
+"""Small networking helpers shared by the demo and the end-to-end harness.
+
+``wait_until`` is :func:`turnout.testing.wait_until`, re-exported here for the harness.
+"""
 
 from __future__ import annotations
 
 import socket
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
-from typing import TypeVar
+
+from turnout.testing._wait import wait_until
 
 __all__ = ["free_port", "http_get", "port_open", "wait_until"]
-
-T = TypeVar("T")
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -39,30 +39,3 @@ def http_get(url: str, timeout: float = 2.0) -> tuple[int, str]:
             return int(response.status), response.read().decode("utf-8", "replace")
     except urllib.error.HTTPError as exc:
         return int(exc.code), exc.read().decode("utf-8", "replace")
-
-
-def wait_until(
-    probe: Callable[[], T | None],
-    timeout: float,
-    interval: float = 0.05,
-    what: str = "condition",
-) -> T:
-    """Call `probe` until it returns something other than None/False; return that.
-
-    Raises TimeoutError naming `what` (and the last exception the probe raised, if any)
-    when `timeout` seconds pass first.
-    """
-    deadline = time.monotonic() + timeout
-    last_error: BaseException | None = None
-    while True:
-        try:
-            result = probe()
-        except Exception as exc:  # the probe's own failures mean "not yet"
-            last_error = exc
-            result = None
-        if result is not None and result is not False:
-            return result
-        if time.monotonic() >= deadline:
-            detail = f" (last error: {last_error!r})" if last_error is not None else ""
-            raise TimeoutError(f"timed out after {timeout:.1f}s waiting for {what}{detail}")
-        time.sleep(interval)
