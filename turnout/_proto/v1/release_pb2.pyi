@@ -19,7 +19,7 @@ class WatchStatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class Status(_message.Message):
-    __slots__ = ("served_version", "accepted_at", "rejected", "last_rejected", "services", "proxies", "reloads_accepted", "reloads_rejected", "generated_at", "policies", "release_driver")
+    __slots__ = ("served_version", "accepted_at", "rejected", "last_rejected", "services", "proxies", "reloads_accepted", "reloads_rejected", "generated_at", "policies", "release_driver", "history")
     SERVED_VERSION_FIELD_NUMBER: _ClassVar[int]
     ACCEPTED_AT_FIELD_NUMBER: _ClassVar[int]
     REJECTED_FIELD_NUMBER: _ClassVar[int]
@@ -31,6 +31,7 @@ class Status(_message.Message):
     GENERATED_AT_FIELD_NUMBER: _ClassVar[int]
     POLICIES_FIELD_NUMBER: _ClassVar[int]
     RELEASE_DRIVER_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_FIELD_NUMBER: _ClassVar[int]
     served_version: str
     accepted_at: _timestamp_pb2.Timestamp
     rejected: Rejection
@@ -42,7 +43,38 @@ class Status(_message.Message):
     generated_at: _timestamp_pb2.Timestamp
     policies: str
     release_driver: str
-    def __init__(self, served_version: _Optional[str] = ..., accepted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rejected: _Optional[_Union[Rejection, _Mapping]] = ..., last_rejected: _Optional[_Union[Rejection, _Mapping]] = ..., services: _Optional[_Iterable[_Union[ServiceStatus, _Mapping]]] = ..., proxies: _Optional[_Iterable[_Union[ProxyStatus, _Mapping]]] = ..., reloads_accepted: _Optional[int] = ..., reloads_rejected: _Optional[int] = ..., generated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., policies: _Optional[str] = ..., release_driver: _Optional[str] = ...) -> None: ...
+    history: _containers.RepeatedCompositeFieldContainer[PolicyChange]
+    def __init__(self, served_version: _Optional[str] = ..., accepted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rejected: _Optional[_Union[Rejection, _Mapping]] = ..., last_rejected: _Optional[_Union[Rejection, _Mapping]] = ..., services: _Optional[_Iterable[_Union[ServiceStatus, _Mapping]]] = ..., proxies: _Optional[_Iterable[_Union[ProxyStatus, _Mapping]]] = ..., reloads_accepted: _Optional[int] = ..., reloads_rejected: _Optional[int] = ..., generated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., policies: _Optional[str] = ..., release_driver: _Optional[str] = ..., history: _Optional[_Iterable[_Union[PolicyChange, _Mapping]]] = ...) -> None: ...
+
+class PolicyChange(_message.Message):
+    __slots__ = ("at", "accepted", "version", "summary", "commit", "releases")
+    AT_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    COMMIT_FIELD_NUMBER: _ClassVar[int]
+    RELEASES_FIELD_NUMBER: _ClassVar[int]
+    at: _timestamp_pb2.Timestamp
+    accepted: bool
+    version: str
+    summary: str
+    commit: str
+    releases: _containers.RepeatedCompositeFieldContainer[ReleaseTransition]
+    def __init__(self, at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., accepted: _Optional[bool] = ..., version: _Optional[str] = ..., summary: _Optional[str] = ..., commit: _Optional[str] = ..., releases: _Optional[_Iterable[_Union[ReleaseTransition, _Mapping]]] = ...) -> None: ...
+
+class ReleaseTransition(_message.Message):
+    __slots__ = ("service", "phase", "step", "reason", "since")
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    PHASE_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    service: str
+    phase: str
+    step: int
+    reason: str
+    since: _timestamp_pb2.Timestamp
+    def __init__(self, service: _Optional[str] = ..., phase: _Optional[str] = ..., step: _Optional[int] = ..., reason: _Optional[str] = ..., since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Rejection(_message.Message):
     __slots__ = ("at", "errors")
@@ -53,20 +85,34 @@ class Rejection(_message.Message):
     def __init__(self, at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., errors: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ServiceStatus(_message.Message):
-    __slots__ = ("name", "stable", "versions", "segments", "incremental", "dark")
+    __slots__ = ("name", "stable", "versions", "segments", "incremental", "dark", "endpoints", "pin_header")
     NAME_FIELD_NUMBER: _ClassVar[int]
     STABLE_FIELD_NUMBER: _ClassVar[int]
     VERSIONS_FIELD_NUMBER: _ClassVar[int]
     SEGMENTS_FIELD_NUMBER: _ClassVar[int]
     INCREMENTAL_FIELD_NUMBER: _ClassVar[int]
     DARK_FIELD_NUMBER: _ClassVar[int]
+    ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
+    PIN_HEADER_FIELD_NUMBER: _ClassVar[int]
     name: str
     stable: str
     versions: _containers.RepeatedScalarFieldContainer[str]
     segments: _containers.RepeatedCompositeFieldContainer[Segment]
     incremental: IncrementalRelease
     dark: _containers.RepeatedCompositeFieldContainer[DarkAnalysis]
-    def __init__(self, name: _Optional[str] = ..., stable: _Optional[str] = ..., versions: _Optional[_Iterable[str]] = ..., segments: _Optional[_Iterable[_Union[Segment, _Mapping]]] = ..., incremental: _Optional[_Union[IncrementalRelease, _Mapping]] = ..., dark: _Optional[_Iterable[_Union[DarkAnalysis, _Mapping]]] = ...) -> None: ...
+    endpoints: _containers.RepeatedCompositeFieldContainer[VersionEndpoints]
+    pin_header: str
+    def __init__(self, name: _Optional[str] = ..., stable: _Optional[str] = ..., versions: _Optional[_Iterable[str]] = ..., segments: _Optional[_Iterable[_Union[Segment, _Mapping]]] = ..., incremental: _Optional[_Union[IncrementalRelease, _Mapping]] = ..., dark: _Optional[_Iterable[_Union[DarkAnalysis, _Mapping]]] = ..., endpoints: _Optional[_Iterable[_Union[VersionEndpoints, _Mapping]]] = ..., pin_header: _Optional[str] = ...) -> None: ...
+
+class VersionEndpoints(_message.Message):
+    __slots__ = ("version", "total", "healthy")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    HEALTHY_FIELD_NUMBER: _ClassVar[int]
+    version: str
+    total: int
+    healthy: int
+    def __init__(self, version: _Optional[str] = ..., total: _Optional[int] = ..., healthy: _Optional[int] = ...) -> None: ...
 
 class DarkAnalysis(_message.Message):
     __slots__ = ("to", "light", "segments", "at", "window_start", "window_seconds", "outcome", "reasons", "dark", "light_figures", "checks", "confidence", "error", "window_note", "note")
@@ -300,6 +346,7 @@ class StatusEvent(_message.Message):
         PROXY_DISCONNECTED: _ClassVar[StatusEvent.Kind]
         RELEASE_DECISION: _ClassVar[StatusEvent.Kind]
         DARK_VERDICT: _ClassVar[StatusEvent.Kind]
+        RELEASE_FIGURES: _ClassVar[StatusEvent.Kind]
     KIND_UNSPECIFIED: StatusEvent.Kind
     SNAPSHOT: StatusEvent.Kind
     VERSION_SERVED: StatusEvent.Kind
@@ -312,6 +359,7 @@ class StatusEvent(_message.Message):
     PROXY_DISCONNECTED: StatusEvent.Kind
     RELEASE_DECISION: StatusEvent.Kind
     DARK_VERDICT: StatusEvent.Kind
+    RELEASE_FIGURES: StatusEvent.Kind
     KIND_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     AT_FIELD_NUMBER: _ClassVar[int]
