@@ -56,6 +56,7 @@ from envoy.service.discovery.v3.discovery_pb2 import (
 from google.protobuf.any_pb2 import Any
 from google.rpc.status_pb2 import Status
 
+from turnout._protowire import length_delimited
 from turnout.cache import (
     CLUSTER_TYPE,
     ENDPOINT_TYPE,
@@ -114,22 +115,7 @@ def _sotw_fields(raw: bytes) -> tuple[str, list[bytes], str, str]:
 
 
 def _string_field(number: int, text: str) -> bytes:
-    data = text.encode()
-    return _key_length(number, len(data)) + data
-
-
-def _key_length(number: int, length: int) -> bytes:
-    out = bytearray()
-    for value in ((number << 3) | 2, length):
-        while True:
-            byte = value & 0x7F
-            value >>= 7
-            if value:
-                out.append(byte | 0x80)
-            else:
-                out.append(byte)
-                break
-    return bytes(out)
+    return length_delimited(number, text.encode())
 
 
 _names_field_memo: dict[tuple[str, ...], bytes] = {}

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import grpc
 import pytest
 
+from turnout._protowire import varint
 from turnout.cache import CLUSTER_TYPE, ENDPOINT_TYPE, SnapshotCache
 from turnout.testing import AdsClient, RunningXds, eventually, make_snapshot, resource_names
 from turnout.xds import DELTA_SERVICES, SERVICES, Limits, StreamGuard, XdsServer
@@ -95,24 +96,15 @@ async def test_a_deeply_nested_request_is_refused_cleanly(limited: RunningXds) -
     # Struct -> Value -> ListValue -> Value ... as raw wire bytes, 400 levels deep
     value = b""
     for _ in range(400):
-        list_value = b"\x0a" + _varint(len(value)) + value  # ListValue.values = 1
-        value = b"\x32" + _varint(len(list_value)) + list_value  # Value.list_value = 6
-    struct_entry = b"\x0a\x01k" + b"\x12" + _varint(len(value)) + value  # key, value
-    struct = b"\x0a" + _varint(len(struct_entry)) + struct_entry  # Struct.fields
-    node = b"\x0a\x01n" + b"\x1a" + _varint(len(struct)) + struct  # Node.id, Node.metadata
-    request = b"\x1a" + _varint(len(node)) + node  # DiscoveryRequest.node = 3
+        list_value = b"\x0a" + varint(len(value)) + value  # ListValue.values = 1
+        value = b"\x32" + varint(len(list_value)) + list_value  # Value.list_value = 6
+    struct_entry = b"\x0a\x01k" + b"\x12" + varint(len(value)) + value  # key, value
+    struct = b"\x0a" + varint(len(struct_entry)) + struct_entry  # Struct.fields
+    node = b"\x0a\x01n" + b"\x1a" + varint(len(struct)) + struct  # Node.id, Node.metadata
+    request = b"\x1a" + varint(len(node)) + node  # DiscoveryRequest.node = 3
     failure = await raw_stream(limited.target, ADS, [request])
     assert failure.code() == grpc.StatusCode.INVALID_ARGUMENT
     await served(limited, "after-nesting")
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, value = value & 0x7F, value >> 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
 
 
 @pytest.mark.parametrize("limited", [Limits(max_streams_per_peer=2)], indirect=True)

@@ -32,6 +32,7 @@ from envoy.config.route.v3.route_pb2 import RouteConfiguration
 from google.protobuf.any_pb2 import Any
 from google.protobuf.message import Message
 
+from turnout._protowire import length_delimited, varint
 from turnout.cache._references import eds_name, listener_route_names, route_cluster_names
 from turnout.cache._types import CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ORDER, ROUTE_TYPE
 
@@ -103,7 +104,7 @@ class CachedResource:
         trusted to be exactly what :meth:`of` would compute from the message."""
         if type_url not in _MESSAGE_TYPES:
             raise ValueError(f"unknown resource type {type_url!r}")
-        packed = _any_prefix(type_url) + _length_prefix(value) + value
+        packed = _any_prefix(type_url) + varint(len(value)) + value
         return cls(type_url, name, None, packed, _hash(packed), references)
 
     @classmethod
@@ -131,7 +132,7 @@ class CachedResource:
         # An Any is type_url (field 1) then value (field 2): framed by hand, the
         # bytes equal Any(...).SerializeToString(deterministic=True) without a copy
         # into a message first.
-        packed = _any_prefix(type_url) + _length_prefix(serialized) + serialized
+        packed = _any_prefix(type_url) + varint(len(serialized)) + serialized
         return cls(
             type_url=type_url,
             name=_name_of(message),
@@ -403,10 +404,6 @@ def _same_objects(
     return all(before.get(name) is resource for name, resource in after.items())
 
 
-def _length_delimited(number: int, payload: bytes) -> bytes:
-    return _varint((number << 3) | 2) + _varint(len(payload)) + payload
-
-
 _ANY_PREFIXES: dict[str, bytes] = {}
 
 
@@ -414,27 +411,8 @@ def _any_prefix(type_url: str) -> bytes:
     """An ``Any``'s type_url field (1) and the tag of its value field (2)."""
     prefix = _ANY_PREFIXES.get(type_url)
     if prefix is None:
-        prefix = _ANY_PREFIXES[type_url] = _length_delimited(1, type_url.encode()) + b"\x12"
+        prefix = _ANY_PREFIXES[type_url] = length_delimited(1, type_url.encode()) + b"\x12"
     return prefix
-
-
-def _length_prefix(payload: bytes) -> bytes:
-    size = len(payload)
-    if size < 0x80:
-        return bytes((size,))
-    return _varint(size)
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
 
 
 def _hash(data: bytes) -> str:

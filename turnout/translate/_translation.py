@@ -24,6 +24,7 @@ from envoy.config.route.v3 import route_components_pb2, route_pb2
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
+from turnout._protowire import length_delimited
 from turnout.policy import Gateway, PolicySet, Service
 
 from ._clusters import service_clusters
@@ -240,7 +241,7 @@ def _service_part(service: Service, previous: _ServicePart | None) -> _ServicePa
         # (equal) messages, so what is cached for them downstream stays valid.
         clusters = _keep_equal(previous.clusters, clusters)
         endpoints = _keep_equal(previous.endpoints, endpoints)
-    route_field = _length_delimited(_VIRTUAL_HOSTS, vhost.SerializeToString(deterministic=True))
+    route_field = length_delimited(_VIRTUAL_HOSTS, vhost.SerializeToString(deterministic=True))
     if previous is not None and previous.route_field == route_field:
         vhost, route_field = previous.virtual_host, previous.route_field
     return _ServicePart(
@@ -258,7 +259,7 @@ def _gateway_part(
     listener_message: listener_pb2.Listener | None,
 ) -> _GatewayPart:
     # RouteConfiguration: name (field 1), then virtual_hosts (field 2), nothing else set.
-    serialized = _length_delimited(_NAME, gateway.name.encode()) + b"".join(
+    serialized = length_delimited(_NAME, gateway.name.encode()) + b"".join(
         p.route_field for p in parts
     )
     return _GatewayPart(
@@ -272,22 +273,6 @@ def _gateway_part(
 
 _NAME = 1
 _VIRTUAL_HOSTS = 2
-
-
-def _length_delimited(number: int, payload: bytes) -> bytes:
-    return _varint((number << 3) | 2) + _varint(len(payload)) + payload
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
 
 
 def to_json(resources: Resources) -> dict[str, list[dict[str, Any]]]:

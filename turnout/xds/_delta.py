@@ -70,6 +70,7 @@ from typing import NamedTuple
 import structlog
 from envoy.service.discovery.v3.discovery_pb2 import DeltaDiscoveryRequest
 
+from turnout._protowire import length_delimited
 from turnout.cache import (
     CLUSTER_TYPE,
     ENDPOINT_TYPE,
@@ -86,7 +87,6 @@ from turnout.xds._callbacks import XdsCallbacks
 from turnout.xds._source import SnapshotSource
 from turnout.xds._status import NackRecord, TypeStatus
 from turnout.xds._stream import _WARMS, _WILDCARD_TYPES
-from turnout.xds._wire import _field
 
 __all__ = ["DeltaStream", "frame_delta_response"]
 
@@ -117,9 +117,9 @@ def _resource_bytes(resource: CachedResource) -> bytes:
     """The ``Resource`` wrapper of one cached resource, framed once and shared by streams."""
     return b"".join(
         (
-            _field(_RESOURCE_NAME, resource.name.encode()),
-            _field(_RESOURCE_VERSION, resource.version.encode()),
-            _field(_RESOURCE_ANY, resource.serialized),
+            length_delimited(_RESOURCE_NAME, resource.name.encode()),
+            length_delimited(_RESOURCE_VERSION, resource.version.encode()),
+            length_delimited(_RESOURCE_ANY, resource.serialized),
         )
     )
 
@@ -132,11 +132,11 @@ def frame_delta_response(
     nonce: str,
 ) -> bytes:
     """The wire bytes of a ``DeltaDiscoveryResponse`` with these fields."""
-    parts = [_field(_SYSTEM_VERSION_INFO, system_version.encode())]
-    parts.extend(_field(_RESOURCES, _resource_bytes(r)) for r in resources)
-    parts.append(_field(_TYPE_URL, type_url.encode()))
-    parts.extend(_field(_REMOVED_RESOURCES, name.encode()) for name in removed)
-    parts.append(_field(_NONCE, nonce.encode()))
+    parts = [length_delimited(_SYSTEM_VERSION_INFO, system_version.encode())]
+    parts.extend(length_delimited(_RESOURCES, _resource_bytes(r)) for r in resources)
+    parts.append(length_delimited(_TYPE_URL, type_url.encode()))
+    parts.extend(length_delimited(_REMOVED_RESOURCES, name.encode()) for name in removed)
+    parts.append(length_delimited(_NONCE, nonce.encode()))
     return b"".join(parts)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from turnout._protowire import length_delimited
 from turnout.cache import CachedResource
 
 __all__ = ["frame_body", "frame_nonce", "frame_response"]
@@ -33,28 +34,12 @@ def frame_response(
 
 def frame_body(version: str, type_url: str, resources: Iterable[CachedResource]) -> bytes:
     """A ``DiscoveryResponse`` without its nonce: shared by every stream sending it."""
-    parts = [_field(_VERSION_INFO, version.encode())]
-    parts.extend(_field(_RESOURCES, r.serialized) for r in resources)
-    parts.append(_field(_TYPE_URL, type_url.encode()))
+    parts = [length_delimited(_VERSION_INFO, version.encode())]
+    parts.extend(length_delimited(_RESOURCES, r.serialized) for r in resources)
+    parts.append(length_delimited(_TYPE_URL, type_url.encode()))
     return b"".join(parts)
 
 
 def frame_nonce(nonce: str) -> bytes:
     """The ``nonce`` field, appended to a :func:`frame_body` to make one stream's response."""
-    return _field(_NONCE, nonce.encode())
-
-
-def _field(number: int, payload: bytes) -> bytes:
-    return _varint((number << 3) | 2) + _varint(len(payload)) + payload
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
+    return length_delimited(_NONCE, nonce.encode())
