@@ -22,6 +22,7 @@ from turnout.server._driving import (
 )
 from turnout.server._fanout import FanOut
 from turnout.server._heap import HeapKeeper
+from turnout.server._history import PolicyChange, PolicyHistory, ReleaseTransition
 from turnout.server._logging import configure_logging
 from turnout.server._metrics import Metrics
 from turnout.server._release_view import ControllerView, percent, service_view
@@ -48,8 +49,11 @@ __all__ = [
     "FanOut",
     "HeapKeeper",
     "Metrics",
+    "PolicyChange",
+    "PolicyHistory",
     "Rejection",
     "ReleaseOptions",
+    "ReleaseTransition",
     "SecurityCollector",
     "ServerCertificates",
     "VersionClusters",

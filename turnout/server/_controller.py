@@ -19,6 +19,7 @@ import structlog
 from turnout.cache import InconsistentSnapshotError, Snapshot, SnapshotCache
 from turnout.compile import Compiled, Compiler, resources_by_type
 from turnout.policy import PolicySet, PolicySetError, load_policies
+from turnout.server._history import PolicyHistory
 
 log = structlog.get_logger("turnout.reload")
 
@@ -41,6 +42,8 @@ class Controller:
     accepted_at: str | None = None
     reloads: dict[str, int] = field(default_factory=lambda: {"accepted": 0, "rejected": 0})
     compiler: Compiler = field(default_factory=Compiler)
+    history: PolicyHistory | None = None
+    """When set, every accepted change and rejection is recorded (the dashboard's History)."""
 
     def reload(self) -> bool:
         """Load, validate, translate and publish; False when the set was rejected."""
@@ -58,11 +61,16 @@ class Controller:
                 # Only what Envoy never sees changed (e.g. an incremental release's
                 # state): the same snapshot is served, the files' policies are current.
                 self.current = compiled
+                summary = summarize(previous.policies, compiled.policies)
                 log.info(
                     "policy set changed; Envoy's config unchanged",
                     version=compiled.version,
-                    summary=summarize(previous.policies, compiled.policies),
+                    summary=summary,
                 )
+                if self.history is not None:
+                    self.history.accepted(
+                        compiled.version, summary, previous.policies, compiled.policies
+                    )
                 return True
             log.info("policy set unchanged", version=compiled.version)
             return True
@@ -70,13 +78,17 @@ class Controller:
         self.current = compiled
         self.accepted_at = _now()
         self.reloads["accepted"] += 1
+        summary = summarize(previous.policies if previous else None, compiled.policies)
         log.info(
             "policy set accepted",
             version=compiled.version,
             previous=previous.version if previous else None,
-            summary=summarize(previous.policies if previous else None, compiled.policies),
+            summary=summary,
             ms=round((time.perf_counter() - started) * 1000, 1),
         )
+        if self.history is not None:
+            old = previous.policies if previous else None
+            self.history.accepted(compiled.version, summary, old, compiled.policies)
         return True
 
     def _reject(self, errors: list[str]) -> bool:
@@ -90,6 +102,8 @@ class Controller:
             summary=rejection_summary(errors),
             errors=errors,
         )
+        if self.history is not None:
+            self.history.rejected(serving, rejection_summary(errors))
         return False
 
     def status(self) -> dict[str, Any]:
