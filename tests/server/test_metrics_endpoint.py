@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import time
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -12,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from turnout.cache import ORDER, short_name
 from turnout.compile import compile_policies
 from turnout.policy import load_policies
-from turnout.testing import AdsClient
+from turnout.testing import AdsClient, eventually
 from turnout.testing.control import TurnoutProcess
 from turnout.testing.net import http_get
 
@@ -54,18 +52,15 @@ async def ack_everything(client: AdsClient, quiet: float = 0.3) -> int:
 async def served(turnout: TurnoutProcess, policies: Path) -> str:
     """Wait until turnout serves what ``policies`` compiles to; return that version."""
     version = compile_policies(load_policies(policies)).version
-    deadline = time.monotonic() + 10
-    while turnout.status()["version"] != version:
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.05)
+    await eventually(lambda: turnout.status()["version"] == version, 10, what=f"{version} served")
     return version
 
 
 async def rejected(turnout: TurnoutProcess, count: int) -> None:
-    deadline = time.monotonic() + 10
-    while turnout.status()["reloads"]["rejected"] < count:
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.05)
+    """Wait until turnout has rejected ``count`` reloads."""
+    await eventually(
+        lambda: turnout.status()["reloads"]["rejected"] >= count, 10, what=f"{count} rejections"
+    )
 
 
 async def test_metrics_after_reloads_pushes_and_a_nack(tmp_path: Path) -> None:
@@ -97,8 +92,13 @@ async def test_metrics_after_reloads_pushes_and_a_nack(tmp_path: Path) -> None:
             version = await served(turnout, policies)
             response = await proxy.recv(5)
             await proxy.nack(response, "not today")
-            await asyncio.sleep(0.3)
-            metrics = scrape(turnout)
+            nacks = ("turnout_xds_nacks_total", (("type", short_name(response.type_url)),))
+
+            def nack_counted() -> Samples | None:
+                samples = scrape(turnout)
+                return samples if samples.get(nacks, 0) >= 1 else None
+
+            metrics = await eventually(nack_counted, what="the NACK counted in /metrics")
         finally:
             await proxy.close()
 

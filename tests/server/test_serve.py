@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
+from typing import Any
 
 from turnout.compile import compile_policies
 from turnout.policy import load_policies
 from turnout.testing.control import TurnoutProcess
-from turnout.testing.net import http_get
+from turnout.testing.net import http_get, wait_until
 
 GATEWAY = "kind: Gateway\nname: public\nport: 10000\n"
 SERVICE = (
@@ -24,13 +24,6 @@ def _policies(tmp_path: Path) -> Path:
     (policies / "gw.yaml").write_text(GATEWAY)
     (policies / "web.yaml").write_text(SERVICE % (100, 0))
     return policies
-
-
-def _wait_for(predicate: object, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)
 
 
 def test_serve_logs_json_and_stops_on_sigterm(tmp_path: Path) -> None:
@@ -55,15 +48,18 @@ def test_a_burst_of_edits_is_coalesced_into_the_last_one(tmp_path: Path) -> None
     """Ten quick edits end in the last edit being served, reloaded far fewer than ten times."""
     policies = _policies(tmp_path)
     with TurnoutProcess(policies, log_path=tmp_path / "t.log") as turnout:
-        first = turnout.status()["version"]
         for share in range(1, 11):
             (policies / "web.yaml").write_text(SERVICE % (100 - share, share))
-        _wait_for(lambda: turnout.status()["version"] != first)
-        time.sleep(0.5)
-        status = turnout.status()
+        last = compile_policies(load_policies(policies)).version
+
+        def served_last() -> dict[str, Any] | None:
+            status = turnout.status()
+            return status if status["version"] == last else None
+
+        status = wait_until(served_last, what="the last edit to be served")
     accepted = status["reloads"]["accepted"]
     assert accepted <= 4, f"{accepted} reloads for one burst"
-    assert status["version"] == compile_policies(load_policies(policies)).version
+    assert status["version"] == last
     assert "v1=90,v2=10" in turnout.log_path.read_text()
 
 
@@ -80,5 +76,5 @@ def test_readyz_waits_for_a_valid_set_and_healthz_does_not(tmp_path: Path) -> No
             f"{policies}/web.yaml:7: traffic: shares sum to 90, not 100"
         ]
         (policies / "web.yaml").write_text(SERVICE % (90, 10))
-        _wait_for(lambda: http_get(turnout.admin_url("/readyz"))[0] == 200)
+        wait_until(lambda: http_get(turnout.admin_url("/readyz"))[0] == 200, what="/readyz 200")
         assert turnout.status()["rejected"] is None

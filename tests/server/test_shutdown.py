@@ -14,6 +14,7 @@ import grpc
 from turnout.cache import CLUSTER_TYPE
 from turnout.server import App
 from turnout.testing import AdsClient, eventually
+from turnout.testing.net import port_open
 
 GATEWAY = "kind: Gateway\nname: public\nport: 10000\n"
 SERVICE = (
@@ -95,7 +96,7 @@ async def test_a_stream_behind_holds_the_shutdown_for_the_grace_at_most(tmp_path
             loop = asyncio.get_running_loop()
             started = loop.time()
             app.stop()
-            await asyncio.sleep(0.3)
+            await eventually(lambda: not port_open(app.xds_port), what="the xDS listener closed")
             assert not run.done(), "the drain did not wait for the stream that is behind"
             newcomer = await AdsClient.connect(f"127.0.0.1:{app.xds_port}", node_id="late")
             try:
