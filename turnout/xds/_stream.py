@@ -1,58 +1,16 @@
 """One state-of-the-world xDS stream: a reader that records what the proxy asked for
 and acknowledged, and a writer that decides what to send from the current snapshot.
 
-Protocol decisions, each where it bites below:
+Each protocol rule is a comment at the code it governs, with its section of Envoy's
+xDS protocol doc:
 
-- **Nonces.** Every response a stream gets carries a nonce it has not had before;
-  per type, only the latest one sent on this stream is live. A request whose
-  ``response_nonce`` is set and is not the live nonce of its type is stale (it
-  answers a response the proxy had not yet seen the successor of) and is ignored
-  entirely, subscription changes included: the proxy will send another request once
-  it has processed the newer response. A nonce of another type never matches. The
-  nonce belongs to the shared response (below), so streams sent the same response
-  share it: it tells one stream's responses apart, which is all the protocol asks.
-- **First request of a type.** Until this stream has sent a response of a type, a
-  request's nonce and version refer to an earlier stream (a reconnecting Envoy, or a
-  restarted control plane) and mean nothing here; the request is always answered.
-- **ACK / NACK.** A request carrying the live nonce of an un-ACKed response is its
-  ACK, or its NACK when ``error_detail`` is set (the version/nonce comparison of old
-  servers cannot tell NACKs from subscription changes on EDS/RDS). A NACKed version
-  is never resent: the stream waits for content that hashes differently. Otherwise
-  go-control-plane's NACK loop (issue #962) follows: resend, reject, resend...
-- **Latest state wins.** The writer computes what to send only when it is about to
-  send, from the current snapshot, and keeps at most one un-ACKed response per type.
-  Publishes arriving faster than ACKs coalesce; a slow proxy skips versions.
-- **Shared work.** What the writer computes from a snapshot (the selection of named
-  resources and its hash, which clusters routes still need, the framed response,
-  nonce included) is memoized in the snapshot and shared by every stream of the
-  group: every stream writes the same bytes object, nothing is framed or copied per
-  stream. A stream sent the same response twice (a warming re-send) gets a nonce of
-  its own the second time.
-- **Send on change.** A response's ``version_info`` is the content hash of exactly
-  the resources in it; nothing is sent when that equals the last one sent, except to
-  answer the first request of a type, a newly subscribed name that exists, or a
-  warming re-send (below).
-- **Wildcard (CDS/LDS).** An empty first request is legacy wildcard, and stays
-  wildcard while later requests are empty. An explicit ``*`` subscribes to
-  everything (plus any other names listed). Explicit names without ``*`` later mean
-  exactly those names. EDS/RDS are never wildcard: a response has exactly the
-  subscribed names that exist (a missing name is sent once it appears).
-- **Make-before-break (ADS only).** Types are sent in the order CDS, EDS, LDS, RDS,
-  and a type is held while an earlier requested type has a change to send or an
-  un-ACKed response, with one exception: EDS is never held behind CDS. Envoy (checked
-  with 1.40) does not ACK a CDS response that adds or changes clusters until those
-  clusters have warmed, and they warm only when EDS arrives; holding EDS for the CDS
-  ACK deadlocks with the cluster warming forever. So LDS/RDS go out only once the
-  new clusters are warm and ACKed, which is what make-before-break wants.
-  Clusters the proxy's routes (the ones last sent or last ACKed)
-  still reference are kept in CDS, with their assignments in EDS, even when the
-  snapshot dropped them; once the new routes are ACKed they are removed.
-- **Warming.** Envoy warms a changed cluster until it gets an EDS response for it,
-  and a changed listener until it gets RDS; when its EDS subscription did not change
-  it may never ask. So a CDS response that adds or changes clusters forces the next
-  EDS response even if EDS content is unchanged, and likewise LDS forces RDS.
-  Clusters with no endpoints get their (empty) assignment: holding an EDS answer back
-  leaves the cluster warming (envoy#9934 and friends).
+- nonces, stale requests, ACK/NACK, the first request of a type: ``handle_request``;
+- wildcard and named subscriptions: ``_subscribe``;
+- send on change, never resend a NACKed version, newly subscribed names: ``_due``;
+- latest state wins, make-before-break order over ADS (EDS never held behind CDS):
+  ``next_response``; clusters kept while routes the proxy has use them:
+  ``_retained_clusters``; warming re-sends: ``_emit``;
+- one framed response, nonce included, shared by every stream: ``_shared_response``.
 """
 
 from __future__ import annotations
@@ -207,11 +165,19 @@ class Stream(StreamBase[_TypeState, DiscoveryRequest]):
         nonce = request.response_nonce
         acked = False
         if state.nonce is None:
-            # Nothing of this type sent on this stream yet: any nonce/version refers to
-            # an earlier stream. Keep the version as what the proxy has, for status.
+            # The first request of a type on this stream: a nonce does not survive its
+            # stream, so its nonce and version refer to an earlier one (a reconnecting
+            # Envoy, a restarted control plane) and mean nothing here; it is always
+            # answered (``_due``). Keep the version as what the proxy has, for status.
+            # https://www.envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol#ack-nack-and-resource-type-instance-version
             if request.version_info and state.acked_version is None:
                 state.acked_version = request.version_info
         elif nonce and nonce != state.nonce:
+            # Stale: only the latest nonce sent of a type is live (one of another type
+            # never matches). A stale request answers a response whose successor the
+            # proxy had not yet seen; it is ignored entirely, subscription changes
+            # included: the proxy sends another once it has processed the newer one.
+            # https://www.envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol#resource-updates
             log.debug(
                 "xds.stale_nonce",
                 stream_id=self.stream_id,
@@ -221,6 +187,10 @@ class Stream(StreamBase[_TypeState, DiscoveryRequest]):
             )
             return
         elif nonce and state.pending_ack:
+            # The live nonce of the un-ACKed response: its ACK, or its NACK when
+            # error_detail is set (comparing versions, as old servers did, cannot tell
+            # a NACK from a subscription change on EDS/RDS).
+            # https://www.envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol#ack-and-nack-semantics-summary
             state.pending_ack = False
             if request.HasField("error_detail"):
                 self._nacked(state, request.error_detail.message)
@@ -237,6 +207,11 @@ class Stream(StreamBase[_TypeState, DiscoveryRequest]):
         """Apply a request's names; whether the subscription changed."""
         before = (state.names, state.wildcard, state.legacy_wildcard, state.requested)
         names = set(resource_names)
+        # CDS/LDS: ``*`` subscribes to everything (plus any names listed); a first
+        # request naming nothing is legacy wildcard and stays so while requests stay
+        # empty; names without ``*`` then mean exactly those names. EDS/RDS are never
+        # wildcard: a response has exactly the subscribed names that exist.
+        # https://www.envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol#how-the-client-specifies-what-resources-to-return
         if state.type_url in _WILDCARD_TYPES:
             if "*" in names:
                 names.discard("*")
@@ -245,6 +220,7 @@ class Stream(StreamBase[_TypeState, DiscoveryRequest]):
                 state.wildcard, state.legacy_wildcard = True, True
             else:
                 state.wildcard, state.legacy_wildcard = False, False
+        # A newly requested name must be sent even if it went out before (same section).
         state.new_names |= names - state.names
         state.names = intern_names(names)
         return bool(state.new_names) or before != (
@@ -297,6 +273,10 @@ class Stream(StreamBase[_TypeState, DiscoveryRequest]):
 
     def next_response(self) -> bytes | None:
         """The next response to write, already recorded as sent; None if nothing is due."""
+        # Latest state wins: what to send is computed only when the writer is about to
+        # send, from the current snapshot, with at most one un-ACKed response per type.
+        # Publishes arriving faster than ACKs coalesce; a slow proxy skips versions.
+        # https://www.envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol#when-to-send-an-update
         if not self._node_known:
             return None
         snapshot = self._snapshot()
@@ -315,10 +295,15 @@ class Stream(StreamBase[_TypeState, DiscoveryRequest]):
             due = self._due(state, content, version)
             if due or state.pending_ack or state.acked_version != version:
                 synced = False
-            # EDS is never held behind CDS: Envoy withholds its CDS ACK until the
-            # clusters it just got have warmed, and they warm only on an EDS response.
-            # Waiting for that ACK would deadlock. (CDS still goes first: it is
-            # earlier in this loop.)
+            # Make-before-break (ADS): types go in the order CDS, EDS, LDS, RDS
+            # (``_types``), each held while an earlier requested type has a change to
+            # send or an un-ACKed response.
+            # https://www.envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol#eventual-consistency-considerations
+            # But EDS is never held behind CDS: Envoy (checked with 1.40) withholds its
+            # CDS ACK until the clusters it just got have warmed, and they warm only on
+            # an EDS response, so waiting for that ACK would deadlock. (CDS still goes
+            # first: it is earlier in this loop; LDS/RDS wait for warm, ACKed clusters.)
+            # https://www.envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol#resource-warming
             if due and not state.pending_ack and (not held or type_url == ENDPOINT_TYPE):
                 return self._emit(snapshot, state, content, version)
             if due or state.pending_ack:
@@ -337,6 +322,10 @@ class Stream(StreamBase[_TypeState, DiscoveryRequest]):
 
     def _retained_clusters(self, snapshot: Snapshot) -> Content:
         """Clusters gone from the snapshot that routes the proxy may still use reference."""
+        # Make-before-break (ADS): a cluster (with its assignment, ``_content``) stays
+        # while the route configurations last sent or last ACKed name it; once routes
+        # without it are ACKed, it is removed.
+        # https://www.envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol#eventual-consistency-considerations
         cds = self._states.get(CLUSTER_TYPE)
         rds = self._states.get(ROUTE_TYPE)
         if not self._ads or cds is None or rds is None:
@@ -392,14 +381,30 @@ class Stream(StreamBase[_TypeState, DiscoveryRequest]):
         if not state.answered:
             return True  # the first request of a type is always answered
         if version == state.nacked_version:
-            return False  # never resend what the proxy rejected
+            # Never resend what the proxy rejected (it keeps its last good version):
+            # wait for content that hashes differently. Resending is go-control-plane's
+            # NACK loop (its issue #962): resend, reject, resend...
+            # https://www.envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol#ack-nack-and-resource-type-instance-version
+            return False
         if state.force:
-            return True
+            return True  # a warming re-send (``_emit``)
         if state.new_names and not state.new_names.isdisjoint(content.keys()):
+            # A newly subscribed name that exists goes out even with unchanged content.
+            # https://www.envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol#how-the-client-specifies-what-resources-to-return
+            # One that does not exist yet stays subscribed and goes once it appears.
+            # https://www.envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol#knowing-when-a-requested-resource-does-not-exist
             return True
+        # Send on change: ``version`` is the content hash of exactly what would be sent.
+        # https://www.envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol#when-to-send-an-update
         return version != state.sent_version
 
     def _emit(self, snapshot: Snapshot, state: _TypeState, content: Content, version: str) -> bytes:
+        # Warming: Envoy warms a changed cluster until it gets an EDS response for it,
+        # and a changed listener until it gets RDS, even unchanged ones; when its EDS
+        # subscription did not change it may never ask. So a CDS (LDS) response that
+        # adds or changes resources forces the next EDS (RDS) response. A cluster with
+        # no endpoints gets its empty assignment: withheld, it warms forever (envoy#9934).
+        # https://www.envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol#resource-warming
         warms = _WARMS.get(state.type_url)
         if (
             warms is not None
@@ -500,6 +505,8 @@ def _shared_response(
     snapshot (the caller gives a repeat its own nonce), so the same bytes go to every
     stream and nothing is copied or framed per stream.
     """
+    # A nonce is valid only in the context of its stream:
+    # https://www.envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol#basic-protocol-overview
     key = ("xds.response", type_url, version)
     response = snapshot.memo.get(key)
     if not isinstance(response, _Response):
