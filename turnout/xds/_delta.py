@@ -1,63 +1,16 @@
 """One incremental (Delta) xDS stream: per-resource versions, subscriptions that change
 by difference, and responses that carry only what the proxy lacks.
 
-The state-of-the-world decisions in ``_stream`` hold here too (latest state wins, at
-most one un-ACKed response per type, a NACKed version is never resent, make-before-
-break ordering over ADS with EDS never held behind CDS, warming re-sends); this
-docstring records only what Delta adds or changes.
+The state-of-the-world rules of ``_stream`` hold here too (latest state wins, one
+un-ACKed response per type, a NACKed version never resent, make-before-break order
+with EDS never held behind CDS, warming re-sends). What Delta adds or changes is a
+comment at the code it governs, with its section of Envoy's xDS protocol doc:
 
-- **What the proxy has.** Per type the stream keeps ``have``: resource name -> the
-  version (``CachedResource.version``, the content hash of the serialized resource)
-  the proxy has, as far as this stream knows. It is seeded from
-  ``initial_resource_versions`` on the first request of a type (a reconnecting
-  Envoy, or a restarted control plane: nothing is resent that the proxy already has
-  at that version) and updated when a response is written. A response carries the
-  resources whose version differs from ``have`` and, in ``removed_resources``, the
-  names the proxy has that it should no longer have.
-- **Responses are framed from cached bytes.** ``Resource{name, version, resource}``
-  wraps the cached ``Any`` bytes of each resource; the wrapper of a resource is built
-  once (a bounded cache keyed by the resource) and shared by every stream.
-- **Nonces.** A request whose ``response_nonce`` is the live nonce of an un-ACKed
-  response is its ACK, or its NACK with ``error_detail``. Any other nonce (stale, of
-  another stream, or empty for a spontaneous request) ACKs nothing, but the
-  subscription changes the request carries are applied all the same, as the
-  protocol requires: only SotW may drop stale requests.
-- **Subscriptions.** ``resource_names_subscribe`` / ``_unsubscribe`` change the set.
-  A name subscribed again is answered even if the proxy seems to have it (the
-  protocol says the client may have forgotten it), except a name whose version the
-  same first request lists in ``initial_resource_versions``. Unknown names are kept
-  subscribed and answered with ``removed_resources`` (the protocol's "does not
-  exist"); they are sent once they appear. Unsubscribing needs no answer, except a
-  name also covered by a wildcard subscription: the proxy cannot tell whether to keep
-  it, so the server sends it again (it exists) or removes it (it does not).
-- **Wildcard.** ``*`` in ``resource_names_subscribe`` subscribes to everything the
-  proxy group gets, on any type; on CDS/LDS a first request naming nothing (neither
-  to subscribe nor to unsubscribe) is legacy wildcard, and stays so when explicit
-  names are added later (unlike SotW). Unsubscribing ``*`` ends it; the proxy then
-  drops what it had only through the wildcard, and the stream forgets it too.
-- **First request.** The first request of each type is always answered, with an
-  empty response when the proxy already has everything: Envoy waits for it to
-  finish initializing.
-- **NACK.** Envoy applies the valid part of a rejected Delta response (CDS/LDS add
-  what they can), so after a NACK the stream no longer knows which version of the
-  rejected names the proxy has: they become unknown, and the rejected
-  version/removal of each name is remembered and never resent. Anything else is sent:
-  new content, or the content the proxy had before (a rollback reaches it).
-- **Removal is make-before-break too (ADS).** A resource is removed only once
-  nothing the proxy has references it: a cluster while routes the proxy has (sent or
-  ACKed) route or mirror to it, an assignment while a cluster it has uses it, a
-  route configuration while a listener it has fetches it.
-- **Cost per stream follows the change.** A stream whose proxy has exactly a
-  shared mapping (the snapshot's whole type for a wildcard, else the snapshot's
-  memoized selection for an interned name set) diffs against the next snapshot
-  through that snapshot's memo: computed once for every stream in the same place,
-  then a handful of resources per stream. Anything else (a NACK outstanding, a
-  subscription change, a resend, a removal waiting for references) takes the full
-  per-stream diff, which is O(resources of the type).
-- **Status.** A type's ``sent_version`` / ``acked_version`` is the content hash the
-  proxy's set of that type has after the response: the snapshot's type version (or
-  the hash of the subscribed names) when the response brought it in sync, so
-  ``/status`` compares Delta and SotW proxies alike.
+- what the proxy has (``have``, from initial_resource_versions), nonces, ACK:
+  ``handle_request``; NACK: ``_nacked``; subscriptions and wildcard: ``_subscribe``;
+- the first request always answered: ``next_response``; what a response carries
+  (changes, removals held while referenced, "does not exist", rejected parts left
+  out): ``_diff``, shared between streams by ``_shared_diff``; status: ``_emit``.
 """
 
 from __future__ import annotations
@@ -280,6 +233,8 @@ class DeltaStream(StreamBase[_DeltaTypeState, DeltaDiscoveryRequest]):
             return
 
         nonce = request.response_nonce
+        # The live nonce of the un-ACKed response: its ACK, or its NACK with error_detail.
+        # https://www.envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol#incremental-xds
         if nonce and nonce == state.nonce and state.pending_ack:
             state.pending_ack = False
             if request.HasField("error_detail"):
@@ -287,8 +242,10 @@ class DeltaStream(StreamBase[_DeltaTypeState, DeltaDiscoveryRequest]):
             else:
                 self._acked(state)
         elif nonce:
-            # Stale (or of another stream): it ACKs nothing, but its subscription
-            # changes below still apply.
+            # Stale, or of another stream: it ACKs nothing, but its subscription changes
+            # below still apply (so do those of a spontaneous request, with no nonce):
+            # the server must honor them; only SotW may drop stale requests.
+            # https://www.envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol#incremental-xds
             log.debug(
                 "xds.stale_nonce",
                 stream_id=self.stream_id,
@@ -299,6 +256,9 @@ class DeltaStream(StreamBase[_DeltaTypeState, DeltaDiscoveryRequest]):
 
         first = not state.requested
         initial = request.initial_resource_versions if first else {}
+        # A reconnecting Envoy (or one meeting a restarted control plane) lists what it
+        # has: nothing it has at that version is resent.
+        # https://www.envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol#incremental-xds
         if initial:
             state.have.update(initial)
             state.adopt = True
@@ -318,6 +278,11 @@ class DeltaStream(StreamBase[_DeltaTypeState, DeltaDiscoveryRequest]):
         added, dropped = set(subscribe), set(unsubscribe)
         if added or dropped or initial or not state.requested:
             state.synced_with = None
+        # Wildcard: ``*`` subscribes to everything the proxy group gets, on any type; on
+        # CDS/LDS a first request naming nothing (to subscribe or to unsubscribe) is
+        # legacy wildcard, and stays so when names are added later (unlike SotW).
+        # Unsubscribing ``*`` ends it: the proxy drops what it had only through it.
+        # https://www.envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol#how-the-client-specifies-what-resources-to-return
         if not state.requested and not added and not dropped and state.type_url in _WILDCARD_TYPES:
             state.wildcard = True  # legacy wildcard: a first request naming nothing
         if WILDCARD in dropped:
@@ -326,6 +291,10 @@ class DeltaStream(StreamBase[_DeltaTypeState, DeltaDiscoveryRequest]):
             # The proxy drops what it had only through the wildcard; forget it too.
             for name in [n for n in state.have if n not in state.names and n not in added]:
                 self._forget(state, name)
+        # Unsubscribing needs no answer, except a name also covered by the wildcard:
+        # the proxy cannot tell whether to keep it, so it is sent again (it exists) or
+        # removed (it does not). Unknown names are ignored.
+        # https://www.envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol#xds-protocol-unsubscribe
         for name in dropped:
             state.names.discard(name)
             if state.wildcard:
@@ -337,6 +306,10 @@ class DeltaStream(StreamBase[_DeltaTypeState, DeltaDiscoveryRequest]):
         if WILDCARD in added:
             added.discard(WILDCARD)
             state.wildcard = True
+        # A name subscribed again is answered even if the proxy seems to have it (it may
+        # have forgotten it), except one whose version this first request lists in
+        # initial_resource_versions.
+        # https://www.envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol#xds-protocol-delta-subscribe
         for name in added:
             state.names.add(name)
             if name not in initial:
@@ -361,10 +334,15 @@ class DeltaStream(StreamBase[_DeltaTypeState, DeltaDiscoveryRequest]):
         self._call("on_ack", self.info, state.type_url, version)
 
     def _nacked(self, state: _DeltaTypeState, message: str) -> None:
+        # Envoy applies the valid part of a rejected Delta response (CDS/LDS add what
+        # they can), so the stream no longer knows which version of the rejected names
+        # the proxy has: they become unknown (""), and the rejected version (or removal)
+        # of each is remembered and never resent (``_diff``). Anything else is sent: new
+        # content, or the content the proxy had before (a rollback reaches it).
+        # https://www.envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol#ack-nack-and-resource-type-instance-version
         version = state.sent_version or ""
         for name, sent in state.unacked.items():
             state.nacked[name] = sent
-            # Envoy may have applied part of the response: the version is unknown now.
             state.have[name] = ""
         state.unacked = {}
         state.synced_with = None
@@ -386,6 +364,9 @@ class DeltaStream(StreamBase[_DeltaTypeState, DeltaDiscoveryRequest]):
             if not state.requested:
                 continue
             diff = self._diff(state, snapshot)
+            # The first request of each type is always answered, with an empty response
+            # when the proxy already has everything: Envoy waits for it to initialize.
+            # https://www.envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol#resource-warming
             due = bool(diff) or not state.answered
             if not due and not state.pending_ack and diff.complete:
                 # In sync without a response (the proxy dropped what it unsubscribed).
@@ -394,8 +375,9 @@ class DeltaStream(StreamBase[_DeltaTypeState, DeltaDiscoveryRequest]):
             self._track_behind(state, diff.version)
             if due or state.pending_ack or state.acked_version != diff.version:
                 synced = False
-            # EDS is never held behind CDS (see _stream: Envoy ACKs CDS only once the
-            # clusters warmed, and they warm on EDS).
+            # Make-before-break as in ``_stream``: EDS is never held behind CDS (Envoy
+            # ACKs CDS only once the clusters warmed, and they warm on EDS).
+            # https://www.envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol#resource-warming
             if due and not state.pending_ack and (not held or type_url == ENDPOINT_TYPE):
                 return self._emit(state, diff)
             if due or state.pending_ack:
@@ -415,6 +397,10 @@ class DeltaStream(StreamBase[_DeltaTypeState, DeltaDiscoveryRequest]):
             desired, version = snapshot.resources(type_url), snapshot.type_version(type_url)
         else:
             desired, version = snapshot.select(type_url, state.names_key)
+        # Cost follows the change: a proxy that has exactly a shared mapping diffs
+        # through the snapshot's memo (``_shared_diff``). Anything else (a NACK
+        # outstanding, a subscription change, a resend, a removal waiting for
+        # references) takes this full diff, O(resources of the type).
         base = state.synced_with
         if base is not None and not state.resend and not state.nacked:
             diff = self._shared_diff(snapshot, type_url, base, desired)
@@ -429,14 +415,25 @@ class DeltaStream(StreamBase[_DeltaTypeState, DeltaDiscoveryRequest]):
                     state.objects[name] = resource
         diff = _Diff()
         have, nacked, resend = state.have, state.nacked, state.resend
+        # Only what the proxy lacks: the resources whose version differs from ``have``.
+        # https://www.envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol#grouping-resources-into-responses
         for name, resource in desired.items():
             if have.get(name) != resource.version or name in resend:
                 if name in nacked and nacked[name] == resource.version:
+                    # Never resend a version the proxy rejected (``_nacked``).
+                    # https://www.envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol#ack-nack-and-resource-type-instance-version
                     diff.complete = False
                     continue
                 diff.updates.append(resource)
         kept: list[str] = []
         gone = [n for n in have if n not in desired]
+        # What the proxy has that it should no longer have goes in removed_resources:
+        # https://www.envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol#deleting-resources
+        # Removal is make-before-break too (ADS): a resource goes only once nothing the
+        # proxy has references it: a cluster while routes it has (sent or ACKed) route
+        # or mirror to it, an assignment while a cluster uses it, a route configuration
+        # while a listener fetches it (``_REFERENCED_BY``).
+        # https://www.envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol#eventual-consistency-considerations
         if gone:
             protected = self._referenced(type_url)
             for name in gone:
@@ -446,8 +443,11 @@ class DeltaStream(StreamBase[_DeltaTypeState, DeltaDiscoveryRequest]):
                     diff.complete = False
                 else:
                     diff.removals.append(name)
+        # Subscribed (or ambiguously unsubscribed) names that do not exist are answered
+        # in removed_resources (Incremental xDS, "Knowing When a Requested Resource
+        # Does Not Exist"); they stay subscribed and are sent once they appear.
+        # https://www.envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol#incremental-xds
         for name in resend:
-            # Subscribed (or ambiguously unsubscribed) names that do not exist.
             if name not in desired and name not in have and (state.wildcard or name in state.names):
                 diff.removals.append(name)
         if kept:
@@ -513,6 +513,7 @@ class DeltaStream(StreamBase[_DeltaTypeState, DeltaDiscoveryRequest]):
             if changed and warms is not None:
                 # Envoy warms a changed cluster (listener) until its assignment (routes)
                 # arrive, even when they did not change.
+                # https://www.envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol#resource-warming
                 warms.resend |= resource.references
         for name in removals:
             old = state.objects.pop(name, None)
@@ -520,7 +521,12 @@ class DeltaStream(StreamBase[_DeltaTypeState, DeltaDiscoveryRequest]):
                 state.replaced[name] = old
             state.have.pop(name, None)
             unacked[name] = _REMOVED
-        # In sync: the desired version; a NACKed part left out: what the proxy has.
+        # Status: sent/acked versions are the content hash of the proxy's set after the
+        # response. In sync: the desired version (the snapshot's type version, or the
+        # hash of the subscribed names), so /status compares Delta and SotW proxies
+        # alike; a NACKed part left out: what the proxy has. On the wire it is only
+        # system_version_info, which is for debugging.
+        # https://www.envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol#incremental-xds
         version = diff.version if diff.complete else pairs_version(state.have.items())
         state.unacked = unacked
         state.synced_with = diff.desired if diff.complete else None
