@@ -3,9 +3,11 @@ and incremental (Delta).
 
 It serves what a ``SnapshotSource`` (``_source``; ``turnout.cache.SnapshotCache``)
 holds and never reads policies or translates them.
-The protocol decisions (nonces, ACK/NACK, wildcard, ordering, warming) are written
-down in ``_stream``, and what Delta adds in ``_delta``; who may open a stream and
-claim which node, and the limits on what it asks, in ``_security``.
+The protocol rules (nonces, ACK/NACK, wildcard, ordering, warming) are comments at
+the code they govern, each linked to its section of Envoy's xDS protocol doc: state of
+the world in ``_stream``, what Delta adds in ``_delta``, what both share in ``_base``.
+Who may open a stream and claim which node, and the limits on what it asks, are in
+``_security``.
 """
 
 from __future__ import annotations

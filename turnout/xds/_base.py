@@ -101,6 +101,9 @@ class StreamBase(Generic[StateT, RequestT]):
         """The state of a request's type, taking the node from the stream's first
         request (Envoy sends it on the first request only; later ones may omit it);
         None for a type this stream does not serve (logged, ignored)."""
+        # An ADS stream multiplexes the types by type_url; on a per-type stream the
+        # service implies it, and a request may leave it empty.
+        # https://www.envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol#aggregated-discovery-service
         type_url = type_url or self._default_type
         state = self._states.get(type_url)
         if state is None:
@@ -112,6 +115,9 @@ class StreamBase(Generic[StateT, RequestT]):
                 kind=self.kind,
             )
             return None
+        # Only the first request of a stream is sure to carry the node; later ones may
+        # omit it or repeat it unchanged, so checking the first one is enough.
+        # https://www.envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol#basic-protocol-overview
         if not self._node_known:
             if self.admit is not None:
                 self.admit(node)  # node authorization: raises to refuse the stream

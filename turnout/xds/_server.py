@@ -1,9 +1,9 @@
 """The gRPC server: ADS and the four per-type state-of-the-world services.
 
 The ``Stream*`` (state of the world, ``_stream``) and ``Delta*`` (incremental,
-``_delta``) methods are registered; ``Fetch*`` (REST-style polling) is answered
-UNIMPLEMENTED by grpc itself, and Envoy configured for it fails loudly rather than
-half-working.
+``_delta``) methods are registered (``SERVICES``, ``DELTA_SERVICES``); ``Fetch*``
+(REST-JSON polling) is answered UNIMPLEMENTED by grpc itself, and Envoy configured
+for it fails loudly rather than half-working.
 
 Handlers are generic (no generated servicers): requests are parsed by protobuf,
 responses are written as the bytes ``_wire`` framed from cached resources, so grpc
@@ -46,6 +46,8 @@ __all__ = ["DELTA_SERVICES", "SERVICES", "XdsServer"]
 
 log = structlog.get_logger("turnout.xds")
 
+# The four variants: SotW or incremental, one stream per type or all on ADS.
+# https://www.envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol#rpc-services-and-methods-for-each-variant
 SERVICES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     # kind: (gRPC service, method, types served)
     "ads": (
@@ -115,7 +117,9 @@ class XdsServer:
         self._streams: dict[int, Stream | DeltaStream] = {}
         self._tasks: dict[int, asyncio.Task[Any]] = {}  # each stream's handler, for drain()
         self._ids = itertools.count(1)
-        # Nonces from an earlier process must not look live to this one.
+        # A nonce does not survive its stream; one from an earlier process (a proxy
+        # reconnecting to this one) must not look live here.
+        # https://www.envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol#basic-protocol-overview
         self._nonce_prefix = secrets.token_hex(3) + "."
         self._server: grpc.aio.Server | None = None
 
