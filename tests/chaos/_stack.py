@@ -22,6 +22,7 @@ from e2e._harness import (
 
 from turnout.compile import compile_policies
 from turnout.policy import load_policies
+from turnout.testing import wait_until
 from turnout.testing.backend import Backend
 
 HOST = "web.test"
@@ -93,18 +94,21 @@ class ChaosStack:
     def wait_synced(self, version: str, timeout: float = 10.0) -> float:
         """Seconds until turnout reports the Envoy has ACKed `version` of everything."""
         started = time.monotonic()
-        deadline = started + timeout
-        while True:
+
+        def acked() -> bool:
             status = self.stack.turnout.status()
             synced = [p for p in status["proxies"] if p["node_id"] == self.node]
-            if status["version"] == version and any(p["synced_version"] == version for p in synced):
-                return time.monotonic() - started
-            if time.monotonic() > deadline:
-                raise AssertionError(
-                    f"Envoy did not ACK {version} within {timeout}s; status: "
-                    f"{status['version']} {[p.get('synced_version') for p in synced]}"
-                )
-            time.sleep(0.02)
+            return status["version"] == version and any(
+                p["synced_version"] == version for p in synced
+            )
+
+        try:
+            wait_until(acked, timeout, what=f"Envoy {self.node} to ACK {version}")
+        except TimeoutError as exc:
+            status = self.stack.turnout.status()
+            synced = [p.get("synced_version") for p in status["proxies"]]
+            raise AssertionError(f"{exc}; status: {status['version']} {synced}") from None
+        return time.monotonic() - started
 
     def churn(self) -> dict[str, int]:
         envoy = self.stack.envoy
@@ -115,6 +119,21 @@ class ChaosStack:
             "v1": sum(b.counts().requests for b in self.v1),
             "v2": sum(b.counts().requests for b in self.v2),
         }
+
+    def wait_flowing(self, requests: int = 500, version: str | None = None) -> None:
+        """Wait until the backends (of ``version``, or all) have answered ``requests``
+        more requests than now: the load is flowing through Envoy (~0.5 s at 1,000/s)."""
+
+        def answered() -> int:
+            counts = self.backend_requests()
+            return counts[version] if version else sum(counts.values())
+
+        start = answered()
+        wait_until(
+            lambda: answered() >= start + requests,
+            10,
+            what=f"{requests} more requests to reach {version or 'the backends'}",
+        )
 
 
 def launch(

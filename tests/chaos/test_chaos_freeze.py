@@ -14,13 +14,19 @@ from urllib.error import URLError
 import pytest
 from e2e._load import Hey
 
-from turnout.testing.net import http_get
+from turnout.testing.net import http_get, wait_until
 
 from ._stack import HOST, launch, report
 
 pytestmark = [pytest.mark.chaos, pytest.mark.e2e]
 
 FROZEN_SECONDS = 30.0
+
+
+def _state(pid: int) -> str:
+    """The process's state letter from /proc (``T``: stopped by a signal)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat.rpartition(")")[2].split()[0]
 
 
 def test_sigstop_for_30_seconds_under_load(tmp_path: Path) -> None:
@@ -34,16 +40,16 @@ def test_sigstop_for_30_seconds_under_load(tmp_path: Path) -> None:
         assert pid is not None
         hey = Hey(stack.port, HOST, rate=1000, limit=FROZEN_SECONDS + 60).start()
         exits.callback(hey.kill)
-        time.sleep(1.0)
+        stack.wait_flowing()
 
         os.kill(pid, signal.SIGSTOP)
         exits.callback(lambda: os.kill(pid, signal.SIGCONT) if turnout.running else None)
         frozen_at = time.monotonic()
-        time.sleep(0.5)
+        wait_until(lambda: _state(pid) == "T", what=f"turnout (pid {pid}) to be stopped")
         with pytest.raises((TimeoutError, URLError)):  # really frozen: no answer
             http_get(turnout.admin_url("/healthz"), timeout=0.5)
         before = stack.backend_requests()
-        time.sleep(FROZEN_SECONDS - (time.monotonic() - frozen_at))
+        time.sleep(FROZEN_SECONDS - (time.monotonic() - frozen_at))  # the freeze under test
         during = stack.backend_requests()
         os.kill(pid, signal.SIGCONT)
         resumed = time.monotonic()
@@ -55,7 +61,7 @@ def test_sigstop_for_30_seconds_under_load(tmp_path: Path) -> None:
         version = stack.edit_service((50, 50))
         stack.wait_synced(version, timeout=10)
         propagated = time.monotonic() - edited
-        time.sleep(0.5)
+        stack.wait_flowing()  # load goes on after the edit
         result = hey.stop()
 
         served_frozen = sum(during.values()) - sum(before.values())

@@ -30,12 +30,12 @@ def test_kill_9_under_load_then_restart(tmp_path: Path) -> None:
         churn = stack.churn()
         hey = Hey(stack.port, HOST, rate=1000).start()
         exits.callback(hey.kill)
-        time.sleep(1.0)
+        stack.wait_flowing()
 
         resync: list[float] = []
         for _ in range(KILLS):
             assert turnout.kill() == -9
-            time.sleep(DOWN_SECONDS)  # Envoy on its own
+            time.sleep(DOWN_SECONDS)  # the outage under test: Envoy on its own
             restarted = time.monotonic()
             turnout.start()
             stack.wait_synced(version, timeout=15)
@@ -44,7 +44,7 @@ def test_kill_9_under_load_then_restart(tmp_path: Path) -> None:
             (proxy,) = [p for p in status["proxies"] if p["node_id"] == stack.node]
             assert proxy["synced_version"] == status["version"] == version
             assert all(t["acked_version"] == t["sent_version"] for t in proxy["types"].values())
-            time.sleep(0.5)
+            stack.wait_flowing()  # load goes on through the resynced Envoy
         result = hey.stop()
 
         report(

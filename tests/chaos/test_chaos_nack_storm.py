@@ -16,7 +16,7 @@ import pytest
 from e2e._load import Hey
 
 from turnout.cache import CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE
-from turnout.testing import AdsClient
+from turnout.testing import AdsClient, eventually
 
 from ._stack import HOST, ChaosStack, launch, report
 
@@ -73,6 +73,14 @@ async def _nack_everything(client: AdsClient, nacks: list[int]) -> None:
         nacks[0] += 1
 
 
+def _nacked_by_all(stack: ChaosStack) -> bool:
+    """Whether every NACKer has rejected the routes the real Envoy last ACKed."""
+    by_node = {p["node_id"]: p for p in stack.stack.turnout.status()["proxies"]}
+    routes = by_node[stack.node]["types"][ROUTE_TYPE]["acked_version"]
+    nacked = [by_node[f"sim-{i}"]["types"][ROUTE_TYPE]["last_nack"] for i in range(NACKERS)]
+    return all(n is not None and n["version"] == routes for n in nacked)
+
+
 async def test_nack_storm_and_slow_reader_under_load(tmp_path: Path) -> None:
     """With 44 well-behaved, 5 NACKing and 1 never-reading simulated proxies beside a
     real Envoy under load, each of 6 edits (routes, and endpoints of 4,000) is ACKed by
@@ -105,7 +113,7 @@ async def test_nack_storm_and_slow_reader_under_load(tmp_path: Path) -> None:
             )
             hey = Hey(stack.port, HOST, rate=1000).start()
             exits.callback(hey.kill)
-            await asyncio.sleep(1.0)
+            await asyncio.to_thread(stack.wait_flowing)
             nacks_before = nacks[0]
 
             seconds: list[float] = []
@@ -118,8 +126,10 @@ async def test_nack_storm_and_slow_reader_under_load(tmp_path: Path) -> None:
                 seconds.append(
                     await asyncio.to_thread(stack.wait_synced, version, CONVERGE_SECONDS)
                 )
-                await asyncio.sleep(0.3)
-            await asyncio.sleep(1.0)
+                await eventually(
+                    lambda: _nacked_by_all(stack), 10, what=f"the NACKers to reject edit {edit}"
+                )
+            await asyncio.to_thread(stack.wait_flowing)  # load goes on after the last edit
             result = hey.stop()
             followers = [f"sim-{i}" for i in range(NACKERS, SIMULATED - 1)]
             status = await asyncio.to_thread(turnout.wait_settled, followers, 10, version)

@@ -178,8 +178,8 @@ async def test_a_stuck_transport_holds_one_response_per_stream() -> None:
             cache.publish(update.version, lambda _group, u=update: u)
             requests.put_nowait(DiscoveryRequest(type_url=ENDPOINT_TYPE, resource_names=["a0"]))
             requests.put_nowait(DiscoveryRequest(type_url=LISTENER_TYPE))
-            await asyncio.sleep(0)
-        await asyncio.sleep(0.05)
+            # the reader handles a request as it takes it: an empty queue means handled
+            await eventually(requests.empty, interval=0, what=f"step {step}'s requests")
         assert len(written) == 1
     finally:
         task.cancel()
@@ -216,6 +216,8 @@ async def test_a_proxy_that_does_not_read_is_sent_nothing_more() -> None:
             xds.publish(make_snapshot({f"b{step}": 100}, padding=big))
             await stuck.request(ENDPOINT_TYPE, [f"b{step}"], nonce="")
             await healthy.ack(await healthy.recv(timeout=5.0))
+        # the behaviour under test is an absence (nothing more is sent to `stuck`, which
+        # has no event to await): 200 ms is the window turnout is given to misbehave
         await asyncio.sleep(0.2)
         sent = counting.responses["stuck"]
         assert sent[0] == CLUSTER_TYPE

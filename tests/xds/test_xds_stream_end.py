@@ -66,6 +66,9 @@ async def test_a_write_in_flight_when_the_stream_is_refused_is_let_finish() -> N
             raise
 
     serving = asyncio.create_task(stream.serve(_first_then_refused(refuse), slow_write))
+    await eventually(refuse.is_set, what="the write to start")
+    # the behaviour under test is an absence: with the refusal in, the stream must not
+    # end for as long as the write is in flight; 50 ms is the window it is given to
     await asyncio.sleep(0.05)
     assert not serving.done(), "the stream ended with a write in flight"
     finish.set()
@@ -133,7 +136,11 @@ async def test_a_refused_stream_leaves_nothing_behind(xds: RunningXds) -> None:
             )
             alive = weakref.ref(stream)
             del stream
-            await asyncio.sleep(0.2)  # the 2 MB CDS response is stuck in flow control
+            # the 2 MB CDS response is emitted, its write stuck in flow control
+            await eventually(
+                lambda: xds.server.proxies()[0].types[CLUSTER_TYPE].sent_version,
+                what="the CDS response to be written",
+            )
             await call.write(b"\xff\xff\xff")
             responses: list[DiscoveryResponse] = []
 
