@@ -84,7 +84,7 @@ def test_every_phase_is_accepted(phase: str) -> None:
         pytest.param(
             "  state: {phase: runing}\n",
             "p/svc.yaml:15: incremental.state.phase: expected pending or dark or running or "
-            "holding or "
+            "waiting or holding or "
             'paused or failed or rolled-back or promoted, got "runing"; did you mean "running"?',
             id="unknown-phase",
         ),

@@ -279,5 +279,6 @@ def test_public_surface() -> None:
         "PolicySet",
         "PolicySetError", "Problem", "Rule", "Service", "Split", "Sticky", "StringMatch",
         "Traffic", "Version", "load_policies", "parse_policies",
+        "AnalysisQuery", "Approval", "ReleaseWindow", "policy_schema", "policy_warnings",
     }  # fmt: skip
     assert all(hasattr(turnout.policy, name) for name in turnout.policy.__all__)

@@ -13,6 +13,8 @@ from ._model import (
     INSTANCES,
     PHASES,
     Analysis,
+    AnalysisQuery,
+    Approval,
     DarkRun,
     Endpoint,
     Gateway,
@@ -25,6 +27,7 @@ from ._model import (
     PathMatch,
     Phase,
     PolicySet,
+    ReleaseWindow,
     Rule,
     Service,
     Split,
@@ -33,12 +36,16 @@ from ._model import (
     Traffic,
     Version,
 )
+from ._schema import policy_schema
+from ._warnings import policy_warnings
 
 __all__ = [
     "DEFAULT_DEADLINE_FACTOR",
     "INSTANCES",
     "PHASES",
     "Analysis",
+    "AnalysisQuery",
+    "Approval",
     "DarkRun",
     "Endpoint",
     "Gateway",
@@ -54,6 +61,7 @@ __all__ = [
     "PolicySet",
     "PolicySetError",
     "Problem",
+    "ReleaseWindow",
     "Rule",
     "Service",
     "Split",
@@ -63,4 +71,6 @@ __all__ = [
     "Version",
     "load_policies",
     "parse_policies",
+    "policy_schema",
+    "policy_warnings",
 ]

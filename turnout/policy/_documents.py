@@ -11,9 +11,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
@@ -21,6 +22,8 @@ from ._model import (
     INSTANCES,
     PHASES,
     Analysis,
+    AnalysisQuery,
+    Approval,
     DarkRun,
     Endpoint,
     Gateway,
@@ -31,6 +34,7 @@ from ._model import (
     Match,
     Mirror,
     PathMatch,
+    ReleaseWindow,
     Rule,
     Service,
     Split,
@@ -48,14 +52,18 @@ from ._read import (
     Fields,
     Invalid,
     Reader,
+    Schema,
     Scope,
     boolean,
     describe,
+    described,
     duration,
     each,
     entries,
     fraction,
+    hint,
     integer,
+    integers,
     items,
     line_of,
     nonempty_string,
@@ -63,10 +71,12 @@ from ._read import (
     one_of,
     percent,
     read_mapping,
+    schema_of,
     show,
     string,
     valid,
     word,
+    words,
 )
 from ._values import (
     cookie_name,
@@ -82,6 +92,7 @@ from ._values import (
     version_name,
     version_ref,
 )
+from ._window import DAY_NAMES
 
 DEFAULT_PIN_HEADER = "x-turnout-version"
 
@@ -96,6 +107,7 @@ class Named:
 
 
 def _named(read: Callable[[Ctx, At], str]) -> Callable[[Ctx, At], Named]:
+    @described(schema_of(read) or {})
     def read_named(ctx: Ctx, at: At) -> Named:
         return Named(read(ctx, at), at.line, at.path)
 
@@ -104,6 +116,17 @@ def _named(read: Callable[[Ctx, At], str]) -> Callable[[Ctx, At], Named]:
 
 def _ignore(ctx: Ctx, at: At) -> None:
     """`kind` was checked before the document's reader was chosen."""
+
+
+def _list(item: object, *, nonempty: bool = False) -> Schema:
+    """The schema of a list of what `item` reads."""
+    return {"type": "array", "items": item, **({"minItems": 1} if nonempty else {})}
+
+
+def _map_of(value: object, key: object = None) -> Schema:
+    """The schema of a mapping of names (read by `key`) to what `value` reads."""
+    keys = {"propertyNames": key} if key is not None else {}
+    return {"type": "object", "additionalProperties": value, **keys}
 
 
 # -- Gateway ---------------------------------------------------------------------------
@@ -116,13 +139,14 @@ class GatewayDraft:
     port_line: int
 
 
+@described(_list(nonempty_string, nonempty=True))
 def _proxies(ctx: Ctx, at: At) -> tuple[str, ...]:
     need = 'needs at least one glob (leave "proxies" out for every Envoy)'
     return tuple(each(ctx, items(ctx, at, nonempty=need), nonempty_string))
 
 
 _GATEWAY = {
-    "kind": Field(_ignore),
+    "kind": Field(_ignore, schema={"const": "Gateway"}),
     "name": Field(_named(dns_label), required=True),
     "port": Field(port, required=True),
     "address": Field(ip_address),
@@ -151,6 +175,7 @@ def read_gateway(ctx: Ctx, at: At) -> GatewayDraft:
 # -- Service: versions and traffic ------------------------------------------------------
 
 
+@described(_list(endpoint))
 def _endpoints(ctx: Ctx, at: At) -> tuple[Endpoint, ...]:
     ats = items(ctx, at)
     found = tuple(each(ctx, ats, endpoint))
@@ -165,6 +190,7 @@ def _endpoints(ctx: Ctx, at: At) -> tuple[Endpoint, ...]:
 _VERSION = {"endpoints": Field(_endpoints)}
 
 
+@described(_map_of(_VERSION, version_name))
 def _versions(ctx: Ctx, at: At) -> tuple[Version, ...]:
     """Versions in declaration order; sets the scope's versions even when some fail."""
     found = entries(ctx, at)
@@ -200,11 +226,13 @@ def _endpoint_count(at: At) -> int:
     return 0
 
 
+@described({"type": "string"})
 def _stable(ctx: Ctx, at: At) -> str:
     ctx.scope.stable = version_ref(ctx, at)
     return ctx.scope.stable
 
 
+@described({"oneOf": [{"const": INSTANCES}, _map_of(percent, version_ref)]})
 def _traffic(ctx: Ctx, at: At) -> Traffic:
     node = at.node
     if isinstance(node, ScalarNode) and str(node.tag) == STR and node.value == INSTANCES:
@@ -247,6 +275,22 @@ def _split(ctx: Ctx, at: At) -> Split:
 _STRING_MATCH_KINDS = ("exact", "prefix", "suffix", "regex", "present")
 
 
+@described(
+    {
+        "oneOf": [
+            {"type": "string"},
+            *(
+                {
+                    "type": "object",
+                    "properties": {kind: {"const": True} if kind == "present" else string},
+                    "required": [kind],
+                    "additionalProperties": False,
+                }
+                for kind in _STRING_MATCH_KINDS
+            ),
+        ]
+    }
+)
 def _string_match(ctx: Ctx, at: At) -> StringMatch:
     """`"value"` (exact) or one of {exact|prefix|suffix|regex: str} or {present: true}."""
     node = at.node
@@ -272,6 +316,7 @@ def _string_match(ctx: Ctx, at: At) -> StringMatch:
 
 
 def _named_matches(name_reader: Callable[[Ctx, At], str], what: str) -> Reader:
+    @described(_map_of(_string_match, name_reader))
     def read(ctx: Ctx, at: At) -> tuple[tuple[str, StringMatch], ...]:
         pairs: list[tuple[str, StringMatch]] = []
         seen: set[str] = set()
@@ -292,6 +337,19 @@ def _named_matches(name_reader: Callable[[Ctx, At], str], what: str) -> Reader:
     return read
 
 
+@described(
+    {
+        "oneOf": [
+            {
+                "type": "object",
+                "properties": {kind: string if kind == "regex" else http_path},
+                "required": [kind],
+                "additionalProperties": False,
+            }
+            for kind in ("prefix", "exact", "regex")
+        ]
+    }
+)
 def _path_match(ctx: Ctx, at: At) -> PathMatch:
     entry = one_of(ctx, at, ("prefix", "exact", "regex"))
     if entry.name == "regex":
@@ -309,6 +367,7 @@ _MATCH = {
 }
 
 
+@described(_MATCH)
 def _match(ctx: Ctx, at: At) -> Match:
     match = Match(**_snake(valid(read_mapping(ctx, at, _MATCH))))
     if not (match.headers or match.cookies or match.query or match.path):
@@ -319,6 +378,7 @@ def _match(ctx: Ctx, at: At) -> Match:
 _MIRROR = {"to": Field(version_ref, required=True), "percent": Field(percent, required=True)}
 
 
+@described(_MIRROR)
 def _mirror(ctx: Ctx, at: At) -> Mirror:
     return Mirror(**valid(read_mapping(ctx, at, _MIRROR)))
 
@@ -331,6 +391,7 @@ _RULE = {
 }
 
 
+@described(_list(_RULE))
 def _rules(ctx: Ctx, at: At) -> tuple[Rule, ...]:
     rules: list[Rule] = []
     first: dict[str, int] = {}
@@ -373,6 +434,7 @@ def _rule(ctx: Ctx, fields: Fields) -> Rule:
 # -- Service: the other optional parts --------------------------------------------------
 
 
+@described(integers(1))
 def _positive(ctx: Ctx, at: At) -> int:
     return integer(ctx, at, 1)
 
@@ -386,6 +448,7 @@ _HEALTH_CHECK = {
 }
 
 
+@described(_HEALTH_CHECK)
 def _health_check(ctx: Ctx, at: At) -> HealthCheck:
     values = valid(read_mapping(ctx, at, _HEALTH_CHECK))
     renamed = {
@@ -401,6 +464,7 @@ def _health_check(ctx: Ctx, at: At) -> HealthCheck:
 _STICKY = {"header": Field(header_name), "cookie": Field(cookie_name), "ttl": Field(duration)}
 
 
+@described(_STICKY)
 def _sticky(ctx: Ctx, at: At) -> Sticky:
     values = valid(read_mapping(ctx, at, _STICKY))
     if ("header" in values) == ("cookie" in values):
@@ -410,17 +474,62 @@ def _sticky(ctx: Ctx, at: At) -> Sticky:
     return Sticky(values.get("header"), values.get("cookie"), values.get("ttl"))
 
 
-def _pin_header(ctx: Ctx, at: At) -> str | None:
+_PIN_HEADER = {"name": Field(header_name), "when": Field(_match)}
+
+
+@described({"oneOf": [header_name, {"const": False}, _PIN_HEADER]})
+def _pin_header(ctx: Ctx, at: At) -> tuple[str | None, Match | None]:
+    """`x-name`, `false` (no pinning), or `{name, when}`: pin only requests that also
+    match `when` (e.g. a header an auth filter sets for employees)."""
     node = at.node
     if isinstance(node, ScalarNode) and str(node.tag) == BOOL:
         if not boolean(ctx, at):
-            return None
+            return None, None
         ctx.fail(at, "expected a header name, or false to turn pinning off")
-    return header_name(ctx, at)
+    if isinstance(node, MappingNode):
+        values = valid(read_mapping(ctx, at, _PIN_HEADER))
+        return values.get("name", DEFAULT_PIN_HEADER), values.get("when")
+    if not (isinstance(node, ScalarNode) and str(node.tag) == STR):
+        ctx.fail(
+            at,
+            "expected a header name, false, or {name: ..., when: {headers: ...}}, "
+            f"got {describe(node)}",
+        )
+    return header_name(ctx, at), None
 
 
-def _steps(ctx: Ctx, at: At) -> tuple[Decimal, ...]:
-    ats = items(ctx, at, nonempty="give at least one step, ending at 100")
+#: The word in `steps` that gates the next step on a person's approval.
+APPROVE = "approve"
+
+
+@dataclass(frozen=True, slots=True)
+class _Steps:
+    shares: tuple[Decimal, ...]
+    gates: tuple[int, ...]  # indexes into shares of the steps an `approve` precedes
+
+
+@described(_list({"oneOf": [percent, {"const": APPROVE}]}, nonempty=True))
+def _steps(ctx: Ctx, at: At) -> _Steps:
+    written = items(ctx, at, nonempty="give at least one step, ending at 100")
+    ats: list[At] = []
+    gates: list[int] = []
+    for item in written:
+        node = item.node
+        if not (isinstance(node, ScalarNode) and str(node.tag) == STR):
+            ats.append(item)
+            continue
+        if node.value != APPROVE:
+            ctx.fail(
+                item,
+                f'expected a share or "{APPROVE}", got "{node.value}"{hint(node.value, [APPROVE])}',
+            )
+        if not ats:
+            ctx.fail(item, f"{APPROVE} must follow a step: a release starts at its first share")
+        if gates and gates[-1] == len(ats):
+            ctx.fail(item, f"{APPROVE} is given twice in a row")
+        gates.append(len(ats))
+    if not ats:
+        ctx.fail(at, "give at least one step, ending at 100")
     steps = each(ctx, ats, percent)
     for index, (step_at, step) in enumerate(zip(ats, steps, strict=True)):
         if step == 0:
@@ -429,9 +538,12 @@ def _steps(ctx: Ctx, at: At) -> tuple[Decimal, ...]:
             ctx.fail(step_at, f"steps must increase: {show(step)} follows {show(steps[index - 1])}")
     if steps[-1] != 100:
         ctx.fail(ats[-1], f"the last step must be 100, got {show(steps[-1])}")
-    return tuple(steps)
+    if gates and gates[-1] == len(steps):
+        ctx.fail(written[-1], f"{APPROVE} must come before a step (the last step must be 100)")
+    return _Steps(tuple(steps), tuple(gates))
 
 
+@described({"type": "number", "minimum": 1})
 def _increase(ctx: Ctx, at: At) -> float:
     value = number(ctx, at)
     if value < 1:
@@ -439,13 +551,61 @@ def _increase(ctx: Ctx, at: At) -> float:
     return float(value)
 
 
+_QUERY = {
+    "name": Field(dns_label, required=True),
+    "query": Field(nonempty_string, required=True),
+    "max": Field(number),
+    "maxIncrease": Field(number),
+}
+
+
+@described(_list(_QUERY))
+def _queries(ctx: Ctx, at: At) -> tuple[AnalysisQuery, ...]:
+    found: list[AnalysisQuery] = []
+    seen: set[str] = set()
+    failed = False
+    for item in items(ctx, at):
+        try:
+            found.append(_query(ctx, item, seen))
+        except Invalid:
+            failed = True
+    if failed:
+        raise Invalid
+    return tuple(found)
+
+
+def _query(ctx: Ctx, at: At, seen: set[str]) -> AnalysisQuery:
+    fields = read_mapping(ctx, at, _QUERY)
+    values = valid(fields)
+    name = values["name"]
+    if name in seen:
+        ctx.fail(fields.where["name"], f'query "{name}" is given twice')
+    seen.add(name)
+    if ("max" in values) == ("maxIncrease" in values):
+        ctx.fail(at, "give exactly one of max or maxIncrease")
+    if "maxIncrease" in values and "$version" not in values["query"]:
+        ctx.fail(
+            fields.where["query"],
+            "maxIncrease compares the query for the released version with the same query "
+            'for stable: write $version where the version goes, e.g. {version="$version"}',
+        )
+    limit = float(values["max"] if "max" in values else values["maxIncrease"])
+    return AnalysisQuery(
+        name=name,
+        query=values["query"],
+        max=limit if "max" in values else None,
+        max_increase=limit if "maxIncrease" in values else None,
+    )
+
+
 _ANALYSIS = {
-    "minRequests": Field(lambda ctx, at: integer(ctx, at, 0)),
+    "minRequests": Field(lambda ctx, at: integer(ctx, at, 0), schema=integers(0)),
     "maxErrorRate": Field(fraction),
     "maxErrorRateIncrease": Field(fraction),
     "maxLatencyP99": Field(duration),
     "maxLatencyP99Increase": Field(_increase),
     "minLatencyIncrease": Field(duration),
+    "queries": Field(_queries),
 }
 
 _ANALYSIS_NAMES = {
@@ -454,6 +614,7 @@ _ANALYSIS_NAMES = {
 }
 
 
+@described(_ANALYSIS)
 def _analysis(ctx: Ctx, at: At) -> Analysis:
     values = valid(read_mapping(ctx, at, _ANALYSIS))
     values = {_ANALYSIS_NAMES.get(k, k): v for k, v in values.items()}
@@ -465,6 +626,7 @@ _RFC3339 = re.compile(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d
 _SINCE_HELP = 'expected an RFC 3339 time in UTC, e.g. "2026-11-28T08:00:00Z"'
 
 
+@described({"type": "string", "pattern": _RFC3339.pattern})
 def _since(ctx: Ctx, at: At) -> datetime:
     """An RFC 3339 time with a zone, quoted or not (YAML reads it unquoted as a timestamp)."""
     node = at.node
@@ -480,24 +642,110 @@ def _since(ctx: Ctx, at: At) -> datetime:
     return when.astimezone(UTC)
 
 
-_STATE = {
-    "phase": Field(lambda ctx, at: word(ctx, at, PHASES), required=True),
-    "step": Field(lambda ctx, at: integer(ctx, at, 0)),
-    "since": Field(_since),
-    "reason": Field(string),
+_APPROVAL = {
+    "step": Field(lambda ctx, at: integer(ctx, at, 0), required=True, schema=integers(0)),
+    "by": Field(nonempty_string, required=True),
+    "at": Field(_since),
 }
 
 
+@described(_list(_APPROVAL))
+def _approvals(ctx: Ctx, at: At) -> tuple[Approval, ...]:
+    return tuple(Approval(**valid(read_mapping(ctx, item, _APPROVAL))) for item in items(ctx, at))
+
+
+_STATE = {
+    "phase": Field(lambda ctx, at: word(ctx, at, PHASES), required=True, schema=words(PHASES)),
+    "step": Field(lambda ctx, at: integer(ctx, at, 0), schema=integers(0)),
+    "since": Field(_since),
+    "reason": Field(string),
+    "approvals": Field(_approvals),
+}
+
+
+@described(_STATE)
 def _state(ctx: Ctx, at: At) -> IncrementalState:
     return IncrementalState(**valid(read_mapping(ctx, at, _STATE)))
 
 
+_HOURS = re.compile(r"([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]|24):([0-5]\d)")
+_DAY_RANGE = r"[A-Za-z]{3}(?:-[A-Za-z]{3})?"
+
+
+@described({"oneOf": [{"type": "string"}, _list({"type": "string"}, nonempty=True)]})
+def _days(ctx: Ctx, at: At) -> tuple[int, ...]:
+    """`Mon-Fri`, `Mon,Wed,Fri`, `Fri-Mon` (wrapping), or a list of such."""
+    node = at.node
+    parts: list[tuple[At, str]] = []
+    if isinstance(node, SequenceNode):
+        ats = items(ctx, at, nonempty="list at least one day")
+        parts = [(item, text) for item in ats for text in string(ctx, item).split(",")]
+    else:
+        parts = [(at, text) for text in string(ctx, at).split(",")]
+    days: set[int] = set()
+    lowered = [name.lower() for name in DAY_NAMES]
+    for where, text in parts:
+        text = text.strip()
+        names = text.split("-")
+        if not re.fullmatch(_DAY_RANGE, text) or any(n.lower() not in lowered for n in names):
+            ctx.fail(
+                where,
+                f'invalid days "{text}": use {", ".join(DAY_NAMES)} and ranges like Mon-Fri',
+            )
+        first, last = (lowered.index(n.lower()) for n in (names[0], names[-1]))
+        days.update((first + n) % 7 for n in range((last - first) % 7 + 1))
+    return tuple(sorted(days))
+
+
+@described({"type": "string", "pattern": f"^{_HOURS.pattern}$"})
+def _hours(ctx: Ctx, at: At) -> tuple[time, time]:
+    text = string(ctx, at)
+    found = _HOURS.fullmatch(text)
+    if found is None:
+        ctx.fail(at, f'invalid hours "{text}": expected "HH:MM-HH:MM", e.g. "09:00-17:00"')
+    start_h, start_m, end_h, end_m = (int(g) for g in found.groups())
+    if end_h == 24 and end_m:
+        ctx.fail(at, f'invalid hours "{text}": 24:00 is the latest end')
+    start, end = time(start_h, start_m), time(end_h % 24, end_m)
+    if start == end and end_h != 24:
+        ctx.fail(at, f'"{text}" is empty: write "00:00-24:00" for the whole day')
+    return start, end
+
+
+@described({"type": "string", "minLength": 1})
+def _timezone(ctx: Ctx, at: At) -> str:
+    name = nonempty_string(ctx, at)
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        ctx.fail(at, f'unknown time zone "{name}": use an IANA name like "Europe/Berlin" or "UTC"')
+    return name
+
+
+_WINDOW = {"days": Field(_days), "hours": Field(_hours), "timezone": Field(_timezone)}
+
+
+@described(_WINDOW)
+def _window(ctx: Ctx, at: At) -> ReleaseWindow:
+    values = valid(read_mapping(ctx, at, _WINDOW))
+    if not values.keys() & {"days", "hours"}:
+        ctx.fail(at, "give days, hours or both (leave window out to release at any time)")
+    start, end = values.get("hours", (time(0), time(0)))
+    return ReleaseWindow(
+        days=values.get("days", tuple(range(7))),
+        start=start,
+        end=end,
+        timezone=values.get("timezone", "UTC"),
+    )
+
+
 _DARK = {
     "for": Field(duration, required=True),
-    "minRequests": Field(lambda ctx, at: integer(ctx, at, 1)),
+    "minRequests": Field(lambda ctx, at: integer(ctx, at, 1), schema=integers(1)),
 }
 
 
+@described(_DARK)
 def _require_dark(ctx: Ctx, at: At) -> DarkRun:
     values = valid(read_mapping(ctx, at, _DARK))
     return DarkRun(for_seconds=values["for"], min_requests=values.get("minRequests", 100))
@@ -508,9 +756,12 @@ _INCREMENTAL = {
     "steps": Field(_steps, required=True),
     "interval": Field(duration, required=True),
     "analysis": Field(_analysis),
-    "onFailure": Field(lambda ctx, at: word(ctx, at, ("rollback", "hold"))),
+    "onFailure": Field(
+        lambda ctx, at: word(ctx, at, ("rollback", "hold")), schema=words(("rollback", "hold"))
+    ),
     "requireDark": Field(_require_dark),
     "progressDeadline": Field(duration),
+    "window": Field(_window),
     "state": Field(_state),
 }
 
@@ -518,10 +769,13 @@ _INCREMENTAL = {
 _BEFORE_STEPS = ("pending", "dark")
 
 
+@described(_INCREMENTAL)
 def _incremental(ctx: Ctx, at: At) -> Incremental:
     fields = read_mapping(ctx, at, _INCREMENTAL)
     values = fields.values
-    to, steps, state = values.get("to"), values.get("steps"), values.get("state")
+    to, state = values.get("to"), values.get("state")
+    written: _Steps | None = values.get("steps")
+    steps = written.shares if written is not None else None
     if to is not None and to == ctx.scope.stable and not (state and state.phase == "promoted"):
         # Once promoted, `to` is the stable version: the release is over, not invalid.
         message = f'"{to}" is the stable version; name the version being released'
@@ -547,9 +801,12 @@ def _incremental(ctx: Ctx, at: At) -> Incremental:
             )
             raise Invalid
     values = valid(fields)
+    assert written is not None
     return Incremental(
         to=values["to"],
-        steps=values["steps"],
+        steps=written.shares,
+        gates=written.gates,
+        window=values.get("window"),
         interval_seconds=values["interval"],
         analysis=values.get("analysis", Analysis()),
         on_failure=values.get("onFailure", "rollback"),
@@ -618,6 +875,7 @@ class ServiceDraft:
     hosts: tuple[Named, ...]
 
 
+@described(_list(dns_label, nonempty=True))
 def _gateway_refs(ctx: Ctx, at: At) -> tuple[Named, ...]:
     need = 'name at least one gateway (leave "gateways" out for every gateway)'
     refs = each(ctx, items(ctx, at, nonempty=need), _named(dns_label))
@@ -630,6 +888,7 @@ def _gateway_refs(ctx: Ctx, at: At) -> tuple[Named, ...]:
     return tuple(refs)
 
 
+@described(_list(host, nonempty=True))
 def _hosts(ctx: Ctx, at: At) -> tuple[Named, ...]:
     need = 'give at least one host (leave "hosts" out for "*")'
     hosts = each(ctx, items(ctx, at, nonempty=need), _named(host))
@@ -644,7 +903,7 @@ def _hosts(ctx: Ctx, at: At) -> tuple[Named, ...]:
 
 
 _SERVICE = {
-    "kind": Field(_ignore),
+    "kind": Field(_ignore, schema={"const": "Service"}),
     "name": Field(_named(dns_label), required=True),
     "gateways": Field(_gateway_refs),
     "hosts": Field(_hosts),
@@ -660,6 +919,11 @@ _SERVICE = {
 }
 
 
+#: The tables `turnout schema` is generated from (`_schema`).
+GATEWAY_FIELDS = _GATEWAY
+SERVICE_FIELDS = _SERVICE
+
+
 def read_service(ctx: Ctx, at: At) -> ServiceDraft:
     ctx.scope = Scope()
     problems_before = len(ctx.problems)
@@ -671,6 +935,7 @@ def read_service(ctx: Ctx, at: At) -> ServiceDraft:
         _check_dark_mirror(ctx, fields)
     if not fields.ok or draft.name is None or len(ctx.problems) > problems_before:
         return draft
+    pin_header, pin_when = values.get("pinHeader", (DEFAULT_PIN_HEADER, None))
     service = Service(
         name=draft.name.value,
         gateways=(),
@@ -682,7 +947,8 @@ def read_service(ctx: Ctx, at: At) -> ServiceDraft:
         sticky=values.get("sticky"),
         rules=values.get("rules", ()),
         mirror=values.get("mirror"),
-        pin_header=values.get("pinHeader", DEFAULT_PIN_HEADER),
+        pin_header=pin_header,
+        pin_when=pin_when,
         incremental=values.get("incremental"),
         location=Location(ctx.file, at.line),
     )

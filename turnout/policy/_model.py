@@ -13,11 +13,15 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
+from ._window import ReleaseWindow
+
 __all__ = [
     "DEFAULT_DEADLINE_FACTOR",
     "INSTANCES",
     "PHASES",
     "Analysis",
+    "AnalysisQuery",
+    "Approval",
     "DarkRun",
     "Endpoint",
     "Gateway",
@@ -30,6 +34,7 @@ __all__ = [
     "PathMatch",
     "Phase",
     "PolicySet",
+    "ReleaseWindow",
     "Rule",
     "Service",
     "Split",
@@ -143,6 +148,19 @@ class Version:
 
 
 @dataclass(frozen=True, slots=True)
+class AnalysisQuery:
+    """`analysis.queries[]`: a Prometheus query judged beside Envoy's figures. `$version`
+    in `query` is replaced by the version judged (and by `stable` for `max_increase`);
+    exactly one of `max` (the released version's value may not exceed it) or
+    `max_increase` (nor exceed stable's value by more than it) is set."""
+
+    name: str
+    query: str
+    max: float | None = None
+    max_increase: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Analysis:
     min_requests: int = 100
     max_error_rate: float | None = None
@@ -153,12 +171,24 @@ class Analysis:
     #: as a breach (`minLatencyIncrease`): a ratio of few-millisecond p99s estimated
     #: from Envoy's buckets is noise below it.
     min_latency_increase_seconds: float = 0.010
+    #: Extra checks read from Prometheus (`queries`): no data holds, never passes.
+    queries: tuple[AnalysisQuery, ...] = ()
 
 
 #: Where an incremental release stands (`incremental.state.phase`). `dark`: the clean
-#: dark run `requireDark` asks for is under way (before the first step).
+#: dark run `requireDark` asks for is under way (before the first step). `waiting`: a
+#: step passed and the next is behind an `approve` gate (still judged: a failure
+#: still rolls back), until `turnout approve` records the approval.
 Phase = Literal[
-    "pending", "dark", "running", "paused", "rolled-back", "promoted", "failed", "holding"
+    "pending",
+    "dark",
+    "running",
+    "waiting",
+    "paused",
+    "rolled-back",
+    "promoted",
+    "failed",
+    "holding",
 ]
 
 #: Every phase, in the order a release usually passes through them.
@@ -166,12 +196,23 @@ PHASES: tuple[Phase, ...] = (
     "pending",
     "dark",
     "running",
+    "waiting",
     "holding",
     "paused",
     "failed",
     "rolled-back",
     "promoted",
 )
+
+
+@dataclass(frozen=True, slots=True)
+class Approval:
+    """`incremental.state.approvals[]`: a person let the release enter step `step` (the
+    0-based index into `steps` of the step after an `approve` gate)."""
+
+    step: int
+    by: str
+    at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +229,11 @@ class IncrementalState:
     step: int = 0
     since: datetime | None = None
     reason: str | None = None
+    approvals: tuple[Approval, ...] = ()
+
+    def approval(self, step: int) -> Approval | None:
+        """The approval recorded for entering `step`, if any."""
+        return next((a for a in self.approvals if a.step == step), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +263,17 @@ class Incremental:
     #: The longest a step or the dark run may last without a passing verdict (None:
     #: DEFAULT_DEADLINE_FACTOR times its length: `interval`, or `requireDark.for`).
     progress_deadline_seconds: float | None = None
+    #: Indexes into `steps` of the steps an `approve` gate comes before: entering one
+    #: needs a recorded approval (`turnout approve`). Never the first step.
+    gates: tuple[int, ...] = ()
+    #: When steps may advance (`window`); None: any time.
+    window: ReleaseWindow | None = None
+
+    def gated(self, step: int) -> bool:
+        """Whether entering `step` waits for an approval not recorded yet."""
+        if step not in self.gates:
+            return False
+        return self.state is None or self.state.approval(step) is None
 
     def deadline_seconds(self, length: float) -> float:
         """The progress deadline of a step or dark run lasting `length` seconds."""
@@ -251,6 +308,8 @@ class Service:
     rules: tuple[Rule, ...] = ()
     mirror: Mirror | None = None
     pin_header: str | None = "x-turnout-version"  # None: turned off
+    #: `pinHeader.when`: a pin routes only requests that also match this (None: any).
+    pin_when: Match | None = None
     incremental: Incremental | None = None
     location: Location | None = field(default=None, compare=False)
 

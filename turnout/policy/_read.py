@@ -204,13 +204,42 @@ def each(ctx: Ctx, ats: Iterable[At], read: Callable[[Ctx, At], T]) -> list[T]:
 
 Reader = Callable[[Ctx, At], Any]
 
+#: A JSON Schema (draft 2020-12) fragment, or a table of fields (an object's schema).
+Schema = Mapping[str, Any]
+
+_SCHEMAS: dict[Callable[..., Any], Schema] = {}
+
+R = TypeVar("R", bound=Callable[..., Any])
+
+
+def described(schema: Schema) -> Callable[[R], R]:
+    """Declare what a reader accepts as JSON Schema (a fragment, or the table of fields
+    it reads): `turnout schema` is generated from the same tables the loader reads by,
+    so the schema an editor checks against is the loader's. The schema is structural
+    (types, names, enums, ranges, patterns); checks across fields stay the loader's."""
+
+    def mark(read: R) -> R:
+        _SCHEMAS[read] = schema
+        return read
+
+    return mark
+
+
+def schema_of(read: Callable[..., Any]) -> Schema | None:
+    return _SCHEMAS.get(read)
+
 
 @dataclass(frozen=True, slots=True)
 class Field:
-    """How one field of a mapping is read; `required` fields must be present."""
+    """How one field of a mapping is read; `required` fields must be present. `schema`
+    describes the value for `turnout schema` (default: the reader's, see `described`)."""
 
     read: Reader
     required: bool = False
+    schema: Schema | None = None
+
+    def value_schema(self) -> Schema | None:
+        return self.schema if self.schema is not None else schema_of(self.read)
 
 
 @dataclass
@@ -275,6 +304,17 @@ def one_of(ctx: Ctx, at: At, kinds: tuple[str, ...]) -> Entry:
 # -- scalars ---------------------------------------------------------------------------
 
 
+def integers(low: int, high: int | None = None) -> Schema:
+    """The schema of `integer(ctx, at, low, high)`."""
+    return {"type": "integer", "minimum": low, **({"maximum": high} if high is not None else {})}
+
+
+def words(choices: tuple[str, ...]) -> Schema:
+    """The schema of `word(ctx, at, choices)`."""
+    return {"enum": list(choices)}
+
+
+@described({"type": "string"})
 def string(ctx: Ctx, at: At) -> str:
     node = at.node
     if not (isinstance(node, ScalarNode) and str(node.tag) == STR):
@@ -282,6 +322,7 @@ def string(ctx: Ctx, at: At) -> str:
     return str(node.value)
 
 
+@described({"type": "string", "minLength": 1})
 def nonempty_string(ctx: Ctx, at: At) -> str:
     text = string(ctx, at)
     if not text:
@@ -297,6 +338,7 @@ def word(ctx: Ctx, at: At, choices: tuple[str, ...]) -> str:
     return text
 
 
+@described({"type": "boolean"})
 def boolean(ctx: Ctx, at: At) -> bool:
     node = at.node
     if not (isinstance(node, ScalarNode) and str(node.tag) == BOOL):
@@ -324,6 +366,7 @@ def _range(low: int, high: int | None) -> str:
     return "a positive integer" if low == 1 else f"at least {low}"
 
 
+@described({"type": "number"})
 def number(ctx: Ctx, at: At) -> Decimal:
     """A number, exactly as written (`0.1` is `Decimal("0.1")`)."""
     node = at.node
@@ -346,6 +389,7 @@ def show(value: Decimal) -> str:
     return format(value.normalize(), "f")
 
 
+@described({"type": "number", "minimum": 0, "maximum": 100})
 def percent(ctx: Ctx, at: At) -> Decimal:
     """A share or percentage: 0 to 100 with at most two decimals."""
     value = number(ctx, at)
@@ -356,6 +400,7 @@ def percent(ctx: Ctx, at: At) -> Decimal:
     return value
 
 
+@described({"type": "number", "minimum": 0, "maximum": 1})
 def fraction(ctx: Ctx, at: At) -> float:
     """A rate between 0 and 1."""
     value = number(ctx, at)
@@ -370,6 +415,7 @@ _UNIT_SECONDS = {"ms": Decimal("0.001"), "s": Decimal(1), "m": Decimal(60), "h":
 _DURATION_HELP = 'e.g. "500ms", "2s", "1m30s" (units: ms, s, m, h)'
 
 
+@described({"type": "string", "pattern": r"^(?:\d+(?:\.\d+)?(?:ms|s|m|h))+$"})
 def duration(ctx: Ctx, at: At) -> float:
     """A positive duration like `500ms`, `2s`, `1m30s`, `1.5s`; returns seconds."""
     node = at.node

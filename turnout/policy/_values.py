@@ -8,7 +8,7 @@ import re
 import re2
 
 from ._model import INSTANCES, Endpoint
-from ._read import At, Ctx, hint, integer, nonempty_string, string
+from ._read import At, Ctx, described, hint, integer, nonempty_string, string
 
 _DNS_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 _VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,62}")
@@ -18,6 +18,7 @@ _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _ENDPOINT_HELP = 'expected host:port, e.g. "10.0.0.5:8080", "app.internal:80" or "[::1]:8080"'
 
 
+@described({"type": "string", "pattern": f"^{_DNS_LABEL.pattern}$"})
 def dns_label(ctx: Ctx, at: At) -> str:
     """A service, gateway or rule name: a DNS label."""
     name = string(ctx, at)
@@ -30,6 +31,7 @@ def dns_label(ctx: Ctx, at: At) -> str:
     return name
 
 
+@described({"type": "string", "pattern": f"^{_VERSION.pattern}$", "not": {"const": INSTANCES}})
 def version_name(ctx: Ctx, at: At) -> str:
     name = string(ctx, at)
     if name == INSTANCES:
@@ -43,6 +45,7 @@ def version_name(ctx: Ctx, at: At) -> str:
     return name
 
 
+@described({"type": "string"})
 def version_ref(ctx: Ctx, at: At) -> str:
     """The name of a version declared under `versions:`."""
     name = string(ctx, at)
@@ -53,6 +56,7 @@ def version_ref(ctx: Ctx, at: At) -> str:
     return name
 
 
+@described({"type": "string", "pattern": f"^{_TOKEN.pattern}$"})
 def header_name(ctx: Ctx, at: At) -> str:
     """An HTTP header name, lower-cased (Envoy matches header names lower-cased)."""
     name = string(ctx, at)
@@ -61,6 +65,7 @@ def header_name(ctx: Ctx, at: At) -> str:
     return name.lower()
 
 
+@described({"type": "string", "pattern": f"^{_TOKEN.pattern}$"})
 def cookie_name(ctx: Ctx, at: At) -> str:
     name = string(ctx, at)
     if not _TOKEN.fullmatch(name):
@@ -68,10 +73,12 @@ def cookie_name(ctx: Ctx, at: At) -> str:
     return name
 
 
+@described({"type": "string", "minLength": 1})
 def query_name(ctx: Ctx, at: At) -> str:
     return nonempty_string(ctx, at)
 
 
+@described({"type": "string", "pattern": "^/"})
 def http_path(ctx: Ctx, at: At) -> str:
     path = string(ctx, at)
     if not path.startswith("/"):
@@ -79,6 +86,7 @@ def http_path(ctx: Ctx, at: At) -> str:
     return path
 
 
+@described({"type": "string"})
 def regex(ctx: Ctx, at: At) -> str:
     """A regular expression Envoy accepts: it must compile in RE2."""
     pattern = string(ctx, at)
@@ -94,10 +102,12 @@ def regex(ctx: Ctx, at: At) -> str:
     return pattern
 
 
+@described({"type": "integer", "minimum": 1, "maximum": 65535})
 def port(ctx: Ctx, at: At) -> int:
     return integer(ctx, at, 1, 65535)
 
 
+@described({"type": "string", "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]})
 def ip_address(ctx: Ctx, at: At) -> str:
     text = string(ctx, at)
     try:
@@ -106,6 +116,7 @@ def ip_address(ctx: Ctx, at: At) -> str:
         ctx.fail(at, f'expected an IP address like "0.0.0.0" or "::", got "{text}"')
 
 
+@described({"type": "string", "minLength": 1, "pattern": r"^[^\s/]+$"})
 def host(ctx: Ctx, at: At) -> str:
     """A virtual-host domain, with Envoy's wildcard forms: `*`, `*.example.com`, `example.*`."""
     text = nonempty_string(ctx, at)
@@ -121,6 +132,7 @@ def host(ctx: Ctx, at: At) -> str:
     return text
 
 
+@described({"type": "string", "pattern": r"^(\[[0-9A-Fa-f:.]+\]|[^:\[\]\s]+):[0-9]{1,5}$"})
 def endpoint(ctx: Ctx, at: At) -> Endpoint:
     """`host:port`: a DNS name, an IPv4 address or a bracketed IPv6 address, and a port."""
     text = string(ctx, at)
