@@ -38,7 +38,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from turnout.cache import CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE
-from turnout.testing import AdsClient, RunningXds, make_snapshot, running_xds
+from turnout.testing import AdsClient, RunningXds, make_snapshot, running_xds, wait_until
 from turnout.xds import SERVICES
 from turnout.xds._stream import Stream
 
@@ -331,9 +331,10 @@ def test_stream_handler_fuzz(caplog: pytest.LogCaptureFixture) -> None:
             r.getMessage().split(" raised")[0] for r in caplog.records if r.levelname == "ERROR"
         )
         caplog.clear()
-        deadline = time.monotonic() + 10
-        while (left := server.leftovers())["open streams"] > 1 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(
+            lambda: server.leftovers()["open streams"] <= 1, 10, what="the fuzzed streams to end"
+        )
+        left = server.leftovers()
         gc.collect()
         after = {"rss MB": _rss_mb(), "objects": len(gc.get_objects())}
         print(

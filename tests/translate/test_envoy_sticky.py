@@ -7,7 +7,6 @@ import os
 import socket
 import subprocess
 import threading
-import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -16,6 +15,7 @@ import httpx
 import pytest
 
 from turnout.policy import Gateway, PolicySet, Service, Sticky
+from turnout.testing import wait_until
 from turnout.testing.envoy import find_envoy
 from turnout.translate import translate
 
@@ -96,15 +96,8 @@ def envoy_for(tmp_path: Path) -> Iterator[Callable[[Sticky], str]]:
             )
         )
         url = f"http://127.0.0.1:{port}/"
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                httpx.get(url, timeout=0.5)
-                return url
-            except httpx.HTTPError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+        wait_until(lambda: httpx.get(url, timeout=0.5), 20, what=f"Envoy to answer on {url}")
+        return url
 
     yield start
     for process in processes:
