@@ -119,6 +119,27 @@ def test_pin_route_matches_exact_header_and_targets_version() -> None:
     assert route.route.cluster == "checkout_v2"
 
 
+def test_pin_route_with_when_also_requires_its_conditions() -> None:
+    """`pinHeader.when` adds its conditions to every pin route: the pin header AND the
+    `when` headers, cookies, query and path must all match."""
+    when = Match(
+        headers=(("x-employee", StringMatch("exact", "true")),),
+        cookies=(("team", StringMatch("exact", "ops")),),
+        path=PathMatch("prefix", "/api"),
+    )
+    route = _route(_service(pin_header="x-pin", pin_when=when), "checkout/pin/v2")
+    assert route.match.prefix == "/api"
+    names = [(h.name, h.WhichOneof("header_match_specifier")) for h in route.match.headers]
+    assert names == [
+        ("x-pin", "string_match"),
+        ("x-employee", "string_match"),
+        ("cookie", "string_match"),
+    ]
+    assert route.match.headers[0].string_match.exact == "v2"
+    assert route.match.headers[1].string_match.exact == "true"
+    assert route.route.cluster == "checkout_v2"
+
+
 def test_no_pin_routes_when_pin_header_is_off() -> None:
     """`pinHeader: false` leaves no pin routes."""
     names = [r.name for r in virtual_host(_service(pin_header=None)).routes]

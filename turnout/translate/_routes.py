@@ -3,7 +3,10 @@
 Routes in a service's virtual host, in the order Envoy tries them (first match wins):
 
 1. pin routes, one per deployed version (`checkout/pin/v2`): `pinHeader: v2` reaches v2
-   whatever its share, so an unreleased version can be health-checked and tested;
+   whatever its share, so an unreleased version can be health-checked and tested
+   (with `pinHeader.when`, only by requests that also match it: a request carrying the
+   pin header but not the `when` conditions matches no pin route and falls through to
+   the rules and the default split, as if it had not asked);
 2. one route per rule, in file order (`checkout/rule/dogfood`);
 3. the default route (`checkout/default`), prefix `/`, with the service's default split.
 """
@@ -54,10 +57,7 @@ def virtual_host(service: Service) -> route_components_pb2.VirtualHost:
         routes.extend(
             Route(
                 name=route_name(service.name, "pin", version.name),
-                match=route_components_pb2.RouteMatch(
-                    prefix="/",
-                    headers=[_header(service.pin_header, StringMatch("exact", version.name))],
-                ),
+                match=_pin_match(service.pin_header, version.name, service.pin_when),
                 route=RouteAction(cluster=cluster_name(service.name, version.name)),
             )
             for version in service.versions
@@ -152,6 +152,16 @@ def _hash_policy(sticky: Sticky) -> route_components_pb2.RouteAction.HashPolicy:
         # With a ttl Envoy sets the cookie on the response when the request had none.
         cookie.ttl.CopyFrom(duration(sticky.ttl_seconds))
     return RouteAction.HashPolicy(cookie=cookie)
+
+
+def _pin_match(header: str, version: str, when: Match | None) -> route_components_pb2.RouteMatch:
+    """The pin header naming `version`, and every condition of `when` (all must hold:
+    Envoy ANDs a RouteMatch's path, headers and query parameters)."""
+    route_match = _route_match(when) if when is not None else route_components_pb2.RouteMatch()
+    if when is None:
+        route_match.prefix = "/"
+    route_match.headers.insert(0, _header(header, StringMatch("exact", version)))
+    return route_match
 
 
 def _route_match(match: Match) -> route_components_pb2.RouteMatch:
