@@ -16,7 +16,7 @@ import pytest
 
 from turnout.compile import compile_policies
 from turnout.policy import load_policies
-from turnout.testing import AdsClient
+from turnout.testing import AdsClient, eventually
 from turnout.testing.control import TurnoutProcess
 from turnout.testing.net import free_port
 
@@ -62,10 +62,18 @@ class Fleet:
         return await AdsClient.connect(self.address, node_id=node_id, node_cluster="edge")
 
     async def served(self, version: str, timeout: float = 10.0) -> None:  # noqa: ASYNC109
-        deadline = time.monotonic() + timeout
-        while self.turnout.status()["version"] != version:
-            assert time.monotonic() < deadline, f"turnout never served {version}"
-            await asyncio.sleep(0.05)
+        await eventually(
+            lambda: self.turnout.status()["version"] == version, timeout, what=f"{version} served"
+        )
+
+    def nacked(self, node_id: str) -> bool:
+        """Whether turnout's status shows a NACK from ``node_id``."""
+        return any(
+            t["last_nack"] is not None
+            for p in self.turnout.status()["proxies"]
+            if p["node_id"] == node_id
+            for t in p["types"].values()
+        )
 
 
 @pytest.fixture
@@ -181,7 +189,7 @@ async def test_status_names_a_nack_and_how_long_a_proxy_is_behind(fleet: Fleet) 
         await fleet.served(fleet.write("90", "10"))
         response = await proxy.recv(5)
         await proxy.nack(response, "rejected by the test: no weights today")
-        await asyncio.sleep(0.3)
+        await eventually(lambda: fleet.nacked("picky-1"), what="the NACK in turnout's status")
         code, out, err = await turnout_cli("status", "--address", fleet.address)
         assert code == 0, err
         [row] = [line for line in out.splitlines() if line.startswith("picky-1 ")]
@@ -211,6 +219,8 @@ async def test_wait_returns_once_every_proxy_has_acked_the_edit(fleet: Fleet) ->
             )
         )
         await fleet.served(version)
+        # the behaviour under test is an absence (`wait` blocking; it shows nothing while
+        # it does): 1 s is the window it is given to return too early
         await asyncio.sleep(1.0)
         assert not wait.done(), "wait returned before the proxy ACKed"
         acked_at = time.monotonic()
