@@ -50,10 +50,12 @@ def test_inconsistent_security_options_are_usage_errors(
     policies: Path, args: list[str], message: str
 ) -> None:
     """Options that do not make sense together (or unusable files) stop `turnout serve`
-    before it listens, with a message naming the options."""
+    before it listens, with a message naming the options and no traceback."""
     result = CliRunner().invoke(main, ["serve", "--policies", str(policies), *args])
     assert result.exit_code == 2, result.output
     assert message in result.output
+    assert "Traceback" not in result.output
+    assert "direct cause" not in result.output
 
 
 def test_a_bad_identity_map_names_the_file(pki: Pki, policies: Path, tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from ruamel.yaml.error import YAMLError
 
 from turnout.server import load_identity_map
 from turnout.xds import IdentityMap, IdentityMapError, Limits, PeerIdentity
@@ -113,16 +114,18 @@ def test_bad_maps_are_refused_with_a_reason(config: object, message: str) -> Non
 
 def test_the_map_file_is_yaml_and_errors_name_it(tmp_path: Path) -> None:
     """load_identity_map reads YAML, a single glob may be a string, and its errors
-    start with the file's path."""
+    start with the file's path, keeping the YAML or OS error as the cause."""
     good = tmp_path / "identities.yaml"
     good.write_text('proxies:\n  "spiffe://example.org/ns/edge/sa/envoy": edge-*\n')
     assert load_identity_map(good).allows(spiffe("spiffe://example.org/ns/edge/sa/envoy"), "edge-1")
     bad = tmp_path / "bad.yaml"
     bad.write_text("proxies: [unclosed\n")
-    with pytest.raises(IdentityMapError, match="^" + re.escape(f"{bad}: not YAML")):
+    with pytest.raises(IdentityMapError, match="^" + re.escape(f"{bad}: not YAML")) as not_yaml:
         load_identity_map(bad)
-    with pytest.raises(IdentityMapError, match=re.escape("missing.yaml")):
+    assert isinstance(not_yaml.value.__cause__, YAMLError)
+    with pytest.raises(IdentityMapError, match=re.escape("missing.yaml")) as missing:
         load_identity_map(tmp_path / "missing.yaml")
+    assert isinstance(missing.value.__cause__, FileNotFoundError)
 
 
 @pytest.mark.parametrize(

@@ -4,13 +4,14 @@ streams keep going, and a half-written update is not taken."""
 from __future__ import annotations
 
 import os
+import ssl
 from pathlib import Path
 
 import grpc
 import pytest
 
 from turnout.cache import CLUSTER_TYPE
-from turnout.server import CertificateError, ServerCertificates
+from turnout.server import CertificateError, ServerCertificates, channel_credentials
 from turnout.testing import AdsClient, make_snapshot, resource_names
 
 from ._certs import Authority, KeyPair
@@ -113,17 +114,28 @@ async def test_a_rotated_client_ca_admits_clients_of_the_new_ca(pki: Pki, tmp_pa
 
 def test_unusable_files_are_refused_at_start(pki: Pki, tmp_path: Path) -> None:
     """A key that is not the certificate's, a missing file, or a CA file that is not
-    PEM is refused when turnout starts, naming the files."""
+    PEM is refused when turnout starts, naming the files, with the error underneath
+    (ssl's, the OS's) kept as the cause."""
     cert, _key = pki.server.write(tmp_path, "server")
     _other_cert, other_key = Authority().server().write(tmp_path, "other")
-    with pytest.raises(CertificateError, match="not a certificate and its private key"):
+    with pytest.raises(CertificateError, match="not a certificate and its private key") as bad:
         ServerCertificates(cert, other_key)
-    with pytest.raises(CertificateError, match="cannot read"):
+    assert isinstance(bad.value.__cause__, ssl.SSLError)
+    with pytest.raises(CertificateError, match="cannot read") as missing:
         ServerCertificates(cert, tmp_path / "missing.key")
+    assert isinstance(missing.value.__cause__, FileNotFoundError)
     garbage = tmp_path / "garbage-ca.crt"
     garbage.write_text("not a certificate")
     with pytest.raises(CertificateError, match="not a PEM CA"):
         ServerCertificates(cert, tmp_path / "server.key", garbage)
+
+
+def test_unreadable_client_files_name_the_file_and_keep_the_cause(tmp_path: Path) -> None:
+    """Client credentials (`turnout status --tls-ca`) from a missing file fail naming
+    it, with the OS error as the cause."""
+    with pytest.raises(CertificateError, match=r"cannot read .*missing-ca\.pem") as missing:
+        channel_credentials(tmp_path / "missing-ca.pem", None, None)
+    assert isinstance(missing.value.__cause__, FileNotFoundError)
 
 
 def test_unchanged_files_are_not_reloaded(pki: Pki, tmp_path: Path) -> None:

@@ -182,20 +182,20 @@ def _load(directory: Path) -> PolicySet:
     try:
         return load_policies(directory)
     except PolicySetError as exc:
-        raise _UnreadableError([str(p) for p in exc.problems]) from None
+        raise _UnreadableError([str(p) for p in exc.problems]) from exc
 
 
 def _load_revision(directory: Path, revision: str) -> PolicySet:
     try:
         sources = revision_sources(directory, revision)
     except DiffSourceError as exc:
-        raise _UnreadableError([str(exc)]) from None
+        raise _UnreadableError([str(exc)]) from exc
     if not sources:
         raise _UnreadableError([f"{revision}: no policy files (*.yaml, *.yml) under {directory}"])
     try:
         return parse_policies(sources)
     except PolicySetError as exc:
-        raise _UnreadableError([str(p) for p in exc.problems]) from None
+        raise _UnreadableError([str(p) for p in exc.problems]) from exc
 
 
 def _sides(args: tuple[str, ...], git: bool, policies: Path) -> tuple[PolicySet, PolicySet]:

@@ -123,13 +123,13 @@ def security_from_options(
         try:
             tls = ServerCertificates(tls_cert, tls_key, tls_client_ca)
         except CertificateError as exc:
-            raise click.BadParameter(str(exc), param_hint="--tls-cert/--tls-key") from None
+            raise click.BadParameter(str(exc), param_hint="--tls-cert/--tls-key") from exc
     identities = None
     if identity_map is not None:
         try:
             identities = load_identity_map(identity_map)
         except IdentityMapError as exc:
-            raise click.BadParameter(str(exc), param_hint="--identity-map") from None
+            raise click.BadParameter(str(exc), param_hint="--identity-map") from exc
     limits = Limits(
         max_request_bytes=max_request_bytes,
         max_streams_per_peer=max_streams_per_peer,
@@ -181,4 +181,4 @@ def client_credentials_from_options(
     try:
         return channel_credentials(tls_ca, tls_cert, tls_key)
     except CertificateError as exc:
-        raise click.BadParameter(str(exc), param_hint="--tls-cert/--tls-key") from None
+        raise click.BadParameter(str(exc), param_hint="--tls-cert/--tls-key") from exc

@@ -28,13 +28,13 @@ def revision_sources(directory: Path, revision: str) -> dict[str, str]:
     commit = f"{revision}^{{commit}}"
     try:
         _git(top, "rev-parse", "--verify", "--quiet", commit)
-    except DiffSourceError:
-        raise DiffSourceError(f'unknown git revision "{revision}"') from None
+    except DiffSourceError as exc:  # git missing or stuck says so in the cause
+        raise DiffSourceError(f'unknown git revision "{revision}"') from exc
     paths = [prefix] if prefix else []
     try:
         archive = _git(top, "archive", "--format=tar", commit, "--", *paths)
     except DiffSourceError as exc:
-        raise DiffSourceError(f"{prefix or '.'} does not exist at {revision} ({exc})") from None
+        raise DiffSourceError(f"{prefix or '.'} does not exist at {revision} ({exc})") from exc
     sources: dict[str, str] = {}
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         for member in tar.getmembers():
@@ -47,7 +47,7 @@ def revision_sources(directory: Path, revision: str) -> dict[str, str]:
             try:
                 sources[name] = extracted.read().decode("utf-8")
             except UnicodeDecodeError as exc:
-                raise DiffSourceError(f"cannot read {name}: {exc}") from None
+                raise DiffSourceError(f"cannot read {name}: {exc}") from exc
     return dict(sorted(sources.items()))
 
 

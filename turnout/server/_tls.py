@@ -74,14 +74,14 @@ def _read_material(cert: Path, key: Path, client_ca: Path | None) -> _Material:
         raise CertificateError(
             f"{cert} and {key} are not a certificate and its private key "
             f"({getattr(exc, 'reason', None) or exc})"
-        ) from None
+        ) from exc
     if material.client_ca is not None:
         try:
             ssl.create_default_context().load_verify_locations(
                 cadata=material.client_ca.decode("ascii", "replace")
             )
         except (ssl.SSLError, ValueError) as exc:
-            raise CertificateError(f"{client_ca}: not a PEM CA certificate ({exc})") from None
+            raise CertificateError(f"{client_ca}: not a PEM CA certificate ({exc})") from exc
     if _read(paths) != material:
         raise CertificateError(f"{cert}, {key}: changed while being read")
     return material
@@ -96,7 +96,7 @@ def _read(paths: tuple[Path, Path, Path | None]) -> _Material:
             client_ca.read_bytes() if client_ca is not None else None,
         )
     except OSError as exc:
-        raise CertificateError(f"cannot read {exc.filename}: {exc.strerror}") from None
+        raise CertificateError(f"cannot read {exc.filename}: {exc.strerror}") from exc
 
 
 class ServerCertificates:
@@ -187,7 +187,7 @@ def channel_credentials(
             certificate_chain=cert.read_bytes() if cert is not None else None,
         )
     except OSError as exc:
-        raise CertificateError(f"cannot read {exc.filename}: {exc.strerror}") from None
+        raise CertificateError(f"cannot read {exc.filename}: {exc.strerror}") from exc
 
 
 def load_identity_map(path: Path) -> IdentityMap:
@@ -195,12 +195,13 @@ def load_identity_map(path: Path) -> IdentityMap:
     try:
         data = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise IdentityMapError(f"{path}: {exc.strerror}") from None
+        raise IdentityMapError(f"{path}: {exc.strerror}") from exc
     except YAMLError as exc:
-        raise IdentityMapError(f"{path}: not YAML: {exc}") from None
+        raise IdentityMapError(f"{path}: not YAML: {exc}") from exc
     try:
         return IdentityMap.from_config(data)
     except IdentityMapError as exc:
+        # The same error, now naming the file: the cause would repeat it.
         raise IdentityMapError(f"{path}: {exc}") from None
 
 

@@ -235,6 +235,7 @@ class IdentityMap:
             try:
                 pattern = _Pattern.parse(key)
             except IdentityMapError as exc:
+                # The same error, now naming its section: the cause would repeat it.
                 raise IdentityMapError(f"proxies: {exc}") from None
             rules.append(
                 _Rule(pattern, tuple(_cluster_glob(t) for t in texts), cluster_text=tuple(texts))
@@ -247,7 +248,7 @@ class IdentityMap:
             try:
                 api = tuple(_Pattern.parse(str(e)) for e in entries)
             except IdentityMapError as exc:
-                raise IdentityMapError(f"api: {exc}") from None
+                raise IdentityMapError(f"api: {exc}") from None  # the same error, named
         return cls(tuple(rules), api)
 
     def allows(self, identity: PeerIdentity, node_cluster: str) -> bool:
@@ -327,6 +328,8 @@ class StreamGuard:
             try:
                 return message_type.FromString(data)
             except DecodeError as exc:
+                # The details carry the decode error's text; as a cause it would only keep
+                # protobuf's frames alive with the refusal.
                 raise StreamRejectedError(
                     grpc.StatusCode.INVALID_ARGUMENT, f"malformed {name}: {exc}"
                 ) from None
