@@ -280,5 +280,6 @@ def test_public_surface() -> None:
         "PolicySetError", "Problem", "Rule", "Service", "Split", "Sticky", "StringMatch",
         "Traffic", "Version", "load_policies", "parse_policies",
         "AnalysisQuery", "Approval", "ReleaseWindow", "policy_schema", "policy_warnings",
+        "Compare", "field_under", "json_path", "path_key",
     }  # fmt: skip
     assert all(hasattr(turnout.policy, name) for name in turnout.policy.__all__)

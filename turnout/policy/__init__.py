@@ -6,6 +6,7 @@ parse_policies({name: yaml_text}) -> the same, from text in memory
 
 from __future__ import annotations
 
+from ._compare import Compare, field_under, json_path, path_key
 from ._errors import PolicyError, PolicySetError, Problem
 from ._loader import load_policies, parse_policies
 from ._model import (
@@ -46,6 +47,7 @@ __all__ = [
     "Analysis",
     "AnalysisQuery",
     "Approval",
+    "Compare",
     "DarkRun",
     "Endpoint",
     "Gateway",
@@ -69,8 +71,11 @@ __all__ = [
     "StringMatch",
     "Traffic",
     "Version",
+    "field_under",
+    "json_path",
     "load_policies",
     "parse_policies",
+    "path_key",
     "policy_schema",
     "policy_warnings",
 ]

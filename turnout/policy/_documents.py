@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
+from ._compare_read import read_compare
 from ._model import (
     INSTANCES,
     PHASES,
@@ -375,7 +376,11 @@ def _match(ctx: Ctx, at: At) -> Match:
     return match
 
 
-_MIRROR = {"to": Field(version_ref, required=True), "percent": Field(percent, required=True)}
+_MIRROR = {
+    "to": Field(version_ref, required=True),
+    "percent": Field(percent, required=True),
+    "compare": Field(read_compare),
+}
 
 
 @described(_MIRROR)

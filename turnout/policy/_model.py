@@ -13,6 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
+from ._compare import Compare
 from ._window import ReleaseWindow
 
 __all__ = [
@@ -100,6 +101,8 @@ class Mirror:
 
     to: str
     percent: Decimal
+    #: `compare:`: the copies go to comparators, which judge the dark version's answers
+    compare: Compare | None = None
 
 
 @dataclass(frozen=True, slots=True)
