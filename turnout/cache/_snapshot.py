@@ -218,7 +218,7 @@ class Snapshot:
     with the number of distinct things asked, not with the number of streams.
     """
 
-    __slots__ = ("_memo", "_resources", "_selections", "_type_versions", "_version")
+    __slots__ = ("_checked", "_memo", "_resources", "_selections", "_type_versions", "_version")
 
     def __init__(
         self,
@@ -251,6 +251,7 @@ class Snapshot:
         self._version = whole.hexdigest()[:HASH_CHARS]
         self._selections: dict[tuple[str, frozenset[str]], Selection] = {}
         self._memo: dict[Hashable, object] = {}
+        self._checked = False
 
     @classmethod
     def build(cls, resources: Mapping[str, Iterable[Message]]) -> Snapshot:
@@ -328,10 +329,14 @@ class Snapshot:
           listener fetches exists (a listener without its routes never warms);
         - every cluster a route routes or mirrors to exists.
 
-        ``previous``, a snapshot that passed this check, lets it skip what both share:
-        the cluster/assignment pairing when both types are the very same, a route
-        configuration that is the same object while the clusters are too.
+        ``previous`` lets it skip what both share (the cluster/assignment pairing when
+        both types are the very same, a route configuration that is the same object
+        while the clusters are too), but only when ``previous`` itself passed this
+        check (:attr:`checked`): skipping against one that failed, or was never
+        checked, would pass its faults on unseen, so such a ``previous`` is ignored.
         """
+        if previous is not None and not previous.checked:
+            previous = None
         problems: list[str] = []
         clusters = self._resources[CLUSTER_TYPE]
         assignments = self._resources[ENDPOINT_TYPE]
@@ -370,6 +375,13 @@ class Snapshot:
                 problems.append(f"route configuration {route.name!r}: no cluster {name!r}")
         if problems:
             raise InconsistentSnapshotError(problems)
+        self._checked = True
+
+    @property
+    def checked(self) -> bool:
+        """Whether :meth:`check` has passed on this snapshot (only such a snapshot may
+        be served, or be the ``previous`` another's check skips against)."""
+        return self._checked
 
     def __repr__(self) -> str:
         counts = ", ".join(f"{len(self._resources[t])}" for t in ORDER)

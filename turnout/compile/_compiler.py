@@ -3,6 +3,10 @@
 Pure: no I/O, no grpc, no asyncio. The server runtime (turnout.server) publishes what
 this produces; `turnout render`, `diff`, `status --policies` and the benchmarks use
 the same path, so what they show is exactly what would be served.
+
+A set compiles only when every snapshot a proxy can be given passes
+:meth:`Snapshot.check`: a compile that fails raises InconsistentSnapshotError and
+leaves the compiler exactly as it was (see :meth:`Compiler.compile`).
 """
 
 from __future__ import annotations
@@ -10,10 +14,9 @@ from __future__ import annotations
 import contextlib
 import gc
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from types import MappingProxyType
 
-import structlog
 from envoy.config.cluster.v3.cluster_pb2 import Cluster
 from envoy.config.endpoint.v3.endpoint_pb2 import ClusterLoadAssignment
 from google.protobuf.message import Message
@@ -24,13 +27,15 @@ from turnout.cache import (
     LISTENER_TYPE,
     ROUTE_TYPE,
     CachedResource,
+    InconsistentSnapshotError,
     ResourcePool,
     Snapshot,
 )
 from turnout.policy import PolicySet
 from turnout.translate import Resources, Translation, Translator
 
-log = structlog.get_logger("turnout.reload")
+Gateways = tuple[str, ...]
+"""A set of gateway names, sorted: what one proxy group gets."""
 
 
 def resources_by_type(resources: Resources) -> dict[str, Sequence[Message]]:
@@ -45,17 +50,39 @@ def resources_by_type(resources: Resources) -> dict[str, Sequence[Message]]:
 
 @dataclass(frozen=True, slots=True)
 class Compiled:
-    """A policy set that is ready to serve: its translation and whole-set snapshot."""
+    """A policy set that is ready to serve: its translation and checked snapshots."""
 
     policies: PolicySet
     translation: Translation
     snapshot: Snapshot
-    compiler: Compiler | None = None
-    """What compiled it: proxy groups' snapshots are built with it, reusing its work."""
+    """What an Envoy given every gateway gets (its version is the set's version)."""
+    groups: Mapping[Gateways, Snapshot]
+    """The checked snapshot of every gateway set checked at compile: the whole set and
+    each gateway alone."""
+    compiler: Compiler = field(repr=False)
+    """What compiled it: other gateway sets' snapshots are built with it, reusing its work."""
+    _unions: dict[Gateways, Snapshot] = field(default_factory=dict, init=False, repr=False)
 
     @property
     def version(self) -> str:
         return self.snapshot.version
+
+    def for_gateways(self, gateways: Gateways) -> Snapshot:
+        """The checked snapshot of what an Envoy given ``gateways`` (sorted) gets.
+
+        Built once per gateway set and compiled set. A set not checked at compile (a
+        union of several gateways but not all) is checked here; it cannot fail where
+        each of its gateways passed (see :meth:`Compiler.compile`), and should it
+        anyway, InconsistentSnapshotError is raised rather than anything unchecked
+        returned: the stream asking logs it and its proxy keeps the config it has.
+        """
+        snapshot = self.groups.get(gateways)
+        if snapshot is None:
+            snapshot = self._unions.get(gateways)
+        if snapshot is None:
+            snapshot = self.compiler.union(self.translation, gateways)
+            self._unions[gateways] = snapshot
+        return snapshot
 
 
 def compile_policies(policies: PolicySet) -> Compiled:
@@ -68,34 +95,86 @@ class Compiler:
 
     The :class:`Translator` re-translates only services that changed and hands back
     the same messages for the rest; the :class:`ResourcePool` reuses their cached
-    (serialized, hashed) forms; each snapshot is patched from the previous one of the
-    same gateways service by service, keeps its hash of every type that did not
-    change, and is checked only where it differs. A one-service change re-translates,
-    serializes and hashes that service's resources and its gateway's routes.
+    (serialized, hashed) forms; each snapshot is patched from the last *checked*
+    snapshot of the same gateways service by service, keeps its hash of every type
+    that did not change, and is checked only where it differs. A one-service change
+    re-translates, serializes and hashes that service's resources and its gateway's
+    routes.
+
+    The identity contract: all of that reuse is found by object identity (a service
+    whose ``(clusters, assignments)`` tuple is the very object of the last build is
+    unchanged), because comparing by content would cost what it saves. A translation
+    that hands back equal copies is still compiled correctly, only all of it, every
+    time: ``patched_services`` counts the services patched in (tests pin that a
+    one-service change patches one), so such a copy fails a test instead of silently
+    turning incremental compiles off.
     """
 
     def __init__(self) -> None:
         self.translator = Translator()
         self.pool = ResourcePool()
-        self._built: dict[tuple[str, ...], _Built] = {}
+        self._checked: dict[Gateways, _Built] = {}
+        """Per gateway set, the last build that passed the check: the only thing a new
+        build is patched from and its check skips against."""
+        self.patched_services = 0
+        """Services added to a snapshot (new or changed since the last checked build of
+        the same gateways) since this compiler was made."""
 
     def compile(self, policies: PolicySet) -> Compiled:
-        """Translate ``policies`` and check the result; raises InconsistentSnapshotError."""
+        """Translate ``policies`` and check every snapshot a proxy can be given;
+        raises InconsistentSnapshotError (and keeps nothing of this compile) if one fails.
+
+        Which gateway sets are checked: the whole set, and each gateway alone. A proxy
+        gets the gateways whose ``proxies`` globs match its node.cluster, so any union
+        of gateways may be asked for, and which unions a glob can reach is not known
+        until a proxy connects. Checking each gateway alone covers them all: every rule
+        of the check pairs a resource with partners built from its own gateway's pieces
+        (a listener with its route configuration, a route with the clusters of that
+        gateway's services, a cluster with its assignment), and a union of gateways
+        holds every piece of each, so a union passes when each of its gateways does.
+        So a failure is found here, before anything is published, and rejects the
+        whole set; nothing is left to fail once a proxy connects (unions are still
+        checked when built, in :meth:`union`).
+        """
         with _collector_paused():
             translation = self.translator.translate(policies)
             self.pool.sweep()
-            gateways = tuple(g.name for g in policies.gateways)
-            previous = self._built.get(gateways)
-            snapshot = self.snapshot(translation, gateways)
-            snapshot.check(previous.snapshot if previous is not None else None)
-        return Compiled(policies, translation, snapshot, self)
+            whole = tuple(g.name for g in policies.gateways)
+            keys = [whole, *((name,) for name in whole if (name,) != whole)]
+            built = {key: self._build(translation, key) for key in keys}
+        found: dict[str, str] = {}  # each problem once, where first found
+        for key, candidate in built.items():
+            try:
+                self._check(key, candidate)
+            except InconsistentSnapshotError as exc:
+                where = "" if key == whole else f"gateway {key[0]} alone: "
+                for problem in exc.problems:
+                    found.setdefault(problem, where + problem)
+        if found:
+            raise InconsistentSnapshotError(found.values())
+        self._checked.update(built)
+        groups = {key: candidate.snapshot for key, candidate in built.items()}
+        return Compiled(policies, translation, groups[whole], MappingProxyType(groups), self)
 
-    def snapshot(self, translation: Translation, gateways: tuple[str, ...]) -> Snapshot:
-        """The snapshot of what an Envoy serving ``gateways`` gets."""
+    def union(self, translation: Translation, gateways: Gateways) -> Snapshot:
+        """The checked snapshot of what an Envoy serving ``gateways`` gets, built from
+        ``translation``; raises InconsistentSnapshotError (keeping nothing) if it fails."""
+        candidate = self._build(translation, gateways)
+        self._check(gateways, candidate)
+        self._checked[gateways] = candidate
+        return candidate.snapshot
+
+    def _check(self, gateways: Gateways, candidate: _Built) -> None:
+        last = self._checked.get(gateways)
+        candidate.snapshot.check(last.snapshot if last is not None else None)
+
+    def _build(self, translation: Translation, gateways: Gateways) -> _Built:
+        """What an Envoy serving ``gateways`` gets, patched from the last checked build
+        of the same gateways; not checked, and not remembered."""
         pieces = translation.pieces(gateways)
         pool = self.pool
         services = {id(pair[0]): pair for pair in pieces.services}
-        previous = self._built.get(gateways)
+        previous = self._checked.get(gateways)
         if previous is None:
             removed: list[_ServiceMessages] = []
             added = list(services.values())
@@ -114,6 +193,7 @@ class Compiler:
             ]
             old_clusters = previous.snapshot.resources(CLUSTER_TYPE)
             old_endpoints = previous.snapshot.resources(ENDPOINT_TYPE)
+        self.patched_services += len(added)
         by_type: dict[str, Mapping[str, CachedResource]] = {
             CLUSTER_TYPE: _patch(
                 old_clusters,
@@ -134,8 +214,7 @@ class Compiler:
             },
         }
         snapshot = Snapshot(by_type, previous=previous.snapshot if previous is not None else None)
-        self._built[gateways] = _Built(services, snapshot)
-        return snapshot
+        return _Built(services, snapshot)
 
 
 _ServiceMessages = tuple[tuple[Cluster, ...], tuple[ClusterLoadAssignment, ...]]
@@ -159,8 +238,9 @@ def _collector_paused() -> Iterator[None]:
 
 @dataclass(frozen=True, slots=True)
 class _Built:
-    services: dict[int, Any]
-    """id of a service's clusters tuple -> (clusters, assignments), as last built."""
+    services: dict[int, _ServiceMessages]
+    """id of a service's clusters tuple -> (clusters, assignments), as built (the pair
+    is held, so the id is not reused while this lives)."""
     snapshot: Snapshot
 
 
