@@ -271,7 +271,8 @@ def test_empty_source_mapping_is_rejected() -> None:
 
 
 def test_public_surface() -> None:
-    """The package exports the loader, its errors and the model, and nothing private."""
+    """The package exports the loader, its errors, the model and its one wording (traffic,
+    durations), and nothing private."""
     assert set(turnout.policy.__all__) == {
         "DEFAULT_DEADLINE_FACTOR", "INSTANCES", "PHASES", "Analysis", "DarkRun", "Endpoint",
         "Gateway", "HealthCheck", "Incremental",
@@ -280,6 +281,8 @@ def test_public_surface() -> None:
         "PolicySetError", "Problem", "Rule", "Service", "Split", "Sticky", "StringMatch",
         "Traffic", "Version", "load_policies", "parse_policies",
         "AnalysisQuery", "Approval", "ReleaseWindow", "policy_schema", "policy_warnings",
+        "DURATION_HELP", "INSTANCES_TEXT", "parse_duration", "percent", "shares_text",
+        "summarize", "traffic_change", "traffic_text",
         "Compare", "field_under", "json_path", "path_key",
     }  # fmt: skip
     assert all(hasattr(turnout.policy, name) for name in turnout.policy.__all__)

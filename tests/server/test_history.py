@@ -41,7 +41,7 @@ def test_accepted_and_rejected_reloads_are_recorded_with_their_summary(tmp_path:
     assert [(e.accepted, e.summary) for e in entries] == [
         (True, "1 gateways, 1 services"),
         (False, f"1 error(s): {tmp_path}/web.yaml:7: traffic: shares sum to 90, not 100"),
-        (True, "web traffic v1=90,v2=10 -> v1=80,v2=20"),
+        (True, "web traffic v1=90 v2=10 -> v1=80 v2=20"),
     ]
     assert entries[1].version == first  # what went on being served
     assert entries[0].commit == ""  # not a git repository
@@ -65,7 +65,7 @@ def test_the_history_is_bounded_and_names_the_git_commit(tmp_path: Path) -> None
     assert controller.history is not None
     entries = controller.history.entries
     assert [e.summary for e in entries] == [
-        "web traffic v1=90,v2=10 -> v1=80,v2=20",
-        "web traffic v1=80,v2=20 -> v1=70,v2=30",
+        "web traffic v1=90 v2=10 -> v1=80 v2=20",
+        "web traffic v1=80 v2=20 -> v1=70 v2=30",
     ]
     assert entries[-1].commit == f"{head} (dirty)"

@@ -39,7 +39,7 @@ def test_each_policy_change_is_one_event_with_version_and_one_line_summary(
     assert new != served
     assert accepted["event"] == "policy set accepted"
     assert accepted["version"] == new
-    assert accepted["summary"] == "web traffic v1=100 -> v1=90,v2=10"
+    assert accepted["summary"] == "web traffic v1=100 -> v1=90 v2=10"
     assert rejected["event"].startswith("policy set rejected")
     assert rejected["log_level"] == "error"
     assert rejected["version"] == new

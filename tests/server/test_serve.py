@@ -60,7 +60,7 @@ def test_a_burst_of_edits_is_coalesced_into_the_last_one(tmp_path: Path) -> None
     accepted = status["reloads"]["accepted"]
     assert accepted <= 4, f"{accepted} reloads for one burst"
     assert status["version"] == last
-    assert "v1=90,v2=10" in turnout.log_path.read_text()
+    assert "v1=90 v2=10" in turnout.log_path.read_text()
 
 
 def test_readyz_waits_for_a_valid_set_and_healthz_does_not(tmp_path: Path) -> None:

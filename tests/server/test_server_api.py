@@ -40,7 +40,6 @@ def test_public_surface() -> None:
             "rejection_summary",
             "service_view",
             "split_address",
-            "summarize",
             "version_clusters",
             "watch_policies",
         ]

@@ -6,22 +6,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from turnout._proto.v1 import release_pb2 as pb
-from turnout.cli._release_status import _ms, _rate, _seconds, _table
+from turnout.cli._render import FIGURES_HEADERS, figures_row, seconds, table
 
 __all__ = ["render_dark"]
-
-
-def _row(role: str, figures: pb.VersionFigures) -> list[str]:
-    return [
-        figures.version,
-        role,
-        str(figures.requests),
-        str(figures.errors),
-        _rate(figures),
-        _ms(figures, "p50_seconds"),
-        _ms(figures, "p99_seconds"),
-        str(figures.proxies),
-    ]
 
 
 def _lines(service: str, dark: pb.DarkAnalysis) -> list[str]:
@@ -31,7 +18,7 @@ def _lines(service: str, dark: pb.DarkAnalysis) -> list[str]:
     confidence = f" (confidence {dark.confidence:g})" if dark.outcome else ""
     lines = [
         f"{service}: {dark.to} (dark) against {light} (light), mirrored from {segments}: "
-        f"{outcome}{confidence} over the last {_seconds(dark.window_seconds)}"
+        f"{outcome}{confidence} over the last {seconds(dark.window_seconds)}"
     ]
     if dark.reasons:
         lines.append(f"  why: {'; '.join(dark.reasons)}")
@@ -42,11 +29,8 @@ def _lines(service: str, dark: pb.DarkAnalysis) -> list[str]:
     if dark.note:
         lines.append(f"  note: {dark.note}")
     if dark.HasField("dark") or dark.HasField("light_figures"):
-        table = _table(
-            ["VERSION", "ROLE", "REQUESTS", "ERRORS", "ERROR RATE", "P50", "P99", "PROXIES"],
-            [_row("dark", dark.dark), _row("light", dark.light_figures)],
-        )
-        lines += [f"    {row}" for row in table]
+        rows = [figures_row("dark", dark.dark), figures_row("light", dark.light_figures)]
+        lines += [f"    {row}" for row in table(FIGURES_HEADERS, rows)]
     return lines
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from turnout.policy import parse_duration
 from turnout.release import DEFAULT_DARK_WINDOW
 from turnout.server import ReleaseOptions
 
@@ -85,10 +86,8 @@ def release_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _dark_window(ctx: click.Context, param: click.Parameter, value: str | float) -> float:
-    from turnout.cli._status_cmd import parse_duration
-
     try:
-        return value if isinstance(value, float) else parse_duration(value)
+        return value if isinstance(value, float) else parse_duration(value, bare_seconds=True)
     except ValueError as exc:
         raise click.BadParameter(str(exc), ctx, param) from None
 

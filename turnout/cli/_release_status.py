@@ -3,43 +3,17 @@ share, time in step, both versions' figures, the verdict and why."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from turnout._proto.v1 import release_pb2 as pb
+from turnout.cli._render import FIGURES_HEADERS, figures_row, seconds, table
 
 __all__ = ["render_releases"]
 
 
-def _seconds(seconds: float) -> str:
-    sign = "-" if seconds < 0 else ""
-    seconds = abs(seconds)
-    if seconds < 60:
-        return f"{sign}{seconds:.1f}s"
-    if seconds < 3600:
-        return f"{sign}{int(seconds // 60)}m{int(seconds % 60):02d}s"
-    return f"{sign}{int(seconds // 3600)}h{int(seconds % 3600 // 60):02d}m"
-
-
 def _at(timestamp: Any) -> datetime:
     return timestamp.ToDatetime(tzinfo=UTC)  # type: ignore[no-any-return]
-
-
-def _ms(figures: pb.VersionFigures, field: str) -> str:
-    if not figures.HasField(field):
-        return "-"
-    return f"{getattr(figures, field) * 1000:.0f}ms"
-
-
-def _rate(figures: pb.VersionFigures) -> str:
-    return f"{figures.error_rate:.4g}" if figures.HasField("error_rate") else "-"
-
-
-def _table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
-    rows = [list(headers), *(list(r) for r in rows)]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(headers))]
-    return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
 
 
 def _headline(service: pb.ServiceStatus, now: datetime) -> str:
@@ -52,10 +26,10 @@ def _headline(service: pb.ServiceStatus, now: datetime) -> str:
     if state.phase not in ("pending", "dark") and state.step < len(inc.steps):
         text += f", step {state.step + 1}/{len(inc.steps)} ({inc.to} at {inc.steps[state.step]}%)"
     if state.HasField("since"):
-        text += f", {_seconds((now - _at(state.since)).total_seconds())} in "
+        text += f", {seconds((now - _at(state.since)).total_seconds())} in "
         text += "phase" if state.phase not in ("running", "dark") else "step"
         if state.phase == "running":
-            text += f" of {_seconds(inc.interval_seconds)}"
+            text += f" of {seconds(inc.interval_seconds)}"
     return text
 
 
@@ -65,10 +39,10 @@ def _analysis_lines(analysis: pb.ReleaseAnalysis, now: datetime) -> list[str]:
     if analysis.HasField("step_ends"):
         left = (_at(analysis.step_ends) - now).total_seconds()
         if left > 0:
-            timing.append(f"judged at the end in {_seconds(left)}")
+            timing.append(f"judged at the end in {seconds(left)}")
     if analysis.HasField("deadline") and analysis.action == "await-data":
         timing.append(
-            f"fails at the deadline in {_seconds((_at(analysis.deadline) - now).total_seconds())}"
+            f"fails at the deadline in {seconds((_at(analysis.deadline) - now).total_seconds())}"
         )
     verdict = analysis.outcome or "none"
     kind = f"{analysis.kind}, " if analysis.kind else ""
@@ -86,30 +60,16 @@ def _analysis_lines(analysis: pb.ReleaseAnalysis, now: datetime) -> list[str]:
         window = ""
         if analysis.HasField("window_start"):
             judged = (_at(analysis.at) - _at(analysis.window_start)).total_seconds()
-            window = f" over the last {_seconds(judged)}"
+            window = f" over the last {seconds(judged)}"
         role = "dark" if analysis.kind == "dark" else "to"
         base = "light" if analysis.kind == "dark" else "stable"
         rows = [
-            [
-                f.version,
-                name,
-                str(f.requests),
-                str(f.errors),
-                _rate(f),
-                _ms(f, "p50_seconds"),
-                _ms(f, "p99_seconds"),
-                str(f.proxies),
-            ]
-            for name, f in ((role, analysis.canary), (base, analysis.baseline))
+            figures_row(name, f) for name, f in ((role, analysis.canary), (base, analysis.baseline))
         ]
-        table = _table(
-            ["VERSION", "ROLE", "REQUESTS", "ERRORS", "ERROR RATE", "P50", "P99", "PROXIES"],
-            rows,
-        )
         if analysis.window_note:
             window += f" ({analysis.window_note})"
         lines.append(f"  figures{window}:")
-        lines += [f"    {row}" for row in table]
+        lines += [f"    {row}" for row in table(FIGURES_HEADERS, rows)]
     return lines
 
 

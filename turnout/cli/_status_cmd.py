@@ -12,15 +12,13 @@ invalid; 3 no turnout answered at the address.
 from __future__ import annotations
 
 import json
-import re
 import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -33,38 +31,22 @@ from turnout._proto.v1 import release_pb2_grpc
 from turnout.cache import short_name
 from turnout.cli._dark_status import render_dark
 from turnout.cli._release_status import render_releases
+from turnout.cli._render import seconds, table
 from turnout.cli._tls_options import client_credentials_from_options, client_tls_options
+from turnout.policy import parse_duration, shares_text
 
-__all__ = ["COMMANDS", "EXIT_BEHIND", "EXIT_UNREACHABLE", "parse_duration"]
+__all__ = ["COMMANDS", "EXIT_BEHIND", "EXIT_UNREACHABLE"]
 
 EXIT_BEHIND = 1
 EXIT_UNREACHABLE = 3
 
 Kind = pb.StatusEvent.Kind
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
-_UNIT = {"ms": Decimal("0.001"), "s": Decimal(1), "m": Decimal(60), "h": Decimal(3600)}
-
-
-def parse_duration(text: str) -> float:
-    """`60s`, `1m30s`, `500ms`, `2h`, or a bare number of seconds -> seconds."""
-    text = text.strip()
-    try:
-        seconds = Decimal(text)
-    except ArithmeticError:
-        parts = _DURATION_PART.findall(text)
-        if not parts or "".join(n + u for n, u in parts) != text:
-            raise ValueError(f"{text!r} is not a duration (e.g. 60s, 1m30s, 500ms)") from None
-        seconds = sum((Decimal(n) * _UNIT[u] for n, u in parts), Decimal(0))
-    if not seconds.is_finite() or seconds <= 0:
-        raise ValueError(f"{text!r}: a duration must be finite and longer than 0")
-    return float(seconds)
-
 
 def _duration_option(ctx: click.Context, param: click.Parameter, value: str) -> float:
     """Click callback: a --timeout given as a duration."""
     try:
-        return parse_duration(value)
+        return parse_duration(value, bare_seconds=True)
     except ValueError as exc:
         raise click.BadParameter(str(exc), ctx, param) from None
 
@@ -132,32 +114,11 @@ def _short(version: str) -> str:
 
 
 def _ago(at: Any, now: datetime) -> str:
-    seconds = max(0.0, (now - at.ToDatetime(tzinfo=UTC)).total_seconds())
-    return _seconds(seconds)
-
-
-def _seconds(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    if seconds < 3600:
-        return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
-    return f"{int(seconds // 3600)}h{int(seconds % 3600 // 60):02d}m"
+    return seconds(max(0.0, (now - at.ToDatetime(tzinfo=UTC)).total_seconds()))
 
 
 def _when(at: Any) -> str:
     return str(at.ToDatetime(tzinfo=UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
-
-
-def _table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
-    rows = [list(headers), *(list(r) for r in rows)]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(headers))]
-    return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
-
-
-def _shares(segment: pb.Segment) -> str:
-    if segment.instances:
-        return "instances (by healthy endpoints)"
-    return ", ".join(f"{s.version} {s.percent}%" for s in segment.shares) or "-"
 
 
 def _release(service: pb.ServiceStatus, now: datetime) -> str:
@@ -224,7 +185,10 @@ def render_status(status: pb.Status, now: datetime | None = None) -> str:
                     service.name if first else "",
                     service.stable if first else "",
                     f"rule {segment.name}" if segment.is_rule else segment.name,
-                    _shares(segment),
+                    shares_text(
+                        [(s.version, s.percent) for s in segment.shares],
+                        instances=segment.instances,
+                    ),
                     f"{segment.mirror.to} {segment.mirror.percent}%"
                     if segment.HasField("mirror")
                     else "-",
@@ -232,7 +196,7 @@ def render_status(status: pb.Status, now: datetime | None = None) -> str:
                 ]
             )
     if rows:
-        lines += _table(["SERVICE", "STABLE", "SEGMENT", "SHARES", "MIRROR", "RELEASE"], rows)
+        lines += table(["SERVICE", "STABLE", "SEGMENT", "SHARES", "MIRROR", "RELEASE"], rows)
     else:
         lines.append("no services")
     releases = render_releases(status, now)  # turnout/cli/_release_status.py
@@ -261,7 +225,7 @@ def render_status(status: pb.Status, now: datetime | None = None) -> str:
             ]
         )
     if rows:
-        lines += _table(
+        lines += table(
             [
                 "PROXY",
                 "CLUSTER",
@@ -437,23 +401,23 @@ def wait_command(
                 count = len(fleet.proxies)
                 who = f"all {count} connected proxies have" if count else "no proxies connected;"
                 click.echo(
-                    f"{who} synced policy version {target} ({_seconds(time.monotonic() - started)})"
+                    f"{who} synced policy version {target} ({seconds(time.monotonic() - started)})"
                 )
             return
     now = datetime.now(UTC)
     target = want or fleet.served_version
     if not fleet.served_version:
-        click.echo(f"timed out after {_seconds(timeout)}: turnout serves no version", err=True)
+        click.echo(f"timed out after {seconds(timeout)}: turnout serves no version", err=True)
     elif fleet.served_version != target:
         click.echo(
-            f"timed out after {_seconds(timeout)}: turnout serves {fleet.served_version}, "
+            f"timed out after {seconds(timeout)}: turnout serves {fleet.served_version}, "
             f"not {target}",
             err=True,
         )
     behind = fleet.behind(target) if target else list(fleet.proxies.values())
     if behind:
         click.echo(
-            f"timed out after {_seconds(timeout)}: {len(behind)} of {len(fleet.proxies)} "
+            f"timed out after {seconds(timeout)}: {len(behind)} of {len(fleet.proxies)} "
             f"proxies have not synced policy version {target or '(none)'}:",
             err=True,
         )

@@ -29,6 +29,9 @@ from turnout.policy import (
     Sticky,
     StringMatch,
     Traffic,
+    percent,
+    shares_text,
+    traffic_change,
 )
 
 __all__ = ["Change", "policy_changes"]
@@ -71,7 +74,7 @@ def policy_changes(old: PolicySet, new: PolicySet) -> list[Change]:
             )
         elif name not in before:
             added = after[name]
-            text = f"{name}: added ({DEFAULT}: {_shares(added.traffic)})"
+            text = f"{name}: added ({DEFAULT}: {shares_text(added.traffic)})"
             changes.append(Change("service", text, service=name, new=_service(added)))
         else:
             changes.extend(_service_changes(before[name], after[name]))
@@ -79,10 +82,6 @@ def policy_changes(old: PolicySet, new: PolicySet) -> list[Change]:
 
 
 # -- numbers and shares ---------------------------------------------------------------------
-
-
-def _num(value: Decimal) -> str:
-    return format(value.normalize(), "f")
 
 
 def _json_num(value: Decimal) -> int | float:
@@ -93,26 +92,6 @@ def _traffic_json(traffic: Traffic) -> Any:
     if traffic == INSTANCES:
         return INSTANCES
     return {name: _json_num(share) for name, share in traffic}
-
-
-def _shares(traffic: Traffic) -> str:
-    if traffic == INSTANCES:
-        return "instances (by healthy instances)"
-    return ", ".join(f"{name} {_num(share)}%" for name, share in traffic)
-
-
-def _traffic_text(old: Traffic, new: Traffic) -> str:
-    """`v1 95% -> 75%, v2 5% -> 25%`: every version whose share moved."""
-    if old == INSTANCES or new == INSTANCES:
-        return f"{_shares(old)} -> {_shares(new)}"
-    before, after = dict(old), dict(new)
-    order = list(before) + [name for name in after if name not in before]
-    moved = [
-        f"{name} {_num(before.get(name, Decimal(0)))}% -> {_num(after.get(name, Decimal(0)))}%"
-        for name in order
-        if before.get(name, Decimal(0)) != after.get(name, Decimal(0))
-    ]
-    return ", ".join(moved)
 
 
 # -- gateways -------------------------------------------------------------------------------
@@ -188,7 +167,7 @@ def _service_changes(old: Service, new: Service) -> list[Change]:
     if old.traffic != new.traffic:
         add(
             "traffic",
-            f"{DEFAULT}: {_traffic_text(old.traffic, new.traffic)}",
+            f"{DEFAULT}: {traffic_change(old.traffic, new.traffic)}",
             _traffic_json(old.traffic),
             _traffic_json(new.traffic),
             segment=DEFAULT,
@@ -282,7 +261,7 @@ def _mirror_changes(
     return [
         Change(
             "mirror",
-            f"{service}{label} mirror to {to}: {_num(was)}% -> {_num(now)}%",
+            f"{service}{label} mirror to {to}: {percent(was)}% -> {percent(now)}%",
             service=service,
             segment=segment,
             version=to,
@@ -328,7 +307,7 @@ def _rules(old: Service, new: Service) -> list[Change]:
         segment = f"rule {rule.name}"
         was = before.get(rule.name)
         if was is None:
-            text = f"{name} {segment}: added ({_match(rule.match)}: {_shares(rule.traffic)})"
+            text = f"{name} {segment}: added ({_match(rule.match)}: {shares_text(rule.traffic)})"
             changes.append(
                 Change("rule", text, service=name, segment=segment, new=_rule_json(rule))
             )
@@ -346,7 +325,7 @@ def _rules(old: Service, new: Service) -> list[Change]:
                 )
             )
         if was.traffic != rule.traffic:
-            text = f"{name} {segment}: {_traffic_text(was.traffic, rule.traffic)}"
+            text = f"{name} {segment}: {traffic_change(was.traffic, rule.traffic)}"
             changes.append(
                 Change(
                     "traffic",
@@ -425,9 +404,8 @@ def _state(release: Incremental) -> str:
     if state is None:
         return "not started"
     step = min(state.step, len(release.steps) - 1)
-    text = (
-        f"{state.phase} at step {step + 1} of {len(release.steps)} ({_num(release.steps[step])}%)"
-    )
+    share = percent(release.steps[step])
+    text = f"{state.phase} at step {step + 1} of {len(release.steps)} ({share}%)"
     return f'{text}: "{state.reason}"' if state.reason else text
 
 
@@ -443,7 +421,7 @@ def _state_json(state: IncrementalState | None) -> dict[str, Any] | None:
 
 
 def _release(release: Incremental) -> str:
-    steps = ", ".join(f"{_num(s)}%" for s in release.steps)
+    steps = ", ".join(f"{percent(s)}%" for s in release.steps)
     return f"to {release.to}, steps {steps}, every {_seconds(release.interval_seconds)}"
 
 

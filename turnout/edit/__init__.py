@@ -23,7 +23,6 @@ from ._edits import (
     resume,
     rollback,
     set_traffic,
-    show_traffic,
 )
 from ._errors import EditError, GitError, InvalidSetError, NotFoundError, PhaseError
 from ._files import FileChange, commit, git_root, policy_files, write_atomically
@@ -48,7 +47,6 @@ __all__ = [
     "rollback",
     "set_release",
     "set_traffic",
-    "show_traffic",
     "write_atomically",
     "write_if_unchanged",
 ]

@@ -27,6 +27,8 @@ from turnout.policy import (
     Service,
     Traffic,
     parse_policies,
+    percent,
+    traffic_text,
 )
 
 from ._errors import EditError, InvalidSetError, NotFoundError, PhaseError
@@ -41,7 +43,6 @@ __all__ = [
     "resume",
     "rollback",
     "set_traffic",
-    "show_traffic",
 ]
 
 #: Phases in which an incremental release is under way (a rollback ends it).
@@ -104,18 +105,6 @@ def parse_shares(pairs: Sequence[str]) -> dict[str, Decimal]:
     return shares
 
 
-def show_traffic(traffic: Traffic | Mapping[str, Decimal]) -> str:
-    """`v1=95 v2=5`, or `instances`."""
-    if isinstance(traffic, str):
-        return traffic
-    pairs = traffic.items() if isinstance(traffic, Mapping) else traffic
-    return " ".join(f"{name}={_number(share)}" for name, share in pairs)
-
-
-def _number(value: Decimal) -> str:
-    return format(value.normalize(), "f")
-
-
 # -- the edits ------------------------------------------------------------------------------
 
 
@@ -125,11 +114,11 @@ def set_traffic(
     """Make the default route's (or a rule's) traffic exactly `shares`."""
     target = _Target.open(directory, service)
     node, old = target.traffic_node(rule)
-    target.editor.set_mapping(node, {name: _number(share) for name, share in shares.items()})
+    target.editor.set_mapping(node, {name: percent(share) for name, share in shares.items()})
     wanted = {name: share for name, share in shares.items() if share != 0}
     segment = f"{service} rule {rule}" if rule else service
-    summary = f"{segment} traffic {show_traffic(shares)} (was {show_traffic(old)})"
-    unchanged = f"{segment} traffic is already {show_traffic(shares)}"
+    summary = f"{segment} traffic {traffic_text(shares)} (was {traffic_text(old)})"
+    unchanged = f"{segment} traffic is already {traffic_text(shares)}"
     return target.finish(
         summary,
         unchanged,
@@ -147,7 +136,7 @@ def promote(directory: Path, service: str, version: str, *, now: datetime | None
     target.editor.set_mapping(traffic, {version: "100"})
     stable = target.field("stable")
     target.editor.replace(stable, restyle(stable, version))
-    parts = [f"traffic {version}=100 (was {show_traffic(old_traffic)})"]
+    parts = [f"traffic {version}=100 (was {traffic_text(old_traffic)})"]
     if current.stable != version:
         parts.append(f"stable {version} (was {current.stable})")
     release = current.incremental
@@ -164,7 +153,7 @@ def promote(directory: Path, service: str, version: str, *, now: datetime | None
             f"promote {release.to}, or roll it back first (turnout rollback {service})"
         )
     notes = tuple(
-        f"rule {rule.name} keeps its own traffic: {show_traffic(rule.traffic)}"
+        f"rule {rule.name} keeps its own traffic: {traffic_text(rule.traffic)}"
         for rule in current.rules
         if rule.traffic != ((version, Decimal(100)),)
     )
@@ -198,7 +187,7 @@ def rollback(
     node, old = target.traffic_node(rule)
     target.editor.set_mapping(node, {stable: "100"})
     segment = f"{service} rule {rule}" if rule else service
-    parts = [f"traffic {stable}=100 (was {show_traffic(old)})"]
+    parts = [f"traffic {stable}=100 (was {traffic_text(old)})"]
     release = current.incremental
     ends_release = (
         rule is None
@@ -250,7 +239,7 @@ def _flip(
     step = release.state.step if release.state else 0
     done = {"pause": "paused", "resume": "resumed"}[verb]
     target.set_state(release, after, f"{done} by turnout {verb}", now, step=None)
-    where = f"step {step + 1} of {len(release.steps)} ({_number(release.steps[step])}%)"
+    where = f"step {step + 1} of {len(release.steps)} ({percent(release.steps[step])}%)"
     summary = f"{verb} {service}: incremental release to {release.to} {after} at {where}"
 
     def flipped(edited: Service) -> bool:

@@ -15,9 +15,9 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
-from turnout.policy import Phase, Service
+from turnout.policy import Phase, Service, percent
 
-from ._edits import Edit, _number, _split, _Target
+from ._edits import Edit, _split, _Target
 from ._errors import EditError
 from ._files import write_atomically
 from ._yaml import restyle
@@ -54,7 +54,7 @@ def set_release(
         raise ConflictError(f"{service} changed in {target.file} since the driver last looked")
     if traffic is not None:
         node, _ = target.traffic_node(None)
-        target.editor.set_mapping(node, {v: _number(s) for v, s in traffic.items() if s != 0})
+        target.editor.set_mapping(node, {v: percent(s) for v, s in traffic.items() if s != 0})
     if stable is not None and stable != current.stable:
         field = target.field("stable")
         target.editor.replace(field, restyle(field, stable))

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -22,6 +21,7 @@ from typing import Any, NoReturn, TypeVar
 
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from ._durations import DURATION_PATTERN, parse_duration
 from ._errors import Problem
 
 T = TypeVar("T")
@@ -409,25 +409,13 @@ def fraction(ctx: Ctx, at: At) -> float:
     return float(value)
 
 
-_DURATION = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h))+")
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
-_UNIT_SECONDS = {"ms": Decimal("0.001"), "s": Decimal(1), "m": Decimal(60), "h": Decimal(3600)}
-_DURATION_HELP = 'e.g. "500ms", "2s", "1m30s" (units: ms, s, m, h)'
-
-
-@described({"type": "string", "pattern": r"^(?:\d+(?:\.\d+)?(?:ms|s|m|h))+$"})
+@described({"type": "string", "pattern": f"^{DURATION_PATTERN}$"})
 def duration(ctx: Ctx, at: At) -> float:
     """A positive duration like `500ms`, `2s`, `1m30s`, `1.5s`; returns seconds."""
     node = at.node
     if isinstance(node, ScalarNode) and str(node.tag) in (INT, FLOAT):
         ctx.fail(at, f'a duration needs a unit, e.g. "{node.value}s" (units: ms, s, m, h)')
-    text = string(ctx, at)
-    if not _DURATION.fullmatch(text):
-        ctx.fail(at, f'invalid duration "{text}": {_DURATION_HELP}')
-    seconds = sum(
-        (Decimal(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(text)),
-        Decimal(0),
-    )
-    if seconds <= 0:
-        ctx.fail(at, f'must be longer than 0, got "{text}"')
-    return float(seconds)
+    try:
+        return parse_duration(string(ctx, at))
+    except ValueError as exc:
+        ctx.fail(at, str(exc))

@@ -33,7 +33,6 @@ from turnout.release._machine import (
     judge_window,
     longest_window,
     reconcile,
-    show_traffic,
     step_traffic,
     window,
 )
@@ -62,7 +61,6 @@ __all__ = [
     "judge_window",
     "longest_window",
     "reconcile",
-    "show_traffic",
     "step_traffic",
     "window",
 ]

@@ -54,6 +54,8 @@ from turnout.policy import (
     Phase,
     Service,
     Traffic,
+    percent,
+    traffic_text,
 )
 
 __all__ = [
@@ -69,7 +71,6 @@ __all__ = [
     "judge_window",
     "longest_window",
     "reconcile",
-    "show_traffic",
     "step_traffic",
     "window",
 ]
@@ -162,15 +163,9 @@ def _split(traffic: Traffic) -> dict[str, Decimal] | None:
     return None if traffic == INSTANCES else dict(traffic)
 
 
-def _num(value: Decimal | float) -> str:
-    return format(Decimal(str(value)).normalize(), "f")
-
-
-def show_traffic(traffic: dict[str, Decimal] | None) -> str:
-    """`v1=90 v2=10`, or `instances`."""
-    if traffic is None:
-        return "instances"
-    return " ".join(f"{v}={_num(s)}" for v, s in traffic.items())
+def _show(traffic: dict[str, Decimal] | None) -> str:
+    """A mark's traffic (None: an instances pool) as the policy layer writes it."""
+    return traffic_text(INSTANCES if traffic is None else traffic)
 
 
 def step_traffic(service: Service, step: int) -> dict[str, Decimal]:
@@ -188,7 +183,7 @@ def _release(service: Service) -> Incremental:
 
 
 def _where(release: Incremental, step: int) -> str:
-    return f"step {step + 1}/{len(release.steps)} ({_num(release.steps[step])}%)"
+    return f"step {step + 1}/{len(release.steps)} ({percent(release.steps[step])}%)"
 
 
 def _seconds(value: float) -> str:
@@ -310,7 +305,7 @@ def _enter_step(service: Service, step: int, action: Action, why: str) -> Decisi
         action,
         "running",
         step,
-        f"{_where(release, step)}, traffic {show_traffic(traffic)}: {why}",
+        f"{_where(release, step)}, traffic {_show(traffic)}: {why}",
         traffic=traffic,
     )
 
@@ -443,11 +438,11 @@ def reconcile(service: Service, mark: Mark | None) -> Decision | None:
             "restore",
             "running",
             step,
-            f"{where}, traffic {show_traffic(traffic)}: {why}; the step is observed from now",
+            f"{where}, traffic {_show(traffic)}: {why}; the step is observed from now",
             traffic=traffic,
         )
     if phase in _ACTIVE:
-        return _pause(service, current, f"the driver last saw {show_traffic(mark.traffic)}")
+        return _pause(service, current, f"the driver last saw {_show(mark.traffic)}")
     return None
 
 
@@ -459,12 +454,12 @@ def _pause(service: Service, current: Mark, seen: str) -> Decision:
     if state.phase == "dark":
         expected = "the dark run leaves traffic alone"
     else:
-        expected = f"{_where(release, step)} is {show_traffic(step_traffic(service, step))}"
+        expected = f"{_where(release, step)} is {_show(step_traffic(service, step))}"
     return Decision(
         "pause",
         "paused",
         step,
-        f"traffic was edited by hand to {show_traffic(current.traffic)} "
+        f"traffic was edited by hand to {_show(current.traffic)} "
         f"({expected}; {seen}): paused so the edit stands; turnout resume "
         f"{service.name} restores the step's traffic, rollback or promote ends the release",
     )

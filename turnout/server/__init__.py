@@ -12,7 +12,7 @@ from __future__ import annotations
 from turnout.server._admin import AdminServer
 from turnout.server._analysis import VersionClusters, version_clusters
 from turnout.server._app import RETENTION, RETENTION_MARGIN, App, split_address
-from turnout.server._controller import Controller, Rejection, rejection_summary, summarize
+from turnout.server._controller import Controller, Rejection, rejection_summary
 from turnout.server._driving import (
     Driving,
     DrivingError,
@@ -68,7 +68,6 @@ __all__ = [
     "rejection_summary",
     "service_view",
     "split_address",
-    "summarize",
     "version_clusters",
     "watch_policies",
 ]

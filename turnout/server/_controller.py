@@ -8,7 +8,7 @@ and what is being served is left exactly as it was.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,8 +17,8 @@ from typing import Any
 import structlog
 
 from turnout.cache import InconsistentSnapshotError, Snapshot, SnapshotCache
-from turnout.compile import Compiled, Compiler
-from turnout.policy import PolicySet, PolicySetError, load_policies
+from turnout.compile import Compiled, Compiler, resources_by_type
+from turnout.policy import PolicySetError, load_policies, summarize
 from turnout.server._history import PolicyHistory
 
 log = structlog.get_logger("turnout.reload")
@@ -117,33 +117,24 @@ class Controller:
         }
 
 
-def _resolver(compiled: Compiled) -> Callable[[str], Snapshot]:
-    """node.cluster -> the checked snapshot of the gateways that Envoy gets, built once
-    per gateway set (:meth:`Compiled.for_gateways`)."""
+def _resolver(compiled: Compiled) -> Any:
+    """node.cluster -> snapshot of the gateways that Envoy gets, built once per gateway set."""
+    by_gateways: dict[tuple[str, ...], Snapshot] = {}
 
     def resolve(node_cluster: str) -> Snapshot:
-        return compiled.for_gateways(compiled.policies.gateways_for(node_cluster))
+        gateways = compiled.policies.gateways_for(node_cluster)
+        snapshot = by_gateways.get(gateways)
+        if snapshot is None:
+            if gateways == tuple(g.name for g in compiled.policies.gateways):
+                snapshot = compiled.snapshot
+            elif compiled.compiler is not None:
+                snapshot = compiled.compiler.snapshot(compiled.translation, gateways)
+            else:
+                snapshot = Snapshot.build(resources_by_type(compiled.translation.select(gateways)))
+            by_gateways[gateways] = snapshot
+        return snapshot
 
     return resolve
-
-
-def summarize(old: PolicySet | None, new: PolicySet) -> str:
-    """One line saying what changed between two sets, for the reload log event."""
-    if old is None:
-        return f"{len(new.gateways)} gateways, {len(new.services)} services"
-    old_services: Mapping[str, Any] = {s.name: s for s in old.services}
-    new_services: Mapping[str, Any] = {s.name: s for s in new.services}
-    parts = [f"+service {n}" for n in sorted(new_services.keys() - old_services.keys())]
-    parts += [f"-service {n}" for n in sorted(old_services.keys() - new_services.keys())]
-    for name in sorted(new_services.keys() & old_services.keys()):
-        before, after = old_services[name], new_services[name]
-        if before.traffic != after.traffic:
-            parts.append(f"{name} traffic {_traffic(before.traffic)} -> {_traffic(after.traffic)}")
-        elif before != after:
-            parts.append(f"{name} changed")
-    if {g.name: g for g in old.gateways} != {g.name: g for g in new.gateways}:
-        parts.append("gateways changed")
-    return "; ".join(parts) or "no change in policies"
 
 
 def rejection_summary(errors: Sequence[str]) -> str:
@@ -153,12 +144,6 @@ def rejection_summary(errors: Sequence[str]) -> str:
     first = " ".join(errors[0].split())
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     return f"{len(errors)} error(s): {first}{more}"
-
-
-def _traffic(traffic: Any) -> str:
-    if isinstance(traffic, str):
-        return traffic
-    return ",".join(f"{v}={share}" for v, share in traffic)
 
 
 def _rejection_json(rejection: Rejection | None) -> dict[str, Any] | None:
