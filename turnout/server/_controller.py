@@ -8,7 +8,7 @@ and what is being served is left exactly as it was.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +17,7 @@ from typing import Any
 import structlog
 
 from turnout.cache import InconsistentSnapshotError, Snapshot, SnapshotCache
-from turnout.compile import Compiled, Compiler, resources_by_type
+from turnout.compile import Compiled, Compiler
 from turnout.policy import PolicySetError, load_policies, summarize
 from turnout.server._history import PolicyHistory
 
@@ -117,22 +117,12 @@ class Controller:
         }
 
 
-def _resolver(compiled: Compiled) -> Any:
-    """node.cluster -> snapshot of the gateways that Envoy gets, built once per gateway set."""
-    by_gateways: dict[tuple[str, ...], Snapshot] = {}
+def _resolver(compiled: Compiled) -> Callable[[str], Snapshot]:
+    """node.cluster -> the checked snapshot of the gateways that Envoy gets, built once
+    per gateway set (:meth:`Compiled.for_gateways`)."""
 
     def resolve(node_cluster: str) -> Snapshot:
-        gateways = compiled.policies.gateways_for(node_cluster)
-        snapshot = by_gateways.get(gateways)
-        if snapshot is None:
-            if gateways == tuple(g.name for g in compiled.policies.gateways):
-                snapshot = compiled.snapshot
-            elif compiled.compiler is not None:
-                snapshot = compiled.compiler.snapshot(compiled.translation, gateways)
-            else:
-                snapshot = Snapshot.build(resources_by_type(compiled.translation.select(gateways)))
-            by_gateways[gateways] = snapshot
-        return snapshot
+        return compiled.for_gateways(compiled.policies.gateways_for(node_cluster))
 
     return resolve
 
