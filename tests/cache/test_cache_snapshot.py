@@ -197,3 +197,28 @@ def test_check_lists_every_problem() -> None:
         "route configuration 'public': no cluster 'gone'",
     )
     assert "no cluster 'gone'" in str(raised.value)
+
+
+def test_check_skips_nothing_against_a_snapshot_that_did_not_pass() -> None:
+    """check(previous) skips what it shares with ``previous`` only when ``previous``
+    passed its own check: a retry of a rejected snapshot (the very same resources) is
+    rejected again, and so is one against a snapshot never checked."""
+    broken = Snapshot.of(
+        clusters=[eds_cluster("a")],
+        endpoints=[assignment("a")],
+        listeners=[rds_listener("public", "public")],
+        routes=[weighted_routes("public", {"a": 50, "ghost": 50})],
+    )
+    with pytest.raises(InconsistentSnapshotError):
+        broken.check()
+    retry = Snapshot({t: broken.resources(t) for t in ORDER}, previous=broken)
+    with pytest.raises(InconsistentSnapshotError) as raised:
+        retry.check(broken)
+    assert raised.value.problems == ("route configuration 'public': no cluster 'ghost'",)
+    assert not broken.checked
+    assert not retry.checked
+    unchecked = Snapshot({t: broken.resources(t) for t in ORDER})
+    with pytest.raises(InconsistentSnapshotError):
+        Snapshot({t: broken.resources(t) for t in ORDER}, previous=unchecked).check(unchecked)
+    good = make_snapshot({"a": 100})
+    assert good.checked
