@@ -22,6 +22,9 @@ def test_public_surface() -> None:
         "PrometheusError",
         "PrometheusSource",
         "ProportionTest",
+        "QueryLike",
+        "QueryResult",
+        "QuerySource",
         "Thresholds",
         "Verdict",
         "VersionKey",
@@ -31,6 +34,7 @@ def test_public_surface() -> None:
         "judge",
         "judge_dark",
         "mann_whitney",
+        "measure_queries",
         "normal_sf",
         "two_proportions",
     }

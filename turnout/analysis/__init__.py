@@ -24,6 +24,7 @@ from turnout.analysis._judge import (
     judge_dark,
 )
 from turnout.analysis._prometheus import PrometheusError, PrometheusSource
+from turnout.analysis._queries import QueryLike, QueryResult, QuerySource, measure_queries
 from turnout.analysis._sink import MetricsSink
 from turnout.analysis._source import MetricsSource
 from turnout.analysis._stats import (
@@ -52,6 +53,9 @@ __all__ = [
     "PrometheusError",
     "PrometheusSource",
     "ProportionTest",
+    "QueryLike",
+    "QueryResult",
+    "QuerySource",
     "Thresholds",
     "Verdict",
     "VersionKey",
@@ -61,6 +65,7 @@ __all__ = [
     "judge",
     "judge_dark",
     "mann_whitney",
+    "measure_queries",
     "normal_sf",
     "two_proportions",
 ]

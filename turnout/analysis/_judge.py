@@ -33,6 +33,12 @@ its figures also breach a threshold), while a clearly worse one fails as soon as
 has `min_requests`: 20% errors against a 1% limit is significant at p < 1e-10 with 100
 requests.
 
+Custom checks (`analysis.queries`, measured by `measure_queries`) are judged beside
+these: a query's value above its `max` (or above stable's by more than `maxIncrease`)
+fails; there is no test of significance for an arbitrary query, so the value is the
+verdict. A query without data holds the verdict (it never passes). Every verdict lists
+each query's value with its limit among its checks (`query:NAME`).
+
 The same rule judges dark traffic (`judge_dark`): the mirror target's cluster counts
 the mirrored copies (its answers are discarded by Envoy, but its stats are its own),
 judged against the light version that served the originals.
@@ -41,10 +47,12 @@ judged against the light version that served the originals.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from turnout.analysis._figures import Figures, Histogram
+from turnout.analysis._queries import QueryResult
 from turnout.analysis._stats import binomial_sf, mann_whitney, two_proportions
 
 __all__ = ["AnalysisLike", "Check", "Outcome", "Thresholds", "Verdict", "judge", "judge_dark"]
@@ -282,9 +290,58 @@ def _describe(check: Check, canary: str, baseline: str) -> str:
     return f"{what}, but not significant (p={check.p_value:.2g})"
 
 
-def judge(canary: Figures, baseline: Figures, thresholds: Thresholds) -> Verdict:
-    """Judge `canary` against `baseline` (figures over the same window)."""
-    return _judge(canary, baseline, thresholds, "canary")
+def judge(
+    canary: Figures,
+    baseline: Figures,
+    thresholds: Thresholds,
+    queries: Sequence[QueryResult] = (),
+) -> Verdict:
+    """Judge `canary` against `baseline` (figures over the same window), and the custom
+    checks measured for the same window (`queries`)."""
+    return _judge(canary, baseline, thresholds, "canary", queries)
+
+
+def _query_check(result: QueryResult) -> Check:
+    """A measured custom check against its limit (`query:NAME`)."""
+    value = result.value if result.value is not None else math.nan
+    if result.max_increase is not None:
+        base = result.baseline if result.baseline is not None else math.nan
+        difference = value - base
+        breached = difference > result.max_increase
+        effect = {"value": value, "stable": base, "difference": difference}
+        limit, observed = result.max_increase, difference
+    else:
+        limit = result.max if result.max is not None else math.inf
+        breached, effect, observed = value > limit, {"value": value}, value
+    return Check(
+        f"query:{result.name}",
+        observed,
+        limit,
+        breached,
+        0.0 if breached else 1.0,
+        breached,
+        effect,
+        note=result.query,
+    )
+
+
+def _describe_query(check: Check, result: QueryResult, canary: str, baseline: str) -> str:
+    name = result.name
+    if result.max_increase is not None:
+        what = (
+            f"{name} {_fmt(check.effect['value'])} for {canary} vs {_fmt(check.effect['stable'])} "
+            f"for {baseline}: +{_fmt(check.value)}"
+        )
+        limit = f"maxIncrease {_fmt(check.limit)}"
+    else:
+        what, limit = f"{name} {_fmt(check.value)} for {canary}", f"max {_fmt(check.limit)}"
+    return f"{what} > {limit}" if check.breached else f"{what} (within {limit})"
+
+
+def _no_data(result: QueryResult, canary: str, baseline: str) -> str:
+    which = canary if result.value is None else baseline
+    why = f": {result.error}" if result.error else ""
+    return f"{result.name}: no data for {which}{why} (a custom check without data holds)"
 
 
 def judge_dark(dark: Figures, light: Figures, thresholds: Thresholds) -> Verdict:
@@ -293,11 +350,36 @@ def judge_dark(dark: Figures, light: Figures, thresholds: Thresholds) -> Verdict
     return _judge(dark, light, thresholds, "dark")
 
 
-def _judge(c: Figures, b: Figures, t: Thresholds, kind: Literal["canary", "dark"]) -> Verdict:
-    def verdict(outcome: Outcome, reasons: list[str], checks: list[Check]) -> Verdict:
-        return Verdict(outcome, tuple(reasons), tuple(checks), c, b, t.confidence, kind)
-
+def _judge(
+    c: Figures,
+    b: Figures,
+    t: Thresholds,
+    kind: Literal["canary", "dark"],
+    queries: Sequence[QueryResult] = (),
+) -> Verdict:
     cname, bname = c.name, b.name
+    measured = [(q, _query_check(q)) for q in queries if q.measured]
+    query_checks = [check for _, check in measured]
+    query_reasons = [_describe_query(check, q, cname, bname) for q, check in measured]
+    no_data = [_no_data(q, cname, bname) for q in queries if not q.measured]
+    query_failed = [
+        r for (_, check), r in zip(measured, query_reasons, strict=True) if check.failed
+    ]
+
+    def verdict(outcome: Outcome, reasons: list[str], checks: list[Check]) -> Verdict:
+        if outcome == "pass" and no_data:
+            outcome, reasons = "hold", [*no_data, *reasons]
+        elif outcome == "hold":
+            reasons = [*reasons, *no_data]
+        if query_failed and outcome != "fail":
+            outcome, reasons = "fail", query_failed
+        elif outcome == "fail":
+            reasons = [*reasons, *query_failed]
+        else:
+            reasons = [*reasons, *(r for r in query_reasons if r not in query_failed)]
+        every = (*checks, *query_checks)
+        return Verdict(outcome, tuple(reasons), every, c, b, t.confidence, kind)
+
     if c.requests < t.min_requests:
         why = f"{cname}: {c.requests} requests, fewer than minRequests {t.min_requests}"
         if c.proxies == 0:
@@ -339,7 +421,7 @@ def _judge(c: Figures, b: Figures, t: Thresholds, kind: Literal["canary", "dark"
     failed = [check for check in checks if check.failed]
     if failed:
         return verdict("fail", [_describe(check, cname, bname) for check in failed], checks)
-    if not checks:
+    if not checks and not query_checks:
         return verdict("hold", notes or ["no thresholds to judge"], checks)
     reasons = [_describe(check, cname, bname) for check in checks if check.breached]
     if not reasons:

@@ -38,6 +38,7 @@ import aiohttp
 
 from turnout.analysis._clusters import ClusterMap, clusters_of, resolver
 from turnout.analysis._figures import Figures, Histogram
+from turnout.analysis._queries import vector_value
 
 __all__ = ["PrometheusError", "PrometheusSource"]
 
@@ -113,6 +114,12 @@ class PrometheusSource:
         data = await self._get("/api/v1/query", {"query": promql, "time": f"{at:.3f}"})
         result: list[dict[str, Any]] = data.get("result", [])
         return result
+
+    async def value(self, promql: str, at: float) -> float | None:
+        """An instant query's value (a vector's sum, or a scalar); None: no data. For
+        `analysis.queries` (`measure_queries`)."""
+        data = await self._get("/api/v1/query", {"query": promql, "time": f"{at:.3f}"})
+        return vector_value(data)
 
     async def figures(
         self, service: str, version: str, since: float, until: float | None = None
