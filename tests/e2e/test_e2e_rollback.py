@@ -54,7 +54,7 @@ def traffic(client: httpx.Client, stop: threading.Event, answers: list[tuple[flo
     while not stop.is_set():
         answer = served_by(client.get("/", headers={"Host": HOST}))
         answers.append((time.monotonic(), answer))
-        time.sleep(0.005)
+        time.sleep(0.005)  # pacing the load generator: steady traffic, not a flood
 
 
 def test_rollback_reaches_every_envoy_within_a_second(tmp_path: Path) -> None:
@@ -155,7 +155,11 @@ incremental:
             + ", ".join(f"{t * 1000:.0f} ms" for t in sorted(after_write))
             + f"; the command ran {(returned - started) * 1000:.0f} ms"
         )
-        time.sleep(0.2)
+        wait_until(
+            lambda: all(sum(at > acked + 0.05 for at, _ in list(a)) >= 10 for a in answers),
+            5,
+            what="traffic through both Envoys after the rollback",
+        )
         stop.set()
         for sender in senders:
             sender.join(5)
