@@ -15,6 +15,7 @@ def test_public_surface() -> None:
             "LISTENER_TYPE",
             "ORDER",
             "ROUTE_TYPE",
+            "SCOPED_ROUTE_TYPE",
             "CachedResource",
             "InconsistentSnapshotError",
             "ResourcePool",
@@ -26,6 +27,7 @@ def test_public_surface() -> None:
             "eds_name",
             "intern_names",
             "listener_route_names",
+            "listener_scoped_routes",
             "pairs_version",
             "route_cluster_names",
             "short_name",
@@ -38,5 +40,6 @@ def test_public_surface() -> None:
         turnout.cache.CLUSTER_TYPE,
         turnout.cache.ENDPOINT_TYPE,
         turnout.cache.LISTENER_TYPE,
+        turnout.cache.SCOPED_ROUTE_TYPE,
         turnout.cache.ROUTE_TYPE,
     )

@@ -9,6 +9,8 @@ import textwrap
 
 import pytest
 from envoy.config.cluster.v3.cluster_pb2 import Cluster
+from envoy.config.route.v3.route_pb2 import RouteConfiguration
+from envoy.config.route.v3.scoped_route_pb2 import ScopedRouteConfiguration
 
 from turnout.cache import (
     CLUSTER_TYPE,
@@ -222,3 +224,14 @@ def test_check_skips_nothing_against_a_snapshot_that_did_not_pass() -> None:
         Snapshot({t: broken.resources(t) for t in ORDER}, previous=unchecked).check(unchecked)
     good = make_snapshot({"a": 100})
     assert good.checked
+
+
+def test_a_scope_fetches_its_route_configuration() -> None:
+    """A route configuration fetched by a scope (of a listener routing by scoped RDS) is
+    in use, and a scope naming a route configuration the snapshot lacks is a problem."""
+    scope = ScopedRouteConfiguration(name="public/a", route_configuration_name="public/a")
+    routes = RouteConfiguration(name="public/a")
+    Snapshot.of(routes=[routes], scoped_routes=[scope]).check()
+    with pytest.raises(InconsistentSnapshotError) as raised:
+        Snapshot.of(scoped_routes=[scope]).check()
+    assert raised.value.problems == ("scope public/a: no route configuration 'public/a'",)

@@ -13,6 +13,7 @@ from turnout.cache._references import (
     HCM_TYPE,
     eds_name,
     listener_route_names,
+    listener_scoped_routes,
     route_cluster_names,
     virtual_host_cluster_names,
 )
@@ -31,6 +32,7 @@ from turnout.cache._types import (
     LISTENER_TYPE,
     ORDER,
     ROUTE_TYPE,
+    SCOPED_ROUTE_TYPE,
     short_name,
 )
 
@@ -41,6 +43,7 @@ __all__ = [
     "LISTENER_TYPE",
     "ORDER",
     "ROUTE_TYPE",
+    "SCOPED_ROUTE_TYPE",
     "CachedResource",
     "InconsistentSnapshotError",
     "ResourcePool",
@@ -52,6 +55,7 @@ __all__ = [
     "eds_name",
     "intern_names",
     "listener_route_names",
+    "listener_scoped_routes",
     "pairs_version",
     "route_cluster_names",
     "short_name",

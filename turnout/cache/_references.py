@@ -7,7 +7,10 @@ server's make-before-break follow.
   rejects nothing, but mirrors to a missing cluster are silently dropped.
   ``cluster_header`` names a cluster only at request time and cannot be followed.
 - A listener names route configurations only inside the opaque ``typed_config`` of
-  its HTTP connection manager filters, so the Any has to be decoded to find them.
+  its HTTP connection manager filters, so the Any has to be decoded to find them. A
+  connection manager routing by scoped RDS names none: it takes every scope there is
+  (``listener_scoped_routes`` gives its scope set's name), and each
+  ScopedRouteConfiguration names its route configuration.
 - An EDS cluster is filled by the ClusterLoadAssignment named by
   ``eds_cluster_config.service_name``, or by the cluster's own name when that is empty.
 """
@@ -30,6 +33,7 @@ __all__ = [
     "HCM_TYPE",
     "eds_name",
     "listener_route_names",
+    "listener_scoped_routes",
     "route_cluster_names",
     "virtual_host_cluster_names",
 ]
@@ -71,6 +75,16 @@ def listener_route_names(listener: Listener) -> frozenset[str]:
         if hcm.HasField("rds") and hcm.rds.route_config_name:
             names.add(hcm.rds.route_config_name)
     return frozenset(names)
+
+
+def listener_scoped_routes(listener: Listener) -> frozenset[str]:
+    """The names of the scoped route sets (``scoped_routes.name``) a listener's HTTP
+    connection managers take by scoped RDS."""
+    return frozenset(
+        hcm.scoped_routes.name
+        for hcm in _connection_managers(listener)
+        if hcm.HasField("scoped_routes") and hcm.scoped_routes.HasField("scoped_rds")
+    )
 
 
 def eds_name(cluster: Cluster) -> str | None:

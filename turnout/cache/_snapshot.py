@@ -29,12 +29,20 @@ from envoy.config.cluster.v3.cluster_pb2 import Cluster
 from envoy.config.endpoint.v3.endpoint_pb2 import ClusterLoadAssignment
 from envoy.config.listener.v3.listener_pb2 import Listener
 from envoy.config.route.v3.route_pb2 import RouteConfiguration
+from envoy.config.route.v3.scoped_route_pb2 import ScopedRouteConfiguration
 from google.protobuf.any_pb2 import Any
 from google.protobuf.message import Message
 
 from turnout._protowire import length_delimited, varint
 from turnout.cache._references import eds_name, listener_route_names, route_cluster_names
-from turnout.cache._types import CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ORDER, ROUTE_TYPE
+from turnout.cache._types import (
+    CLUSTER_TYPE,
+    ENDPOINT_TYPE,
+    LISTENER_TYPE,
+    ORDER,
+    ROUTE_TYPE,
+    SCOPED_ROUTE_TYPE,
+)
 
 __all__ = [
     "CachedResource",
@@ -54,6 +62,7 @@ _MESSAGE_TYPES: Mapping[str, type[Message]] = {
     ENDPOINT_TYPE: ClusterLoadAssignment,
     LISTENER_TYPE: Listener,
     ROUTE_TYPE: RouteConfiguration,
+    SCOPED_ROUTE_TYPE: ScopedRouteConfiguration,
 }
 
 
@@ -210,7 +219,7 @@ def intern_names(names: Iterable[str]) -> frozenset[str]:
 
 
 class Snapshot:
-    """The resources of the four types one proxy group gets, immutable once built.
+    """The resources of the five types one proxy group gets, immutable once built.
 
     What streams derive from a snapshot (a selection of names, a response's framing)
     is computed once and kept with it: a publish makes a new snapshot, so the memo
@@ -275,6 +284,7 @@ class Snapshot:
         endpoints: Iterable[ClusterLoadAssignment] = (),
         listeners: Iterable[Listener] = (),
         routes: Iterable[RouteConfiguration] = (),
+        scoped_routes: Iterable[ScopedRouteConfiguration] = (),
     ) -> Snapshot:
         """:meth:`build` with one keyword per type."""
         return cls.build(
@@ -283,6 +293,7 @@ class Snapshot:
                 ENDPOINT_TYPE: endpoints,
                 LISTENER_TYPE: listeners,
                 ROUTE_TYPE: routes,
+                SCOPED_ROUTE_TYPE: scoped_routes,
             }
         )
 
@@ -325,8 +336,9 @@ class Snapshot:
 
         - every assignment fills some EDS cluster, and every EDS cluster has one
           (Envoy keeps a cluster without its assignment warming forever);
-        - every route configuration is fetched by some listener, and every name a
-          listener fetches exists (a listener without its routes never warms);
+        - every route configuration is fetched by some listener or scope (of a
+          listener routing by scoped RDS), and every name a listener or scope fetches
+          exists (a listener without its routes never warms);
         - every cluster a route routes or mirrors to exists.
 
         ``previous`` lets it skip what both share (the cluster/assignment pairing when
@@ -360,10 +372,13 @@ class Snapshot:
         fetched_by: dict[str, list[str]] = {}
         for listener in listeners.values():
             for name in listener.references:
-                fetched_by.setdefault(name, []).append(listener.name)
+                fetched_by.setdefault(name, []).append(f"listener {listener.name}")
+        for scope in self._resources[SCOPED_ROUTE_TYPE].values():
+            for name in scope.references:
+                fetched_by.setdefault(name, []).append(f"scope {scope.name}")
         for name in sorted(set(fetched_by) - set(routes)):
             problems.append(
-                f"listener {', '.join(sorted(fetched_by[name]))}: no route configuration {name!r}"
+                f"{', '.join(sorted(fetched_by[name]))}: no route configuration {name!r}"
             )
         for name in sorted(set(routes) - set(fetched_by)):
             problems.append(f"route configuration {name!r}: no listener uses it")
@@ -385,7 +400,7 @@ class Snapshot:
 
     def __repr__(self) -> str:
         counts = ", ".join(f"{len(self._resources[t])}" for t in ORDER)
-        return f"<Snapshot {self._version} clusters/endpoints/listeners/routes={counts}>"
+        return f"<Snapshot {self._version} clusters/endpoints/listeners/scopes/routes={counts}>"
 
 
 def _pairing_problems(
@@ -449,4 +464,6 @@ def _references_of(message: Message) -> frozenset[str]:
         return listener_route_names(message)
     if isinstance(message, RouteConfiguration):
         return route_cluster_names(message)
+    if isinstance(message, ScopedRouteConfiguration):
+        return frozenset({message.route_configuration_name})
     return frozenset()
