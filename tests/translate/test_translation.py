@@ -32,11 +32,13 @@ def _serialized(resources: Resources) -> list[bytes]:
 def test_public_surface() -> None:
     """turnout.translate exports exactly its documented API."""
     assert sorted(turnout.translate.__all__) == [
+        "COMPARE_HEADER",
         "Resources",
         "RouteParts",
         "Translation",
         "Translator",
         "cluster_name",
+        "compare_cluster_name",
         "pool_cluster_name",
         "to_json",
         "translate",

@@ -31,7 +31,7 @@ from turnout.cache import (
     ResourcePool,
     Snapshot,
 )
-from turnout.policy import PolicySet
+from turnout.policy import Endpoint, PolicySet
 from turnout.translate import Resources, Translation, Translator
 
 Gateways = tuple[str, ...]
@@ -110,8 +110,9 @@ class Compiler:
     turning incremental compiles off.
     """
 
-    def __init__(self) -> None:
-        self.translator = Translator()
+    def __init__(self, comparators: Sequence[Endpoint] = ()) -> None:
+        """``comparators``: `turnout serve --comparator` (see Translator)."""
+        self.translator = Translator(comparators)
         self.pool = ResourcePool()
         self._checked: dict[Gateways, _Built] = {}
         """Per gateway set, the last build that passed the check: the only thing a new

@@ -8,15 +8,18 @@ messages (serialized deterministically), so snapshot versions can be content has
 
 from __future__ import annotations
 
+from ._compare import COMPARE_HEADER, compare_cluster_name
 from ._names import cluster_name, pool_cluster_name
 from ._translation import Resources, RouteParts, Translation, Translator, to_json, translate
 
 __all__ = [
+    "COMPARE_HEADER",
     "Resources",
     "RouteParts",
     "Translation",
     "Translator",
     "cluster_name",
+    "compare_cluster_name",
     "pool_cluster_name",
     "to_json",
     "translate",

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Sequence
 
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.core.v3 import (
@@ -31,6 +32,7 @@ from google.protobuf import struct_pb2, wrappers_pb2
 from turnout.policy import INSTANCES, Endpoint, HealthCheck, Service
 
 from ._common import ads, duration
+from ._compare import compare_cluster, compares
 from ._names import cluster_name, pool_cluster_name
 
 __all__ = ["METADATA_NAMESPACE", "service_clusters", "uses_pool"]
@@ -47,9 +49,10 @@ def uses_pool(service: Service) -> bool:
 
 
 def service_clusters(
-    service: Service,
+    service: Service, comparators: Sequence[Endpoint] = ()
 ) -> tuple[list[cluster_pb2.Cluster], list[endpoint_pb2.ClusterLoadAssignment]]:
-    """Every cluster of one service, and the assignments of those that use EDS."""
+    """Every cluster of one service, and the assignments of those that use EDS; with
+    ``comparators``, the comparators' cluster when a mirror has `compare:`."""
     members: list[tuple[str, list[endpoint_components_pb2.LbEndpoint], list[str]]] = [
         (
             cluster_name(service.name, version.name),
@@ -87,6 +90,8 @@ def service_clusters(
             cluster.dns_lookup_family = cluster_pb2.Cluster.V4_PREFERRED
             cluster.load_assignment.CopyFrom(assignment)
         clusters.append(cluster)
+    if comparators and compares(service):
+        clusters.append(compare_cluster(service, comparators))
     return clusters, assignments
 
 

@@ -34,6 +34,7 @@ from turnout.policy import (
 )
 
 from ._common import duration
+from ._compare import compare_cluster_name, mark_copy
 from ._names import cluster_name, pool_cluster_name, route_name
 
 __all__ = ["cookie_regex", "route_configuration", "share_weight", "virtual_host"]
@@ -50,8 +51,9 @@ def route_configuration(gateway: str, services: Sequence[Service]) -> route_pb2.
     )
 
 
-def virtual_host(service: Service) -> route_components_pb2.VirtualHost:
-    """A service's virtual host: pin routes, then rules in order, then the default route."""
+def virtual_host(service: Service, *, comparing: bool = False) -> route_components_pb2.VirtualHost:
+    """A service's virtual host: pin routes, then rules in order, then the default route.
+    ``comparing``: comparators are configured, so mirrors with `compare:` copy to them."""
     routes: list[route_components_pb2.Route] = []
     if service.pin_header is not None:
         routes.extend(
@@ -66,7 +68,9 @@ def virtual_host(service: Service) -> route_components_pb2.VirtualHost:
         Route(
             name=route_name(service.name, "rule", rule.name),
             match=_route_match(rule.match),
-            route=_action(service, rule.traffic, rule.mirror),
+            route=_action(
+                service, rule.traffic, rule.mirror, ("rule", rule.name), comparing=comparing
+            ),
         )
         for rule in service.rules
     )
@@ -74,7 +78,9 @@ def virtual_host(service: Service) -> route_components_pb2.VirtualHost:
         Route(
             name=route_name(service.name, "default"),
             match=route_components_pb2.RouteMatch(prefix="/"),
-            route=_action(service, service.traffic, service.mirror),
+            route=_action(
+                service, service.traffic, service.mirror, ("default",), comparing=comparing
+            ),
         )
     )
     return route_components_pb2.VirtualHost(
@@ -91,7 +97,12 @@ def share_weight(share: Decimal) -> int:
 
 
 def _action(
-    service: Service, traffic: Traffic, mirror: Mirror | None
+    service: Service,
+    traffic: Traffic,
+    mirror: Mirror | None,
+    route: tuple[str, ...],
+    *,
+    comparing: bool = False,
 ) -> route_components_pb2.RouteAction:
     action = RouteAction()
     if traffic == INSTANCES:
@@ -120,12 +131,14 @@ def _action(
     if service.sticky is not None:
         action.hash_policy.append(_hash_policy(service.sticky))
     if mirror is not None and mirror.percent > 0:
-        action.request_mirror_policies.append(
-            RouteAction.RequestMirrorPolicy(
-                cluster=cluster_name(service.name, mirror.to),
-                runtime_fraction=_fraction(mirror.percent),
-            )
+        policy = RouteAction.RequestMirrorPolicy(
+            cluster=cluster_name(service.name, mirror.to),
+            runtime_fraction=_fraction(mirror.percent),
         )
+        if comparing and mirror.compare is not None:  # see _compare: to the comparators
+            policy.cluster = compare_cluster_name(service.name)
+            policy.request_headers_mutations.append(mark_copy(route_name(service.name, *route)))
+        action.request_mirror_policies.append(policy)
     return action
 
 

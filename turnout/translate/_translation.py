@@ -25,7 +25,7 @@ from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from turnout._protowire import length_delimited
-from turnout.policy import Gateway, PolicySet, Service
+from turnout.policy import Endpoint, Gateway, PolicySet, Service
 
 from ._clusters import service_clusters
 from ._listeners import listener
@@ -181,7 +181,10 @@ class Translator:
     so tests and benchmarks can see it.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, comparators: Sequence[Endpoint] = ()) -> None:
+        """``comparators``: where mirrors with `compare:` copy to (`turnout serve
+        --comparator`); without, they copy to the dark version."""
+        self.comparators = tuple(comparators)
         self._services: dict[str, _ServicePart] = {}
         self._gateways: dict[str, _GatewayPart] = {}
         self.translated_services = 0
@@ -195,7 +198,7 @@ class Translator:
         for service in policies.services:
             part = self._services.get(service.name)
             if part is None or (part.service is not service and part.service != service):
-                part = _service_part(service, part)
+                part = _service_part(service, part, self.comparators)
                 self.translated_services += 1
             services[service.name] = part
         ordered = [services[name] for name in sorted(services)]
@@ -233,9 +236,11 @@ def _same(before: tuple[_ServicePart, ...], after: tuple[_ServicePart, ...]) -> 
     )
 
 
-def _service_part(service: Service, previous: _ServicePart | None) -> _ServicePart:
-    clusters, endpoints = service_clusters(service)
-    vhost = virtual_host(service)
+def _service_part(
+    service: Service, previous: _ServicePart | None, comparators: tuple[Endpoint, ...] = ()
+) -> _ServicePart:
+    clusters, endpoints = service_clusters(service, comparators)
+    vhost = virtual_host(service, comparing=True) if comparators else virtual_host(service)
     if previous is not None:
         # A traffic change leaves the clusters as they were: hand back the previous
         # (equal) messages, so what is cached for them downstream stays valid.
