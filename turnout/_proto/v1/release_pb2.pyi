@@ -115,7 +115,7 @@ class VersionEndpoints(_message.Message):
     def __init__(self, version: _Optional[str] = ..., total: _Optional[int] = ..., healthy: _Optional[int] = ...) -> None: ...
 
 class DarkAnalysis(_message.Message):
-    __slots__ = ("to", "light", "segments", "at", "window_start", "window_seconds", "outcome", "reasons", "dark", "light_figures", "checks", "confidence", "error", "window_note", "note")
+    __slots__ = ("to", "light", "segments", "at", "window_start", "window_seconds", "outcome", "reasons", "dark", "light_figures", "checks", "confidence", "error", "window_note", "note", "comparison")
     TO_FIELD_NUMBER: _ClassVar[int]
     LIGHT_FIELD_NUMBER: _ClassVar[int]
     SEGMENTS_FIELD_NUMBER: _ClassVar[int]
@@ -131,6 +131,7 @@ class DarkAnalysis(_message.Message):
     ERROR_FIELD_NUMBER: _ClassVar[int]
     WINDOW_NOTE_FIELD_NUMBER: _ClassVar[int]
     NOTE_FIELD_NUMBER: _ClassVar[int]
+    COMPARISON_FIELD_NUMBER: _ClassVar[int]
     to: str
     light: _containers.RepeatedScalarFieldContainer[str]
     segments: _containers.RepeatedScalarFieldContainer[str]
@@ -146,7 +147,71 @@ class DarkAnalysis(_message.Message):
     error: str
     window_note: str
     note: str
-    def __init__(self, to: _Optional[str] = ..., light: _Optional[_Iterable[str]] = ..., segments: _Optional[_Iterable[str]] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_seconds: _Optional[float] = ..., outcome: _Optional[str] = ..., reasons: _Optional[_Iterable[str]] = ..., dark: _Optional[_Union[VersionFigures, _Mapping]] = ..., light_figures: _Optional[_Union[VersionFigures, _Mapping]] = ..., checks: _Optional[_Iterable[_Union[Check, _Mapping]]] = ..., confidence: _Optional[float] = ..., error: _Optional[str] = ..., window_note: _Optional[str] = ..., note: _Optional[str] = ...) -> None: ...
+    comparison: Comparison
+    def __init__(self, to: _Optional[str] = ..., light: _Optional[_Iterable[str]] = ..., segments: _Optional[_Iterable[str]] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_seconds: _Optional[float] = ..., outcome: _Optional[str] = ..., reasons: _Optional[_Iterable[str]] = ..., dark: _Optional[_Union[VersionFigures, _Mapping]] = ..., light_figures: _Optional[_Union[VersionFigures, _Mapping]] = ..., checks: _Optional[_Iterable[_Union[Check, _Mapping]]] = ..., confidence: _Optional[float] = ..., error: _Optional[str] = ..., window_note: _Optional[str] = ..., note: _Optional[str] = ..., comparison: _Optional[_Union[Comparison, _Mapping]] = ...) -> None: ...
+
+class Comparison(_message.Message):
+    __slots__ = ("light", "compared", "differing", "noise", "differing_rate", "max_diff_rate", "fields", "skipped", "comparators", "error")
+    class SkippedEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    LIGHT_FIELD_NUMBER: _ClassVar[int]
+    COMPARED_FIELD_NUMBER: _ClassVar[int]
+    DIFFERING_FIELD_NUMBER: _ClassVar[int]
+    NOISE_FIELD_NUMBER: _ClassVar[int]
+    DIFFERING_RATE_FIELD_NUMBER: _ClassVar[int]
+    MAX_DIFF_RATE_FIELD_NUMBER: _ClassVar[int]
+    FIELDS_FIELD_NUMBER: _ClassVar[int]
+    SKIPPED_FIELD_NUMBER: _ClassVar[int]
+    COMPARATORS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    light: str
+    compared: int
+    differing: int
+    noise: int
+    differing_rate: float
+    max_diff_rate: float
+    fields: _containers.RepeatedCompositeFieldContainer[FieldDiff]
+    skipped: _containers.ScalarMap[str, int]
+    comparators: int
+    error: str
+    def __init__(self, light: _Optional[str] = ..., compared: _Optional[int] = ..., differing: _Optional[int] = ..., noise: _Optional[int] = ..., differing_rate: _Optional[float] = ..., max_diff_rate: _Optional[float] = ..., fields: _Optional[_Iterable[_Union[FieldDiff, _Mapping]]] = ..., skipped: _Optional[_Mapping[str, int]] = ..., comparators: _Optional[int] = ..., error: _Optional[str] = ...) -> None: ...
+
+class FieldDiff(_message.Message):
+    __slots__ = ("field", "differing", "noise", "beyond_noise", "examples")
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    DIFFERING_FIELD_NUMBER: _ClassVar[int]
+    NOISE_FIELD_NUMBER: _ClassVar[int]
+    BEYOND_NOISE_FIELD_NUMBER: _ClassVar[int]
+    EXAMPLES_FIELD_NUMBER: _ClassVar[int]
+    field: str
+    differing: int
+    noise: int
+    beyond_noise: bool
+    examples: _containers.RepeatedCompositeFieldContainer[DiffExample]
+    def __init__(self, field: _Optional[str] = ..., differing: _Optional[int] = ..., noise: _Optional[int] = ..., beyond_noise: _Optional[bool] = ..., examples: _Optional[_Iterable[_Union[DiffExample, _Mapping]]] = ...) -> None: ...
+
+class DiffExample(_message.Message):
+    __slots__ = ("method", "path", "query", "light", "other", "kind", "at")
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    QUERY_FIELD_NUMBER: _ClassVar[int]
+    LIGHT_FIELD_NUMBER: _ClassVar[int]
+    OTHER_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    method: str
+    path: str
+    query: str
+    light: str
+    other: str
+    kind: str
+    at: _timestamp_pb2.Timestamp
+    def __init__(self, method: _Optional[str] = ..., path: _Optional[str] = ..., query: _Optional[str] = ..., light: _Optional[str] = ..., other: _Optional[str] = ..., kind: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Segment(_message.Message):
     __slots__ = ("name", "is_rule", "shares", "instances", "mirror")
@@ -375,3 +440,118 @@ class StatusEvent(_message.Message):
     proxy: ProxyStatus
     service: ServiceStatus
     def __init__(self, kind: _Optional[_Union[StatusEvent.Kind, str]] = ..., sequence: _Optional[int] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., served_version: _Optional[str] = ..., status: _Optional[_Union[Status, _Mapping]] = ..., proxy: _Optional[_Union[ProxyStatus, _Mapping]] = ..., service: _Optional[_Union[ServiceStatus, _Mapping]] = ...) -> None: ...
+
+class CompareReport(_message.Message):
+    __slots__ = ("comparator", "listen", "targets", "at")
+    COMPARATOR_FIELD_NUMBER: _ClassVar[int]
+    LISTEN_FIELD_NUMBER: _ClassVar[int]
+    TARGETS_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    comparator: str
+    listen: str
+    targets: _containers.RepeatedCompositeFieldContainer[TargetFigures]
+    at: _timestamp_pb2.Timestamp
+    def __init__(self, comparator: _Optional[str] = ..., listen: _Optional[str] = ..., targets: _Optional[_Iterable[_Union[TargetFigures, _Mapping]]] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class TargetFigures(_message.Message):
+    __slots__ = ("service", "to", "light", "compared", "skipped", "fields", "differing", "noise", "dark_calls", "light_calls", "examples")
+    class SkippedEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    TO_FIELD_NUMBER: _ClassVar[int]
+    LIGHT_FIELD_NUMBER: _ClassVar[int]
+    COMPARED_FIELD_NUMBER: _ClassVar[int]
+    SKIPPED_FIELD_NUMBER: _ClassVar[int]
+    FIELDS_FIELD_NUMBER: _ClassVar[int]
+    DIFFERING_FIELD_NUMBER: _ClassVar[int]
+    NOISE_FIELD_NUMBER: _ClassVar[int]
+    DARK_CALLS_FIELD_NUMBER: _ClassVar[int]
+    LIGHT_CALLS_FIELD_NUMBER: _ClassVar[int]
+    EXAMPLES_FIELD_NUMBER: _ClassVar[int]
+    service: str
+    to: str
+    light: str
+    compared: int
+    skipped: _containers.ScalarMap[str, int]
+    fields: _containers.RepeatedCompositeFieldContainer[FieldCount]
+    differing: _containers.RepeatedCompositeFieldContainer[FieldSet]
+    noise: _containers.RepeatedCompositeFieldContainer[FieldSet]
+    dark_calls: CallFigures
+    light_calls: CallFigures
+    examples: _containers.RepeatedCompositeFieldContainer[ExampleDiff]
+    def __init__(self, service: _Optional[str] = ..., to: _Optional[str] = ..., light: _Optional[str] = ..., compared: _Optional[int] = ..., skipped: _Optional[_Mapping[str, int]] = ..., fields: _Optional[_Iterable[_Union[FieldCount, _Mapping]]] = ..., differing: _Optional[_Iterable[_Union[FieldSet, _Mapping]]] = ..., noise: _Optional[_Iterable[_Union[FieldSet, _Mapping]]] = ..., dark_calls: _Optional[_Union[CallFigures, _Mapping]] = ..., light_calls: _Optional[_Union[CallFigures, _Mapping]] = ..., examples: _Optional[_Iterable[_Union[ExampleDiff, _Mapping]]] = ...) -> None: ...
+
+class FieldCount(_message.Message):
+    __slots__ = ("field", "differing", "noise")
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    DIFFERING_FIELD_NUMBER: _ClassVar[int]
+    NOISE_FIELD_NUMBER: _ClassVar[int]
+    field: str
+    differing: int
+    noise: int
+    def __init__(self, field: _Optional[str] = ..., differing: _Optional[int] = ..., noise: _Optional[int] = ...) -> None: ...
+
+class FieldSet(_message.Message):
+    __slots__ = ("fields", "count")
+    FIELDS_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    fields: _containers.RepeatedScalarFieldContainer[str]
+    count: int
+    def __init__(self, fields: _Optional[_Iterable[str]] = ..., count: _Optional[int] = ...) -> None: ...
+
+class CallFigures(_message.Message):
+    __slots__ = ("requests", "errors", "resets", "latency_counts")
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
+    RESETS_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_COUNTS_FIELD_NUMBER: _ClassVar[int]
+    requests: int
+    errors: int
+    resets: int
+    latency_counts: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, requests: _Optional[int] = ..., errors: _Optional[int] = ..., resets: _Optional[int] = ..., latency_counts: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class ExampleDiff(_message.Message):
+    __slots__ = ("field", "example")
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    EXAMPLE_FIELD_NUMBER: _ClassVar[int]
+    field: str
+    example: DiffExample
+    def __init__(self, field: _Optional[str] = ..., example: _Optional[_Union[DiffExample, _Mapping]] = ...) -> None: ...
+
+class CompareTargets(_message.Message):
+    __slots__ = ("version", "targets")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    TARGETS_FIELD_NUMBER: _ClassVar[int]
+    version: str
+    targets: _containers.RepeatedCompositeFieldContainer[CompareTarget]
+    def __init__(self, version: _Optional[str] = ..., targets: _Optional[_Iterable[_Union[CompareTarget, _Mapping]]] = ...) -> None: ...
+
+class CompareTarget(_message.Message):
+    __slots__ = ("route", "service", "to", "light", "light_endpoints", "dark_endpoints", "methods", "ignore", "headers", "redact")
+    ROUTE_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    TO_FIELD_NUMBER: _ClassVar[int]
+    LIGHT_FIELD_NUMBER: _ClassVar[int]
+    LIGHT_ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
+    DARK_ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
+    METHODS_FIELD_NUMBER: _ClassVar[int]
+    IGNORE_FIELD_NUMBER: _ClassVar[int]
+    HEADERS_FIELD_NUMBER: _ClassVar[int]
+    REDACT_FIELD_NUMBER: _ClassVar[int]
+    route: str
+    service: str
+    to: str
+    light: str
+    light_endpoints: _containers.RepeatedScalarFieldContainer[str]
+    dark_endpoints: _containers.RepeatedScalarFieldContainer[str]
+    methods: _containers.RepeatedScalarFieldContainer[str]
+    ignore: _containers.RepeatedScalarFieldContainer[str]
+    headers: _containers.RepeatedScalarFieldContainer[str]
+    redact: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, route: _Optional[str] = ..., service: _Optional[str] = ..., to: _Optional[str] = ..., light: _Optional[str] = ..., light_endpoints: _Optional[_Iterable[str]] = ..., dark_endpoints: _Optional[_Iterable[str]] = ..., methods: _Optional[_Iterable[str]] = ..., ignore: _Optional[_Iterable[str]] = ..., headers: _Optional[_Iterable[str]] = ..., redact: _Optional[_Iterable[str]] = ...) -> None: ...

@@ -150,3 +150,84 @@ class ReleaseService:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class CompareServiceStub:
+    """Comparators (`turnout compare`) connect here. The comparator's first message names
+    it; turnout answers with what to compare (and again whenever that changes), and the
+    comparator sends its figures every second on the same stream.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.Connect = channel.stream_stream(
+                '/turnout.v1.CompareService/Connect',
+                request_serializer=turnout_dot___proto_dot_v1_dot_release__pb2.CompareReport.SerializeToString,
+                response_deserializer=turnout_dot___proto_dot_v1_dot_release__pb2.CompareTargets.FromString,
+                _registered_method=True)
+
+
+class CompareServiceServicer:
+    """Comparators (`turnout compare`) connect here. The comparator's first message names
+    it; turnout answers with what to compare (and again whenever that changes), and the
+    comparator sends its figures every second on the same stream.
+    """
+
+    def Connect(self, request_iterator, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_CompareServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'Connect': grpc.stream_stream_rpc_method_handler(
+                    servicer.Connect,
+                    request_deserializer=turnout_dot___proto_dot_v1_dot_release__pb2.CompareReport.FromString,
+                    response_serializer=turnout_dot___proto_dot_v1_dot_release__pb2.CompareTargets.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'turnout.v1.CompareService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('turnout.v1.CompareService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class CompareService:
+    """Comparators (`turnout compare`) connect here. The comparator's first message names
+    it; turnout answers with what to compare (and again whenever that changes), and the
+    comparator sends its figures every second on the same stream.
+    """
+
+    @staticmethod
+    def Connect(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/turnout.v1.CompareService/Connect',
+            turnout_dot___proto_dot_v1_dot_release__pb2.CompareReport.SerializeToString,
+            turnout_dot___proto_dot_v1_dot_release__pb2.CompareTargets.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
