@@ -11,9 +11,7 @@ def test_public_names() -> None:
     assert sorted(turnout.api.__all__) == sorted(
         [
             "SERVICE_NAME",
-            "CheckView",
             "DarkView",
-            "FiguresView",
             "IncrementalView",
             "MirrorView",
             "PolicySource",

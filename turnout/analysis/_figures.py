@@ -202,6 +202,21 @@ class Figures:
     def p99(self) -> float | None:
         return self.latency.quantile(0.99)
 
+    def log_json(self) -> dict[str, Any]:
+        """The figures compactly, for a log event: counts, the error rate (5 places) and
+        p50/p99 in milliseconds (0.1 ms); :meth:`to_json` has the whole histogram."""
+        rate, p50, p99 = self.error_rate, self.p50, self.p99
+        return {
+            "version": self.version,
+            "requests": self.requests,
+            "errors": self.errors,
+            "resets": self.resets,
+            "error_rate": None if rate is None else round(rate, 5),
+            "p50_ms": None if p50 is None else round(p50 * 1000, 1),
+            "p99_ms": None if p99 is None else round(p99 * 1000, 1),
+            "proxies": self.proxies,
+        }
+
     def to_json(self) -> dict[str, Any]:
         """The figures as plain JSON values (latency quantiles in seconds)."""
         return {

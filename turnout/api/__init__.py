@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from turnout.api._convert import proxy_message, service_message, status_message
 from turnout.api._model import (
-    CheckView,
     DarkView,
-    FiguresView,
     IncrementalView,
     MirrorView,
     PolicySource,
@@ -26,9 +24,7 @@ from turnout.api._service import SERVICE_NAME, ProxySource, ReleaseService
 
 __all__ = [
     "SERVICE_NAME",
-    "CheckView",
     "DarkView",
-    "FiguresView",
     "IncrementalView",
     "MirrorView",
     "PolicySource",

@@ -1,4 +1,5 @@
-"""Plain values (the policy view, xds's ProxyStatus) to turnout.v1 messages."""
+"""Plain values (the policy view, xds's ProxyStatus, analysis' Figures and Check) to
+turnout.v1 messages: the one place they are converted to the API's model."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from datetime import UTC, datetime
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from turnout._proto.v1 import release_pb2 as pb
+from turnout.analysis import Check, Figures
 from turnout.api._model import (
     DarkView,
-    FiguresView,
     PolicyView,
     RejectionView,
     ReleaseAnalysisView,
@@ -21,7 +22,9 @@ from turnout.xds import NackRecord, ProxyStatus
 
 __all__ = [
     "analysis_message",
+    "check_message",
     "dark_message",
+    "figures_message",
     "is_proxy",
     "proxy_message",
     "service_message",
@@ -135,7 +138,9 @@ def service_message(service: ServiceView) -> pb.ServiceStatus:
     return message
 
 
-def _figures(figures: FiguresView) -> pb.VersionFigures:
+def figures_message(figures: Figures) -> pb.VersionFigures:
+    """One version's figures (analysis.Figures) as the API carries them: counts, the
+    error rate and p50/p99 in seconds, unset where there were no requests."""
     message = pb.VersionFigures(
         version=figures.version,
         requests=figures.requests,
@@ -143,13 +148,26 @@ def _figures(figures: FiguresView) -> pb.VersionFigures:
         resets=figures.resets,
         proxies=figures.proxies,
     )
-    if figures.error_rate is not None:
-        message.error_rate = figures.error_rate
-    if figures.p50_seconds is not None:
-        message.p50_seconds = figures.p50_seconds
-    if figures.p99_seconds is not None:
-        message.p99_seconds = figures.p99_seconds
+    for name, value in (
+        ("error_rate", figures.error_rate),
+        ("p50_seconds", figures.p50),
+        ("p99_seconds", figures.p99),
+    ):
+        if value is not None:
+            setattr(message, name, value)
     return message
+
+
+def check_message(check: Check) -> pb.Check:
+    """One threshold judged (analysis.Check) as the API carries it."""
+    return pb.Check(
+        name=check.name,
+        value=check.value,
+        limit=check.limit,
+        breached=check.breached,
+        p_value=check.p_value,
+        significant=check.significant,
+    )
 
 
 def analysis_message(analysis: ReleaseAnalysisView) -> pb.ReleaseAnalysis:
@@ -166,9 +184,9 @@ def analysis_message(analysis: ReleaseAnalysisView) -> pb.ReleaseAnalysis:
         window_note=analysis.window_note,
     )
     if analysis.canary is not None:
-        message.canary.CopyFrom(_figures(analysis.canary))
+        message.canary.CopyFrom(figures_message(analysis.canary))
     if analysis.baseline is not None:
-        message.baseline.CopyFrom(_figures(analysis.baseline))
+        message.baseline.CopyFrom(figures_message(analysis.baseline))
     for name, at in (
         ("window_start", analysis.window_start),
         ("step_ends", analysis.step_ends),
@@ -176,15 +194,7 @@ def analysis_message(analysis: ReleaseAnalysisView) -> pb.ReleaseAnalysis:
     ):
         if at is not None:
             getattr(message, name).CopyFrom(timestamp(at))
-    for check in analysis.checks:
-        message.checks.add(
-            name=check.name,
-            value=check.value,
-            limit=check.limit,
-            breached=check.breached,
-            p_value=check.p_value,
-            significant=check.significant,
-        )
+    message.checks.extend(check_message(c) for c in analysis.checks)
     return message
 
 
@@ -205,18 +215,10 @@ def dark_message(dark: DarkView) -> pb.DarkAnalysis:
         note=dark.note,
     )
     if dark.dark is not None:
-        message.dark.CopyFrom(_figures(dark.dark))
+        message.dark.CopyFrom(figures_message(dark.dark))
     if dark.light_figures is not None:
-        message.light_figures.CopyFrom(_figures(dark.light_figures))
-    for check in dark.checks:
-        message.checks.add(
-            name=check.name,
-            value=check.value,
-            limit=check.limit,
-            breached=check.breached,
-            p_value=check.p_value,
-            significant=check.significant,
-        )
+        message.light_figures.CopyFrom(figures_message(dark.light_figures))
+    message.checks.extend(check_message(c) for c in dark.checks)
     return message
 
 

@@ -2,7 +2,8 @@
 
 The api layer does not read policies (import-linter keeps it that way): the composition
 root turns the policy model and the reload controller's state into these plain values
-and hands the service a :data:`PolicySource` that returns them.
+and hands the service a :data:`PolicySource` that returns them. Figures and checks are
+the analysis layer's own (`Figures`, `Check`): converted once, to the proto, here.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from turnout.analysis import Check, Figures
+
 __all__ = [
-    "CheckView",
     "DarkView",
-    "FiguresView",
     "IncrementalView",
     "MirrorView",
     "PolicySource",
@@ -66,32 +67,6 @@ class ReleaseStateView:
 
 
 @dataclass(frozen=True, slots=True)
-class FiguresView:
-    """One version's figures over a release's window (latencies in seconds)."""
-
-    version: str
-    requests: int = 0
-    errors: int = 0
-    resets: int = 0
-    error_rate: float | None = None
-    p50_seconds: float | None = None
-    p99_seconds: float | None = None
-    proxies: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class CheckView:
-    """One threshold judged: value against limit, and the test's p-value."""
-
-    name: str
-    value: float
-    limit: float
-    breached: bool
-    p_value: float
-    significant: bool
-
-
-@dataclass(frozen=True, slots=True)
 class ReleaseAnalysisView:
     """The release driver's latest judgement and decision (see ReleaseAnalysis)."""
 
@@ -101,12 +76,12 @@ class ReleaseAnalysisView:
     kind: str = ""
     outcome: str = ""
     reasons: tuple[str, ...] = ()
-    canary: FiguresView | None = None
-    baseline: FiguresView | None = None
+    canary: Figures | None = None
+    baseline: Figures | None = None
     window_start: datetime | None = None
     step_ends: datetime | None = None
     deadline: datetime | None = None
-    checks: tuple[CheckView, ...] = ()
+    checks: tuple[Check, ...] = ()
     confidence: float = 0.0
     error: str = ""
     window_note: str = ""
@@ -124,9 +99,9 @@ class DarkView:
     window_seconds: float
     outcome: str = ""
     reasons: tuple[str, ...] = ()
-    dark: FiguresView | None = None
-    light_figures: FiguresView | None = None
-    checks: tuple[CheckView, ...] = ()
+    dark: Figures | None = None
+    light_figures: Figures | None = None
+    checks: tuple[Check, ...] = ()
     confidence: float = 0.0
     error: str = ""
     window_note: str = ""

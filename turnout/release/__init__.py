@@ -18,7 +18,7 @@ from turnout.release._dark import (
     DarkWatch,
     dark_targets,
 )
-from turnout.release._driver import Driver, Report, figures_json
+from turnout.release._driver import Driver, Report
 from turnout.release._lease import Lease, LeaseConfig, LeaseError
 from turnout.release._machine import (
     DEFAULT_ANALYSIS,
@@ -57,7 +57,6 @@ __all__ = [
     "dark_targets",
     "decide",
     "describe_figures",
-    "figures_json",
     "judge_window",
     "longest_window",
     "reconcile",

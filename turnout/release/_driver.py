@@ -32,7 +32,7 @@ from typing import Any
 
 import structlog
 
-from turnout.analysis import Figures, MetricsSource, Verdict
+from turnout.analysis import MetricsSource, Verdict
 from turnout.edit import ConflictError, EditError, commit, set_release, write_if_unchanged
 from turnout.policy import PolicySet, Service
 
@@ -46,7 +46,7 @@ from ._machine import (
     window,
 )
 
-__all__ = ["Driver", "Report", "figures_json"]
+__all__ = ["Driver", "Report"]
 
 log = structlog.get_logger("turnout.release")
 
@@ -64,28 +64,14 @@ class Report:
     window_note: str = ""  # set when the figures cover less of the window than asked
 
 
-def figures_json(figures: Figures) -> dict[str, Any]:
-    """The figures a decision was based on, compactly (for the log event)."""
-    return {
-        "version": figures.version,
-        "requests": figures.requests,
-        "errors": figures.errors,
-        "resets": figures.resets,
-        "error_rate": None if figures.error_rate is None else round(figures.error_rate, 5),
-        "p50_ms": None if figures.p50 is None else round(figures.p50 * 1000, 1),
-        "p99_ms": None if figures.p99 is None else round(figures.p99 * 1000, 1),
-        "proxies": figures.proxies,
-    }
-
-
 def _verdict_json(verdict: Verdict | None, win: Window | None) -> dict[str, Any]:
     if verdict is None:
         return {}
     return {
         "verdict": verdict.outcome,
         "kind": verdict.kind,
-        "canary": figures_json(verdict.canary),
-        "baseline": figures_json(verdict.baseline),
+        "canary": verdict.canary.log_json(),
+        "baseline": verdict.baseline.log_json(),
         "checks": [
             {
                 "name": c.name,

@@ -13,12 +13,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import structlog
 
-from turnout.analysis import ClusterMap, Figures, MetricsSource, PrometheusSource, WindowStore
-from turnout.api import CheckView, DarkView, FiguresView, ReleaseAnalysisView
+from turnout.analysis import ClusterMap, MetricsSource, PrometheusSource, WindowStore
+from turnout.api import DarkView, ReleaseAnalysisView
 from turnout.edit import GitError, git_root
 from turnout.policy import PolicySet
 from turnout.release import (
@@ -65,26 +65,6 @@ def _time(at: float) -> datetime:
     return datetime.fromtimestamp(at, UTC)
 
 
-def _figures(figures: Figures) -> FiguresView:
-    return FiguresView(
-        version=figures.version,
-        requests=figures.requests,
-        errors=figures.errors,
-        resets=figures.resets,
-        error_rate=figures.error_rate,
-        p50_seconds=figures.p50,
-        p99_seconds=figures.p99,
-        proxies=figures.proxies,
-    )
-
-
-def _checks(verdict: Any) -> tuple[CheckView, ...]:
-    return tuple(
-        CheckView(c.name, c.value, c.limit, c.breached, c.p_value, c.significant)
-        for c in (verdict.checks if verdict is not None else ())
-    )
-
-
 def dark_view(judgement: DarkJudgement) -> DarkView:
     """A dark judgement as the ReleaseService's view."""
     verdict, target = judgement.verdict, judgement.target
@@ -97,9 +77,9 @@ def dark_view(judgement: DarkJudgement) -> DarkView:
         window_seconds=judgement.window,
         outcome=judgement.outcome,
         reasons=verdict.reasons if verdict is not None else (),
-        dark=_figures(verdict.canary) if verdict is not None else None,
-        light_figures=_figures(verdict.baseline) if verdict is not None else None,
-        checks=_checks(verdict),
+        dark=verdict.canary if verdict is not None else None,
+        light_figures=verdict.baseline if verdict is not None else None,
+        checks=verdict.checks if verdict is not None else (),
         confidence=target.thresholds.confidence,
         error=judgement.error,
         window_note=judgement.window_note,
@@ -118,15 +98,12 @@ def analysis_view(report: Report) -> ReleaseAnalysisView:
         kind=verdict.kind if verdict is not None else (win.kind if win is not None else ""),
         outcome=verdict.outcome if verdict is not None else "",
         reasons=verdict.reasons if verdict is not None else (),
-        canary=_figures(verdict.canary) if verdict is not None else None,
-        baseline=_figures(verdict.baseline) if verdict is not None else None,
+        canary=verdict.canary if verdict is not None else None,
+        baseline=verdict.baseline if verdict is not None else None,
         window_start=_time(win.since) if win is not None else None,
         step_ends=_time(win.ends) if win is not None else None,
         deadline=_time(win.deadline) if win is not None else None,
-        checks=tuple(
-            CheckView(c.name, c.value, c.limit, c.breached, c.p_value, c.significant)
-            for c in (verdict.checks if verdict is not None else ())
-        ),
+        checks=verdict.checks if verdict is not None else (),
         confidence=win.thresholds.confidence if win is not None else 0.0,
         error=report.error,
         window_note=report.window_note,
