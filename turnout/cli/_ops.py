@@ -1,4 +1,5 @@
-"""Release operations on policy files: set-traffic, promote, rollback, pause, resume, diff.
+"""Release operations on policy files: set-traffic, promote, rollback, pause, resume,
+approve, diff.
 
 The edit commands change policy files in place through `turnout.edit` (the whole set
 validated first, atomic writes, `--dry-run`, `--commit`); a running `turnout serve`
@@ -10,7 +11,10 @@ either side cannot be read or is invalid.
 
 from __future__ import annotations
 
+import getpass
 import json
+import os
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +26,7 @@ from turnout.diff import DiffSourceError, diff, revision_sources
 from turnout.edit import (
     Edit,
     EditError,
+    approve,
     commit,
     git_root,
     parse_shares,
@@ -167,6 +172,50 @@ def resume_command(service: str, policies: Path, dry_run: bool, commit_: bool) -
     _apply(lambda: resume(policies, service), policies, dry_run, commit_)
 
 
+def approver(policies: Path) -> str:
+    """Who approves when --by is not given: the git author (GIT_AUTHOR_NAME, else
+    `git config user.name` where the policies are), else the login name."""
+    name = os.environ.get("GIT_AUTHOR_NAME", "").strip()
+    if name:
+        return name
+    try:
+        done = subprocess.run(
+            ["git", "config", "user.name"],
+            cwd=policies,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+        if done.returncode == 0 and done.stdout.strip():
+            return done.stdout.strip()
+    except OSError:
+        pass
+    try:
+        return os.environ.get("USER") or getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+@click.command("approve")
+@click.argument("service")
+@click.option(
+    "--by", default=None, metavar="NAME", help="Who approves (default: git author, else $USER)."
+)
+@_policies
+@_dry_run
+@_commit
+def approve_command(
+    service: str, by: str | None, policies: Path, dry_run: bool, commit_: bool
+) -> None:
+    """Approve SERVICE's release past its next `approve` gate.
+
+    Records who and when in incremental.state.approvals; a release waiting at the
+    gate goes on at the driver's next tick (a rollback never waits for anyone)."""
+    who = by or approver(policies)
+    _apply(lambda: approve(policies, service, by=who), policies, dry_run, commit_)
+
+
 # -- diff -------------------------------------------------------------------------------------
 
 
@@ -280,5 +329,6 @@ COMMANDS = (
     rollback_command,
     pause_command,
     resume_command,
+    approve_command,
     diff_command,
 )

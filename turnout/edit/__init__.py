@@ -7,7 +7,7 @@ set before writing, write atomically, optionally commit with git.
     edit.write()              # temp file + fsync + rename, keeping the file's mode
     commit(Path("policies"), edit.paths, edit.message)
 
-`promote`, `rollback`, `pause` and `resume` work the same way; `set_release` is the
+`promote`, `rollback`, `pause`, `resume` and `approve` work the same way; `set_release` is the
 release driver's step (traffic, stable and `incremental.state` in one compare-and-swap
 write). Every refusal is an
 `EditError` whose message says why; nothing is written when one is raised.
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from ._edits import (
     Edit,
+    approve,
     parse_shares,
     pause,
     promote,
@@ -37,6 +38,7 @@ __all__ = [
     "InvalidSetError",
     "NotFoundError",
     "PhaseError",
+    "approve",
     "commit",
     "git_root",
     "parse_shares",

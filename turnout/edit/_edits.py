@@ -33,10 +33,20 @@ from turnout.policy import (
 
 from ._errors import EditError, InvalidSetError, NotFoundError, PhaseError
 from ._files import FileChange, policy_files, write_atomically
-from ._yaml import Editor, Value, entry, find_document, quoted, restyle, sequence_item
+from ._yaml import (
+    Editor,
+    Value,
+    entry,
+    find_document,
+    plain_or_quoted,
+    quoted,
+    restyle,
+    sequence_item,
+)
 
 __all__ = [
     "Edit",
+    "approve",
     "parse_shares",
     "pause",
     "promote",
@@ -46,7 +56,10 @@ __all__ = [
 ]
 
 #: Phases in which an incremental release is under way (a rollback ends it).
-_UNDER_WAY: tuple[Phase, ...] = ("pending", "running", "holding", "paused", "failed")
+_UNDER_WAY: tuple[Phase, ...] = ("pending", "running", "waiting", "holding", "paused", "failed")
+
+#: Phases in which an approval can be recorded (the release has not ended).
+_APPROVABLE: tuple[Phase, ...] = ("pending", "dark", "running", "waiting", "paused", "holding")
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +159,9 @@ def promote(directory: Path, service: str, version: str, *, now: datetime | None
         target.set_state(release, "promoted", "promoted by turnout promote", now, step=last)
         parts.append(f"incremental release to {version} promoted")
     elif (
-        release is not None and release.to != version and phase in ("running", "holding", "paused")
+        release is not None
+        and release.to != version
+        and phase in ("running", "waiting", "holding", "paused")
     ):
         raise PhaseError(
             f"{service} has an incremental release to {release.to} under way ({phase}); "
@@ -220,6 +235,70 @@ def pause(directory: Path, service: str, *, now: datetime | None = None) -> Edit
 def resume(directory: Path, service: str, *, now: datetime | None = None) -> Edit:
     """A paused incremental release -> running (the current step is observed afresh)."""
     return _flip(directory, service, "paused", "running", "resume", now)
+
+
+def approve(directory: Path, service: str, *, by: str, now: datetime | None = None) -> Edit:
+    """Record a person's approval of the next `approve` gate of the service's incremental
+    release in `incremental.state.approvals` (who, when). A release waiting at the gate
+    goes on at the driver's next tick (a pass advances); a gate still ahead is approved
+    in advance. Phase, step and since are left to the driver."""
+    target = _Target.open(directory, service)
+    release = target.service.incremental
+    if release is None:
+        raise PhaseError(f"{service} has no incremental release to approve")
+    phase = _phase(release)
+    if phase not in _APPROVABLE:
+        raise PhaseError(
+            f"cannot approve {service}: its incremental release to {release.to} is {phase}"
+        )
+    if not release.gates:
+        raise PhaseError(
+            f"{service}'s incremental release to {release.to} has no approve gate "
+            "(write one in steps, e.g. [5, 25, approve, 50, 100])"
+        )
+    state = release.state
+    step = state.step if state is not None else 0
+    ahead = [gate for gate in release.gates if gate > step]
+    pending = [gate for gate in ahead if release.gated(gate)]
+    if not pending:
+        done = [state.approval(g) for g in release.gates if state is not None]
+        said = "; ".join(f"step {a.step + 1} by {a.by}" for a in done if a is not None)
+        return Edit(
+            f"nothing to change: every approve gate ahead of {service} is approved ({said})"
+            if ahead
+            else f"nothing to change: {service} has no approve gate ahead of step {step + 1}",
+            (),
+            target.policies,
+        )
+    gate = pending[0]
+    when = _timestamp(now)
+    records = [*(state.approvals if state is not None else ()), None]
+    rendered = ", ".join(
+        f"{{step: {gate if a is None else a.step}, "
+        f"by: {plain_or_quoted(by if a is None else a.by)}, "
+        f"at: {quoted(when if a is None else _timestamp(a.at) if a.at else '')}}}"
+        for a in records
+    )
+    incremental = target.field("incremental")
+    if not isinstance(incremental, MappingNode):
+        raise EditError(f"{target.file}: {service}'s incremental is not a mapping")
+    state_node = entry(incremental, "state")
+    if isinstance(state_node, MappingNode):
+        target.editor.update(state_node, {"approvals": f"[{rendered}]"})
+    else:
+        target.editor.update(
+            incremental, {"state": {"phase": "pending", "approvals": f"[{rendered}]"}}
+        )
+    where = f"step {gate + 1} of {len(release.steps)} ({percent(release.steps[gate])}%)"
+    then = "the release goes on" if phase == "waiting" else "approved ahead of the gate"
+    summary = f"approve {service}: {where} of the release to {release.to}, by {by} ({then})"
+
+    def approved(edited: Service) -> bool:
+        after = edited.incremental.state if edited.incremental else None
+        record = after.approval(gate) if after is not None else None
+        return record is not None and record.by == by
+
+    return target.finish(summary, f"{service} is already approved", approved)
 
 
 def _flip(

@@ -18,16 +18,18 @@ from turnout.release._dark import (
     DarkWatch,
     dark_targets,
 )
-from turnout.release._driver import Driver, Report
+from turnout.release._driver import Driver, ReleaseEvent, Report
 from turnout.release._lease import Lease, LeaseConfig, LeaseError
 from turnout.release._machine import (
     DEFAULT_ANALYSIS,
     EARLY_CONFIDENCE,
     FINAL_CONFIDENCE,
+    HOLDS,
     Action,
     Decision,
     Mark,
     Window,
+    closed_window,
     decide,
     describe_figures,
     judge_window,
@@ -42,6 +44,7 @@ __all__ = [
     "DEFAULT_DARK_WINDOW",
     "EARLY_CONFIDENCE",
     "FINAL_CONFIDENCE",
+    "HOLDS",
     "Action",
     "DarkJudgement",
     "DarkTarget",
@@ -52,8 +55,10 @@ __all__ = [
     "LeaseConfig",
     "LeaseError",
     "Mark",
+    "ReleaseEvent",
     "Report",
     "Window",
+    "closed_window",
     "dark_targets",
     "decide",
     "describe_figures",

@@ -13,7 +13,11 @@ loaded it), and for each service with `incremental:`:
    and push, without waiting for the file watcher), and optionally commits it.
 
 Every decision is one structured log event (`release decision`) with the figures it
-was based on, and one call of `on_decision` (a WatchStatus event). Nothing but the
+was based on, one call of `on_decision` (a WatchStatus event) and one `ReleaseEvent`
+to `on_event` (the webhook notifier); a release held where it is (for data, for an
+approval, for the release window) is said once per step and reason, not per tick.
+The custom checks of `analysis.queries` are measured from `queries` (Prometheus)
+for the same window and judged with the figures. Nothing but the
 files is remembered across restarts: `since` in the state gives the step's start, so a
 restarted driver resumes at the same step with the remaining interval.
 """
@@ -32,11 +36,18 @@ from typing import Any
 
 import structlog
 
-from turnout.analysis import MetricsSource, Verdict
+from turnout.analysis import (
+    MetricsSource,
+    QueryResult,
+    QuerySource,
+    Verdict,
+    measure_queries,
+)
 from turnout.edit import ConflictError, EditError, commit, set_release, write_if_unchanged
 from turnout.policy import PolicySet, Service
 
 from ._machine import (
+    HOLDS,
     Decision,
     Mark,
     Window,
@@ -46,7 +57,7 @@ from ._machine import (
     window,
 )
 
-__all__ = ["Driver", "Report"]
+__all__ = ["Driver", "ReleaseEvent", "Report"]
 
 log = structlog.get_logger("turnout.release")
 
@@ -62,6 +73,25 @@ class Report:
     share: Decimal | None  # `to`'s share at the step
     error: str = ""  # why the figures could not be read, or the edit not written
     window_note: str = ""  # set when the figures cover less of the window than asked
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseEvent:
+    """A decision worth telling people about (`Driver(on_event=...)`): a step written,
+    or a release held where it is (once per step and reason)."""
+
+    service: str
+    action: str
+    phase: str
+    step: int
+    steps: int
+    share: Decimal | None  # `to`'s share at the step (None before the first)
+    to: str
+    stable: str
+    traffic: dict[str, Decimal] | None  # the new default traffic, when it changed
+    reason: str
+    verdict: Verdict | None
+    at: float
 
 
 def _verdict_json(verdict: Verdict | None, win: Window | None) -> dict[str, Any]:
@@ -104,10 +134,13 @@ class Driver:
         on_decision: Callable[[str], object] | None = None,
         leader: Callable[[], bool] | None = None,
         coverage: Callable[[float], tuple[float, str]] | None = None,
+        queries: QuerySource | None = None,
+        on_event: Callable[[ReleaseEvent], object] | None = None,
     ) -> None:
         """``coverage(now)``: from when the source's figures are complete, and why not
         earlier (`WindowStore.coverage`); a window reaching before it is reported as
-        shorter than asked."""
+        shorter than asked. ``queries`` runs `analysis.queries` (None: they hold).
+        ``clock`` is injectable: tests step through release windows without waiting."""
         self.directory = directory
         self._policies = policies
         self._source = source
@@ -118,9 +151,11 @@ class Driver:
         self._on_decision = on_decision
         self._leader = leader
         self._coverage = coverage
+        self._queries = queries
+        self._on_event = on_event
         self._marks: dict[str, Mark] = {}
         self._reports: dict[str, Report] = {}
-        self._announced: dict[str, tuple[str, int, float | None]] = {}
+        self._announced: dict[str, tuple[str, str, int, float | None]] = {}
         self.driving = False  # whether the last tick drove (this replica leads)
         self._waiting = False
 
@@ -189,11 +224,12 @@ class Driver:
             if win is not None:
                 note = self._window_note(win, now)
                 try:
-                    canary, baseline = await asyncio.gather(
+                    canary, baseline, measured = await asyncio.gather(
                         self._source.figures(name, win.canary, win.since, win.until),
                         self._source.figures(name, win.baseline, win.since, win.until),
+                        self._measure(win),
                     )
-                    verdict = judge_window(win, canary, baseline)
+                    verdict = judge_window(win, canary, baseline, measured)
                 except Exception as exc:  # a source down must not stop the driver
                     error = f"metrics source: {exc}"
             decision = decide(service, verdict, now, error=error)
@@ -210,6 +246,13 @@ class Driver:
         self._report(service, decision, now, error, note)
         self._announce_hold(service, decision, now)
         return None
+
+    async def _measure(self, win: Window) -> tuple[QueryResult, ...]:
+        if not win.queries:
+            return ()
+        return await measure_queries(
+            self._queries, win.queries, win.canary, win.baseline, win.until
+        )
 
     def _window_note(self, win: Window, now: float) -> str:
         """Why the figures cover less than [since, now], if they do."""
@@ -248,6 +291,9 @@ class Driver:
     ) -> Decision | None:
         name = service.name
         when = datetime.fromtimestamp(now, UTC)
+        state = service.incremental.state if service.incremental else None
+        if decision.keep_since and state is not None and state.since is not None:
+            when = state.since  # waiting keeps the step's window: its since stays
         try:
             edit = await asyncio.to_thread(self._edit, name, decision, basis, when)
         except ConflictError as exc:
@@ -274,6 +320,7 @@ class Driver:
         )
         self._reports[name] = Report(name, decision, now, since, _share(service, decision))
         self._log(service, decision, now, written_ms=round((written - now) * 1000, 1))
+        self._event(service, decision, now)
         if self._on_decision is not None:
             self._on_decision(name)
         if self._commit and edit.changed:
@@ -297,18 +344,45 @@ class Driver:
         )
 
     def _announce_hold(self, service: Service, decision: Decision, now: float) -> None:
-        """A release held for data is said once per step (log event and watch event)."""
+        """A release held where it is (for data, an approval, the release window) is
+        said once per step and reason (log, watch and notification events)."""
         name = service.name
-        if decision.action != "await-data":
+        if decision.action not in HOLDS:
             self._announced.pop(name, None)
             return
-        key = (decision.phase, decision.step, self._reports[name].since)
+        key = (decision.action, decision.phase, decision.step, self._reports[name].since)
         if self._announced.get(name) == key:
             return
         self._announced[name] = key
         self._log(service, decision, now)
+        self._event(service, decision, now)
         if self._on_decision is not None:
             self._on_decision(name)
+
+    def _event(self, service: Service, decision: Decision, now: float) -> None:
+        """Tell `on_event` (the notifier: it only queues, never blocks the tick)."""
+        release = service.incremental
+        if self._on_event is None or release is None:
+            return
+        try:
+            self._on_event(
+                ReleaseEvent(
+                    service=service.name,
+                    action=decision.action,
+                    phase=decision.phase,
+                    step=decision.step,
+                    steps=len(release.steps),
+                    share=_share(service, decision),
+                    to=release.to,
+                    stable=service.stable,
+                    traffic=decision.traffic,
+                    reason=decision.reason,
+                    verdict=decision.verdict,
+                    at=now,
+                )
+            )
+        except Exception:  # a notifier's bug must never stop a release
+            log.exception("release event not delivered to the notifier", service=service.name)
 
     def _log(self, service: Service, decision: Decision, now: float, **extra: Any) -> None:
         release = service.incremental

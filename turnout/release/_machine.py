@@ -6,6 +6,7 @@ the time. No I/O, no clock: the driver (`_driver`) reads, judges and writes.
                   ▼            ▼
           failed | holding   rolled-back | holding | failed (progress deadline)
     paused: a person's pause, or the driver's when traffic was edited by hand
+    waiting: step k passed and step k+1 is behind an `approve` gate (turnout approve)
 
 - **pending** (or no `state` at all): the driver starts the release: the dark run when
   `requireDark` is set, else step 0 (traffic `{stable: 100 - s0, to: s0}`).
@@ -20,6 +21,17 @@ the time. No I/O, no clock: the driver (`_driver`) reads, judges and writes.
   promotion: `stable: to`, traffic `{to: 100}`, phase `promoted`), a hold (fewer than
   minRequests) waits for data until the progress deadline, which fails the release
   (phase `failed`, traffic back to stable when onFailure is rollback).
+- **waiting** at step k: step k passed and `steps` has `approve` before step k+1; the
+  phase is written (with the step's own `since`, so the step keeps its window) and
+  the release waits for `turnout approve`, which records the approval in
+  `state.approvals`. It is still judged every tick: a failure rolls back (or holds) at
+  once, approval or not. Once approved, a pass advances. No progress deadline runs
+  while it waits for a person.
+- **window** (`incremental.window`): a move forward (start, advance, promote, the
+  first step after a clean dark run) happens only while the window is open; outside
+  it a passing step holds (nothing is written: "outside the release window, next
+  opens at ..."). Rollbacks, failures and holds are never delayed by it, and a step
+  held by the window does not fail at its progress deadline.
 - On failure, onFailure `rollback`: traffic `{stable: 100}`, phase `rolled-back`;
   `hold`: traffic stays, phase `holding`, until a person acts.
 - **holding / paused / promoted / rolled-back / failed**: the driver does nothing
@@ -40,15 +52,17 @@ People's edits (`reconcile`), against what the driver last saw (its `Mark`):
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Literal
 
-from turnout.analysis import Figures, Thresholds, Verdict, judge, judge_dark
+from turnout.analysis import Figures, QueryResult, Thresholds, Verdict, judge, judge_dark
 from turnout.policy import (
     INSTANCES,
     Analysis,
+    AnalysisQuery,
     Incremental,
     IncrementalState,
     Phase,
@@ -62,10 +76,12 @@ __all__ = [
     "DEFAULT_ANALYSIS",
     "EARLY_CONFIDENCE",
     "FINAL_CONFIDENCE",
+    "HOLDS",
     "Action",
     "Decision",
     "Mark",
     "Window",
+    "closed_window",
     "decide",
     "describe_figures",
     "judge_window",
@@ -98,15 +114,32 @@ Action = Literal[
     "restore",  # a person changed the state: the step's traffic, observed afresh
     "observe",  # nothing to change yet (the verdict so far is shown)
     "await-data",  # the interval is over but there is too little data: held
+    "wait",  # step k passed, step k+1 is behind an approve gate: phase waiting
+    "await-approval",  # waiting, and no approval yet (nothing written)
+    "await-window",  # a move forward outside the release window: held (nothing written)
     "idle",  # paused, finished, or nothing to judge
 ]
 
 #: Actions that change the files.
 WRITES: frozenset[Action] = frozenset(
-    {"start", "dark", "advance", "promote", "rollback", "hold", "fail", "pause", "restore"}
+    {
+        "start",
+        "dark",
+        "advance",
+        "promote",
+        "rollback",
+        "hold",
+        "fail",
+        "pause",
+        "restore",
+        "wait",
+    }
 )
 
-_ACTIVE: tuple[Phase, ...] = ("running", "dark")
+#: Actions that say a release is held where it is (announced once, not every tick).
+HOLDS: frozenset[Action] = frozenset({"await-data", "await-approval", "await-window"})
+
+_ACTIVE: tuple[Phase, ...] = ("running", "dark", "waiting")
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +169,7 @@ class Window:
     ends: float  # when the step (or dark run) has lasted its length
     deadline: float  # when it fails without a passing verdict
     thresholds: Thresholds
+    queries: tuple[AnalysisQuery, ...] = ()  # custom checks to measure (a canary window)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +184,7 @@ class Decision:
     stable: str | None = None  # the new stable version, if it changes
     verdict: Verdict | None = None
     window: Window | None = None
+    keep_since: bool = False  # written with the step's own since (waiting), not now
 
     @property
     def writes(self) -> bool:
@@ -244,7 +279,7 @@ def window(service: Service, now: float) -> Window | None:
     if state.phase == "dark" and dark is not None:
         kind: Literal["canary", "dark"] = "dark"
         length, min_requests = dark.for_seconds, dark.min_requests
-    elif state.phase in ("running", "holding"):
+    elif state.phase in ("running", "holding", "waiting"):
         kind = "canary"
         length, min_requests = release.interval_seconds, release.analysis.min_requests
     else:
@@ -260,6 +295,7 @@ def window(service: Service, now: float) -> Window | None:
         ends=ends,
         deadline=since + release.deadline_seconds(length),
         thresholds=_thresholds(release.analysis, min_requests, confidence),
+        queries=release.analysis.queries if kind == "canary" else (),
     )
 
 
@@ -279,11 +315,17 @@ def longest_window(services: Iterable[Service]) -> float:
     return longest
 
 
-def judge_window(window: Window, canary: Figures, baseline: Figures) -> Verdict:
-    """The judge's verdict on a window's figures (`judge_dark` for a dark run)."""
+def judge_window(
+    window: Window,
+    canary: Figures,
+    baseline: Figures,
+    queries: Sequence[QueryResult] = (),
+) -> Verdict:
+    """The judge's verdict on a window's figures (`judge_dark` for a dark run), with the
+    custom checks measured for it (`window.queries`)."""
     if window.kind == "dark":
         return judge_dark(canary, baseline, window.thresholds)
-    return judge(canary, baseline, window.thresholds)
+    return judge(canary, baseline, window.thresholds, queries)
 
 
 # -- deciding --------------------------------------------------------------------------
@@ -349,6 +391,40 @@ def _deadline(service: Service, step: int, why: str, win: Window) -> Decision:
     return Decision("fail", "failed", step, reason)
 
 
+def closed_window(release: Incremental, now: float) -> str | None:
+    """Why a move forward must wait for the release window, or None when it is open."""
+    window = release.window
+    if window is None:
+        return None
+    when = datetime.fromtimestamp(now, UTC)
+    if window.is_open(when):
+        return None
+    opens = window.next_open(when)
+    return (
+        f"outside the release window ({window.describe()}), next opens at "
+        f"{opens.strftime('%Y-%m-%d %H:%M %Z')} ({_utc(opens)})"
+    )
+
+
+def _utc(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _forward(
+    service: Service, decision: Decision, now: float, verdict: Verdict | None, win: Window | None
+) -> Decision:
+    """A move forward, unless the release window is closed: then held where it is."""
+    release = _release(service)
+    state = release.state
+    closed = closed_window(release, now)
+    if closed is None:
+        return replace(decision, verdict=verdict, window=win)
+    phase: Phase = state.phase if state is not None else "pending"
+    step = state.step if state is not None else 0
+    why = decision.reason.split(": ", 1)[-1]
+    return Decision("await-window", phase, step, f"{closed}: {why}", verdict=verdict, window=win)
+
+
 def decide(service: Service, verdict: Verdict | None, now: float, *, error: str = "") -> Decision:
     """The next move for a release whose files the driver has adopted (`reconcile`
     returned None). `verdict` judges `window(service, now)` (None when there is no
@@ -365,10 +441,13 @@ def decide(service: Service, verdict: Verdict | None, now: float, *, error: str 
                 f"dark run of {release.to}: {_seconds(dark.for_seconds)} on mirrored "
                 f"requests (at least {dark.min_requests}), judged against {service.stable}",
             )
-        return _enter_step(service, 0, "start", "release started")
+        return _forward(
+            service, _enter_step(service, 0, "start", "release started"), now, None, None
+        )
     step, phase = state.step, state.phase
     if phase == "dark" and release.require_dark is None:
-        return _enter_step(service, 0, "start", "requireDark was removed: dark run skipped")
+        skipped = _enter_step(service, 0, "start", "requireDark was removed: dark run skipped")
+        return _forward(service, skipped, now, None, None)
     win = window(service, now)
     if phase not in _ACTIVE or win is None:
         reason = state.reason or ""
@@ -384,16 +463,49 @@ def decide(service: Service, verdict: Verdict | None, now: float, *, error: str 
             return replace(_failure(service, step, verdict, win), window=win)
     if now < win.ends:
         return Decision("observe", phase, step, f"observing: {why}", verdict=verdict, window=win)
+    following = step + 1 if win.kind == "canary" and step + 1 < len(release.steps) else None
+    if following is not None and release.gated(following):
+        gate = _gate(release, following)
+        if phase == "waiting":
+            return Decision(
+                "await-approval",
+                phase,
+                step,
+                f"{gate}; meanwhile: {why}",
+                verdict=verdict,
+                window=win,
+            )
+        if outcome == "pass" and verdict is not None:
+            passed = f"{_where(release, step)} passed: {why}"
+            return Decision(
+                "wait",
+                "waiting",
+                step,
+                f"{gate}; {passed}",
+                verdict=verdict,
+                window=win,
+                keep_since=True,
+            )
     if outcome == "pass" and verdict is not None:
         if win.kind == "dark":
             decision = _enter_step(service, 0, "start", f"dark run clean: {_with_figures(verdict)}")
-        elif step + 1 < len(release.steps):
+        elif following is not None:
+            approved = " (approved)" if following in release.gates else ""
             decision = _enter_step(
-                service, step + 1, "advance", f"{_where(release, step)} passed: {why}"
+                service, following, "advance", f"{_where(release, step)} passed{approved}: {why}"
             )
         else:  # the last step is 100 and is entered by promoting: only by hand here
             decision = _enter_step(service, step, "promote", f"{_where(release, step)} passed")
-        return replace(decision, verdict=verdict, window=win)
+        return _forward(service, decision, now, verdict, win)
+    if phase == "waiting":  # approved, but no pass yet: a person is not timed out
+        return Decision(
+            "await-data",
+            phase,
+            step,
+            f"approved; holding for data: {why}",
+            verdict=verdict,
+            window=win,
+        )
     if now >= win.deadline:
         return replace(_deadline(service, step, why, win), verdict=verdict, window=win)
     left = win.deadline - now
@@ -405,6 +517,11 @@ def decide(service: Service, verdict: Verdict | None, now: float, *, error: str 
         verdict=verdict,
         window=win,
     )
+
+
+def _gate(release: Incremental, step: int) -> str:
+    """`waiting for approval to go on to step 3/4 (50%): turnout approve SERVICE`."""
+    return f"waiting for approval to go on to {_where(release, step)}: turnout approve records it"
 
 
 # -- people's edits --------------------------------------------------------------------
