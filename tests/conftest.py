@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 
 import pytest
@@ -36,3 +37,18 @@ def inject_route(monkeypatch: pytest.MonkeyPatch) -> RouteInjector:
         monkeypatch.setattr(translation_module, "virtual_host", virtual_host)
 
     return inject
+
+
+@pytest.fixture
+def collector_seen(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Whether the cyclic garbage collector was enabled, recorded each time translation
+    builds a virtual host (that is, from inside a compile)."""
+    original: Callable[[Service], VirtualHost] = translation_module.virtual_host
+    seen: list[bool] = []
+
+    def virtual_host(service: Service) -> VirtualHost:
+        seen.append(gc.isenabled())
+        return original(service)
+
+    monkeypatch.setattr(translation_module, "virtual_host", virtual_host)
+    return seen

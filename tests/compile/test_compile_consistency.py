@@ -3,6 +3,7 @@ next to skip against, and every snapshot a proxy can be given is checked."""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from pathlib import Path
 
@@ -63,3 +64,14 @@ def test_every_snapshot_a_proxy_gets_is_checked() -> None:
         assert sorted(listeners) == sorted(gateways)
     assert compiled.for_gateways(("admin", "internal", "public")) is compiled.snapshot
     assert compiled.for_gateways(()).checked
+
+
+def test_a_compile_leaves_the_garbage_collector_alone(collector_seen: list[bool]) -> None:
+    """The compile layer has no process-wide side effects: the cyclic collector stays
+    on while it compiles, and nothing is frozen (that tuning is the server's)."""
+    frozen = gc.get_freeze_count()
+    Compiler().compile(load_policies(VALID))
+    assert collector_seen
+    assert all(collector_seen)
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == frozen

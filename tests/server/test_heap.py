@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import gc
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 from turnout.cache import Snapshot, SnapshotCache
-from turnout.server import HeapKeeper
+from turnout.server import App, HeapKeeper, collector_paused
 
 
 class _Node:
@@ -57,18 +58,119 @@ def test_garbage_frozen_at_a_publish_is_freed_by_the_full_collection() -> None:
     assert gone() is None
 
 
-async def test_full_collection_waits_for_quiet_after_the_last_publish() -> None:
+class _Clock:
+    """A Timer whose time moves only when the test says: scheduled calls run in
+    :meth:`advance`, none by the wall clock."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self._calls: list[tuple[float, int, Callable[[], object], list[bool]]] = []
+
+    def call_later(self, delay: float, callback: Callable[[], object], /) -> _Call:
+        cancelled = [False]
+        self._calls.append((self.now + delay, len(self._calls), callback, cancelled))
+        return _Call(cancelled)
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+        due = sorted(c for c in self._calls if c[0] <= self.now and not c[3][0])
+        self._calls = [c for c in self._calls if c[0] > self.now and not c[3][0]]
+        for _, _, callback, _ in due:
+            callback()
+
+
+class _Call:
+    def __init__(self, cancelled: list[bool]) -> None:
+        self._cancelled = cancelled
+
+    def cancel(self) -> None:
+        self._cancelled[0] = True
+
+
+def test_full_collection_waits_for_quiet_after_the_last_publish() -> None:
     """The full collection runs quiet_seconds after the last publish; a publish in
     between postpones it, and close() cancels it."""
-    keeper = HeapKeeper(quiet_seconds=0.2)
+    clock = _Clock()
+    keeper = HeapKeeper(quiet_seconds=60.0, timer=clock)
     keeper.published()
-    await asyncio.sleep(0.12)
+    clock.advance(40.0)
     keeper.published()
-    await asyncio.sleep(0.12)
-    assert keeper.full_collections == 0
-    await asyncio.sleep(0.2)
+    clock.advance(40.0)
+    assert keeper.full_collections == 0  # 80 s after the first, 40 s after the last
+    clock.advance(20.0)
     assert keeper.full_collections == 1
+    clock.advance(600.0)
+    assert keeper.full_collections == 1  # once per quiet spell, not periodically
     keeper.published()
     keeper.close()
-    await asyncio.sleep(0.3)
+    clock.advance(600.0)
     assert keeper.full_collections == 1
+
+
+async def test_without_a_timer_the_running_loop_schedules_it() -> None:
+    """Given no timer, the collection is scheduled on the running event loop, due
+    quiet_seconds after the publish."""
+    keeper = HeapKeeper(quiet_seconds=3600.0)
+    keeper.published()
+    pending = keeper._pending
+    assert isinstance(pending, asyncio.TimerHandle)
+    loop = asyncio.get_running_loop()
+    assert 3599.0 < pending.when() - loop.time() <= 3600.0
+    keeper.close()
+    assert pending.cancelled()
+
+
+def test_compiling_pauses_the_collector_and_restores_it() -> None:
+    """The keeper's compile guard turns the cyclic collector off inside and back on
+    after, even when the compile raises; a collector already off stays off."""
+    seen: list[bool] = []
+
+    def failing_compile() -> None:
+        with HeapKeeper().compiling():
+            seen.append(gc.isenabled())
+            raise RuntimeError("compile failed")
+
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError):
+        failing_compile()
+    assert seen == [False]
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collector_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def _policies(tmp_path: Path) -> Path:
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "gw.yaml").write_text("kind: Gateway\nname: public\nport: 10000\n")
+    (policies / "web.yaml").write_text(
+        "kind: Service\nname: web\nversions:\n  v1: {endpoints: ['127.0.0.1:9101']}\n"
+        "stable: v1\ntraffic: {v1: 100}\n"
+    )
+    return policies
+
+
+def test_an_app_tunes_the_collector_only_when_given_a_heap_keeper(
+    tmp_path: Path, collector_seen: list[bool]
+) -> None:
+    """An App built without a HeapKeeper (a test, an embedder) compiles with the
+    collector on and freezes nothing when it publishes; given one, as `turnout serve`
+    is, it compiles with the collector paused and freezes the heap at each publish."""
+    policies = _policies(tmp_path)
+    frozen = gc.get_freeze_count()
+    plain = App(policies, "127.0.0.1:0", "127.0.0.1:0")
+    assert plain.reload()
+    assert collector_seen == [True]
+    assert gc.get_freeze_count() == frozen
+
+    collector_seen.clear()
+    tuned = App(policies, "127.0.0.1:0", "127.0.0.1:0", heap=HeapKeeper(timer=_Clock()))
+    assert tuned.reload()
+    assert collector_seen == [False]
+    assert gc.isenabled()
+    assert gc.get_freeze_count() > frozen

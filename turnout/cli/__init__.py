@@ -70,7 +70,7 @@ def serve(
     **security: Any,
 ) -> None:
     """Serve the policies in DIR to Envoy over xDS, reloading on change."""
-    from turnout.server import App, DrivingError
+    from turnout.server import App, DrivingError, HeapKeeper
 
     configure_logging("json" if log_format == "json" else "console", log_level)
     if not policies.is_dir():
@@ -87,6 +87,7 @@ def serve(
             tls=tls,
             guard=guard,
             releases=releases,
+            heap=HeapKeeper(),  # this process runs long: tune its garbage collection
         )
     except (LeaseError, DrivingError) as exc:
         raise click.UsageError(str(exc)) from exc

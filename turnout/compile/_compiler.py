@@ -1,8 +1,10 @@
 """The compile layer: a validated policy set -> its translation -> checked snapshots.
 
-Pure: no I/O, no grpc, no asyncio. The server runtime (turnout.server) publishes what
-this produces; `turnout render`, `diff`, `status --policies` and the benchmarks use
-the same path, so what they show is exactly what would be served.
+Pure: no I/O, no grpc, no asyncio, and no process-wide side effects (garbage
+collector tuning belongs to the server process: see turnout.server's heap keeping).
+The server runtime (turnout.server) publishes what this produces; `turnout render`,
+`diff`, `status --policies` and the benchmarks use the same path, so what they show is
+exactly what would be served.
 
 A set compiles only when every snapshot a proxy can be given passes
 :meth:`Snapshot.check`: a compile that fails raises InconsistentSnapshotError and
@@ -11,9 +13,7 @@ leaves the compiler exactly as it was (see :meth:`Compiler.compile`).
 
 from __future__ import annotations
 
-import contextlib
-import gc
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -137,12 +137,11 @@ class Compiler:
         whole set; nothing is left to fail once a proxy connects (unions are still
         checked when built, in :meth:`union`).
         """
-        with _collector_paused():
-            translation = self.translator.translate(policies)
-            self.pool.sweep()
-            whole = tuple(g.name for g in policies.gateways)
-            keys = [whole, *((name,) for name in whole if (name,) != whole)]
-            built = {key: self._build(translation, key) for key in keys}
+        translation = self.translator.translate(policies)
+        self.pool.sweep()
+        whole = tuple(g.name for g in policies.gateways)
+        keys = [whole, *((name,) for name in whole if (name,) != whole)]
+        built = {key: self._build(translation, key) for key in keys}
         found: dict[str, str] = {}  # each problem once, where first found
         for key, candidate in built.items():
             try:
@@ -219,22 +218,6 @@ class Compiler:
 
 
 _ServiceMessages = tuple[tuple[Cluster, ...], tuple[ClusterLoadAssignment, ...]]
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """No cyclic garbage collection while a compile builds (nearly all of what it makes
-    lives on): a full compile of 5,000 services makes half a million objects, and the
-    collector's passes over that growing heap were a tenth of its time. Reference
-    counting still frees everything at once; the collector resumes afterwards."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 @dataclass(frozen=True, slots=True)

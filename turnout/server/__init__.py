@@ -21,7 +21,7 @@ from turnout.server._driving import (
     dark_view,
 )
 from turnout.server._fanout import FanOut
-from turnout.server._heap import HeapKeeper
+from turnout.server._heap import HeapKeeper, Timer, collector_paused
 from turnout.server._history import PolicyChange, PolicyHistory, ReleaseTransition
 from turnout.server._logging import configure_logging
 from turnout.server._metrics import Metrics
@@ -56,9 +56,11 @@ __all__ = [
     "ReleaseTransition",
     "SecurityCollector",
     "ServerCertificates",
+    "Timer",
     "VersionClusters",
     "analysis_view",
     "channel_credentials",
+    "collector_paused",
     "configure_logging",
     "dark_view",
     "link_parents",

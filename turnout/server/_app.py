@@ -63,11 +63,19 @@ class App:
         tls: ServerCertificates | None = None,
         guard: StreamGuard | None = None,
         releases: ReleaseOptions | None = None,
+        heap: HeapKeeper | None = None,
     ) -> None:
         """``tls`` serves the xDS port (xDS, ReleaseService, metrics) over TLS, mutual
-        when it has a client CA; ``guard`` authorizes nodes and applies limits."""
+        when it has a client CA; ``guard`` authorizes nodes and applies limits;
+        ``heap`` tunes garbage collection for a long-lived process (what `turnout serve`
+        gives; without it, as in a test, the process's collector is left alone)."""
         self.cache = SnapshotCache()
-        self.controller = Controller(policies, self.cache)
+        self.heap = heap
+        self.controller = Controller(
+            policies,
+            self.cache,
+            compiling=heap.compiling if heap is not None else contextlib.nullcontext,
+        )
         # turnout.v1.ReleaseService on the xDS port; metrics from stream hooks
         view = ControllerView(
             self.controller,
@@ -77,8 +85,8 @@ class App:
         )
         self.release = ReleaseService(view, self._proxies)
         self.cache.watch(self.release.policy_changed)  # any publish; reload() adds rejections
-        self.heap = HeapKeeper()  # a long-lived heap: frozen after each publish
-        self.cache.watch(self.heap.published)
+        if heap is not None:
+            self.cache.watch(heap.published)  # a long-lived heap: frozen after each publish
         self.metrics = Metrics(self.controller, self.cache, self._proxies)
         # Envoy's MetricsService on the xDS port: per-version windows for release analysis
         self.analysis = WindowStore(VersionClusters(self.controller), retention=RETENTION)
@@ -210,7 +218,8 @@ class App:
                 await watcher
             await self.admin.stop()
             self.metrics.close()
-            self.heap.close()
+            if self.heap is not None:
+                self.heap.close()
 
     async def drain(self) -> None:
         """Shut the xDS server down gracefully, within the grace period.

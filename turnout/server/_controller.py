@@ -7,6 +7,7 @@ and what is being served is left exactly as it was.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -44,12 +45,17 @@ class Controller:
     compiler: Compiler = field(default_factory=Compiler)
     history: PolicyHistory | None = None
     """When set, every accepted change and rejection is recorded (the dashboard's History)."""
+    compiling: Callable[[], contextlib.AbstractContextManager[None]] = contextlib.nullcontext
+    """Entered around each compile: the server process's tuning for it (``turnout
+    serve`` pauses the cyclic collector, ``HeapKeeper.compiling``); nothing by default."""
 
     def reload(self) -> bool:
         """Load, validate, translate and publish; False when the set was rejected."""
         started = time.perf_counter()
         try:
-            compiled = self.compiler.compile(load_policies(self.directory))
+            policies = load_policies(self.directory)
+            with self.compiling():
+                compiled = self.compiler.compile(policies)
         except PolicySetError as exc:
             return self._reject([str(p) for p in exc.problems])
         except InconsistentSnapshotError as exc:
