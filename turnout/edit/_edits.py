@@ -381,7 +381,7 @@ class _Target:
         files = policy_files(directory)
         try:
             policies = parse_policies(files)
-        except PolicySetError as exc:
+        except PolicySetError as exc:  # its problems, carried over: the cause repeats them
             raise InvalidSetError(exc.problems, before=True) from None
         names = [s.name for s in policies.services]
         if name not in names:
@@ -467,7 +467,7 @@ class _Target:
             return Edit(f"nothing to change: {unchanged}", (), self.policies, notes)
         try:
             after = parse_policies({**self.files, self.file: new})
-        except PolicySetError as exc:
+        except PolicySetError as exc:  # its problems, carried over: the cause repeats them
             raise InvalidSetError(exc.problems, before=False) from None
         if not check(after.service(self.service.name)):
             raise EditError(
