@@ -38,6 +38,21 @@ def test_wait_until_times_out_naming_what_and_the_last_error() -> None:
         wait_until(probe, timeout=0.1, what="the backend")
 
 
+def test_wait_until_lets_errors_outside_retry_on_through_at_once() -> None:
+    """An exception not in retry_on ends the wait at once: a dead process is an error
+    now, not a timeout later."""
+    calls = itertools.count()
+
+    def probe() -> None:
+        if next(calls) == 0:
+            raise ConnectionRefusedError("still starting")
+        raise RuntimeError("exited with 1")
+
+    with pytest.raises(RuntimeError, match="exited with 1"):
+        wait_until(probe, timeout=30, interval=0, retry_on=(OSError,))
+    assert next(calls) == 2
+
+
 async def test_eventually_lets_the_loop_run_while_it_waits() -> None:
     """eventually returns once a task running on the same loop makes the probe true."""
     done: list[int] = []

@@ -10,10 +10,12 @@ at once:
   loop must keep running while the test waits).
 
 Both read a probe the same way. It returns ``None`` or ``False`` for "not yet", anything
-else for "done" (returned to the caller, so a probe can hand back what it found); an
-exception it raises also means "not yet" (a server still starting refuses connections),
-and the last one is named if time runs out. When ``timeout`` seconds pass first, both
-raise :class:`TimeoutError` naming ``what`` was awaited.
+else for "done" (returned to the caller, so a probe can hand back what it found). An
+exception it raises of a type in ``retry_on`` (by default any) also means "not yet" (a
+server still starting refuses connections), and the last one is named if time runs
+out; any other propagates at once (``retry_on=(OSError,)``: a refused connection is
+"not yet", the process having exited is an error now, not in 20 s). When ``timeout``
+seconds pass first, both raise :class:`TimeoutError` naming ``what`` was awaited.
 """
 
 from __future__ import annotations
@@ -31,17 +33,18 @@ T = TypeVar("T")
 class _Waiting:
     """One wait: the deadline, the last probe error, the message when time runs out."""
 
-    def __init__(self, timeout: float, what: str) -> None:
+    def __init__(self, timeout: float, what: str, retry_on: tuple[type[Exception], ...]) -> None:
         self.timeout = timeout
         self.what = what
+        self.retry_on = retry_on
         self.deadline = time.monotonic() + timeout
         self.last_error: Exception | None = None
 
     def probe(self, probe: Callable[[], T | None]) -> T | None:
-        """The probe's answer, or None for "not yet" (a False or an exception)."""
+        """The probe's answer, or None for "not yet" (a False or a retried exception)."""
         try:
             result = probe()
-        except Exception as exc:  # the probe's own failures mean "not yet"
+        except self.retry_on as exc:
             self.last_error = exc
             return None
         return None if result is False else result
@@ -60,10 +63,11 @@ def wait_until(
     timeout: float = 5.0,
     interval: float = 0.02,
     what: str = "condition",
+    retry_on: tuple[type[Exception], ...] = (Exception,),
 ) -> T:
     """Call ``probe`` every ``interval`` seconds until it returns something other than
     None/False, and return that; TimeoutError naming ``what`` after ``timeout`` seconds."""
-    waiting = _Waiting(timeout, what)
+    waiting = _Waiting(timeout, what, retry_on)
     while True:
         result = waiting.probe(probe)
         if result is not None:
@@ -77,9 +81,10 @@ async def eventually(
     timeout: float = 5.0,  # noqa: ASYNC109 - a polling budget, not a cancellation deadline
     interval: float = 0.02,
     what: str = "condition",
+    retry_on: tuple[type[Exception], ...] = (Exception,),
 ) -> T:
     """:func:`wait_until` for coroutines: the event loop runs between calls of ``probe``."""
-    waiting = _Waiting(timeout, what)
+    waiting = _Waiting(timeout, what, retry_on)
     while True:
         result = waiting.probe(probe)
         if result is not None:

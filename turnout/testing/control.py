@@ -90,7 +90,9 @@ class TurnoutProcess:
             return status == 200
 
         try:
-            wait_until(healthy, timeout, what="turnout's /healthz")
+            # a refused connection is "not yet"; turnout having exited (TurnoutError) is
+            # an error at once, with its log
+            wait_until(healthy, timeout, what="turnout's /healthz", retry_on=(OSError,))
         except BaseException:
             self.kill()
             raise

@@ -387,7 +387,13 @@ class EnvoyProcess:
         )
         _running_base_ids.add(self.base_id)
         try:
-            self.admin_port = wait_until(self._read_admin_port, timeout, what="Envoy's admin")
+            # Envoy having exited (EnvoyError) is an error at once, with its log
+            self.admin_port = wait_until(
+                self._read_admin_port,
+                timeout,
+                what="Envoy's admin",
+                retry_on=(OSError, ValueError, IndexError),  # a file half written
+            )
             if wait_ready:
                 self.wait_ready(timeout)
         except BaseException:
@@ -420,7 +426,7 @@ class EnvoyProcess:
             status, _ = http_get(self.admin_url("/ready"), timeout=1.0)
             return status == 200
 
-        wait_until(ready, timeout, what=f"Envoy {self.node_id} /ready")
+        wait_until(ready, timeout, what=f"Envoy {self.node_id} /ready", retry_on=(OSError,))
 
     def stop(self, timeout: float = 10.0) -> None:
         """Terminate Envoy (SIGTERM, then SIGKILL after `timeout`) and wait for it."""
