@@ -25,9 +25,10 @@ import httpx
 import pytest
 from analysis._stack import PrometheusServer, prometheus_binary  # tests/analysis (rootdir)
 
+from turnout.compile import compile_policies
 from turnout.policy import IncrementalState, Service, load_policies
 from turnout.testing.backend import Backend
-from turnout.testing.control import TurnoutProcess
+from turnout.testing.control import TurnoutProcess, proxies_settled
 from turnout.testing.envoy import EnvoyProcess
 from turnout.testing.net import free_port, wait_until
 
@@ -188,6 +189,28 @@ class Release:
     def service(self) -> Service:
         return load_policies(self.policy_dir).service("shop")
 
+    def wait_served(self, timeout: float = 10.0) -> None:
+        """Wait until turnout serves the policy files as they are now and Envoy has
+        ACKed that version."""
+
+        def served() -> bool:
+            version = compile_policies(load_policies(self.policy_dir)).version
+            status = self.turnout.status()
+            return status["version"] == version and proxies_settled(status, [self.envoy.node_id])
+
+        wait_until(served, timeout, interval=0.05, what="Envoy to ACK the policy files")
+
+    def wait_answers(self, count: int, since: float, timeout: float = 10.0) -> None:
+        """Wait until the load has recorded ``count`` answers to requests sent since
+        ``since`` (a time.time())."""
+        load = self.load
+        assert load is not None, "no load is running"
+        wait_until(
+            lambda: sum(load.counts(since).values()) >= count,
+            timeout,
+            what=f"{count} answers through Envoy",
+        )
+
     def state(self) -> IncrementalState | None:
         release = self.service().incremental
         return release.state if release is not None else None
@@ -305,7 +328,7 @@ def test_healthy_canary_is_promoted(
     assert actions == ["start", "advance", "promote"]
     assert [d["share"] for d in written] == [20.0, 50.0, 100.0]
     took = time.time() - started
-    time.sleep(1.0)
+    release.wait_served()
     with httpx.Client(
         base_url=f"http://127.0.0.1:{release.gateway_port}", trust_env=False
     ) as client:
@@ -328,7 +351,8 @@ def test_failing_canary_is_rolled_back(
     assert state.phase == "rolled-back", state.reason
     assert state.step == 0
     assert "maxErrorRate" in (state.reason or "")
-    time.sleep(1.0)
+    release.wait_served()
+    release.wait_answers(60, since=time.time())  # traffic goes on, on v1
     release.stop_load()
     decision = release.decision("rollback")
     assert decision["canary"]["requests"] >= 50
@@ -353,7 +377,8 @@ def test_slow_canary_is_rolled_back(release_env: Callable[..., Release]) -> None
     state = release.wait_phase("rolled-back", "promoted", "failed", timeout=30)
     assert state.phase == "rolled-back", state.reason
     assert "maxLatencyP99" in (state.reason or "")
-    time.sleep(1.0)
+    release.wait_served()
+    release.wait_answers(60, since=time.time())  # traffic goes on, on v1
     release.stop_load()
     decision = release.decision("rollback")
     assert decision["canary"]["p99_ms"] >= 150
@@ -402,7 +427,7 @@ def test_restarted_turnout_resumes_at_the_same_step(release_env: Callable[..., R
         what="step 2",
     )
     assert state.since is not None
-    time.sleep(2.0)
+    time.sleep(2.0)  # the behaviour under test: turnout dies 2 s into the step's 8 s
     release.turnout.kill()
     killed = time.time()
     assert release.state() == state
@@ -438,7 +463,7 @@ def test_failing_dark_run_blocks_the_release(release_env: Callable[..., Release]
     text = release.status()
     assert "ROLE" in text
     assert "dark" in text
-    time.sleep(1.0)
+    release.wait_answers(100, since=failed_at)  # live traffic after the failure
     assert set(load.counts()) == {"v1"}, "a live request reached the dark version"
     assert release.state() == state  # blocked: nothing moves after the failure
     decision = release.decision("fail")

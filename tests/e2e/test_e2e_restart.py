@@ -4,14 +4,11 @@ new because versions are content hashes."""
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import Counter
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from ._harness import (
@@ -19,39 +16,12 @@ from ._harness import (
     free_port,
     gateway_yaml,
     launch_stack,
-    served_by,
     start_backends,
+    wait_until,
 )
+from ._load import Traffic
 
 pytestmark = pytest.mark.e2e
-
-
-class Traffic(threading.Thread):
-    """Sends requests through the gateway back to back until stopped; counts answers."""
-
-    def __init__(self, port: int, host: str) -> None:
-        super().__init__(daemon=True)
-        self.port = port
-        self.host = host
-        self.counts: Counter[str] = Counter()
-        self.errors: list[str] = []
-        self._stop_event = threading.Event()
-
-    def run(self) -> None:
-        with httpx.Client(
-            base_url=f"http://127.0.0.1:{self.port}", timeout=5.0, trust_env=False
-        ) as client:
-            while not self._stop_event.is_set():
-                try:
-                    answer = served_by(client.get("/", headers={"Host": self.host}))
-                except httpx.HTTPError as exc:
-                    answer = f"{type(exc).__name__}"
-                    self.errors.append(f"{time.monotonic():.3f} {exc!r}")
-                self.counts[answer] += 1
-
-    def stop(self) -> None:
-        self._stop_event.set()
-        self.join(10)
 
 
 def _versions(status: dict[str, Any]) -> dict[str, dict[str, str | None]]:
@@ -88,16 +58,15 @@ traffic: {{v1: 70, v2: 30}}
         before = turnout.wait_settled(stack.node_ids)
         changes = ("cluster_manager.cluster_modified", "listener_manager.listener_modified")
         changes_before = {name: stack.envoy.stat(name) for name in changes}
-        traffic = Traffic(port, "web.test")
+        traffic = Traffic(port, "web.test", threads=1).start()
         exits.callback(traffic.stop)
-        traffic.start()
-        time.sleep(0.5)
+        wait_until(lambda: traffic.total >= 50, 10, what="traffic through Envoy")
 
         for how in ("SIGTERM", "SIGKILL"):
             exit_code = turnout.stop(timeout=10) if how == "SIGTERM" else turnout.kill()
-            down_at = sum(traffic.counts.values())
-            time.sleep(1.5)  # Envoy is on its own meanwhile
-            assert sum(traffic.counts.values()) > down_at, "no requests while turnout was down"
+            down_at = traffic.total
+            time.sleep(1.5)  # the outage under test: Envoy is on its own meanwhile
+            assert traffic.total > down_at, "no requests while turnout was down"
             assert not turnout.running
             restarted = time.monotonic()
             turnout.start()
@@ -112,9 +81,9 @@ traffic: {{v1: 70, v2: 30}}
             # Envoy changed no cluster or listener: it was given what it had.
             assert {name: stack.envoy.stat(name) for name in changes} == changes_before
 
-        time.sleep(0.5)
-        traffic.stop()
-        counts = traffic.counts
+        restarted_at = traffic.total
+        wait_until(lambda: traffic.total >= restarted_at + 50, 10, what="traffic after it all")
+        counts = traffic.stop()
         print(f"requests during the test: {dict(counts)}")
         failed = {k: v for k, v in counts.items() if k not in ("v1", "v2")}
         assert not failed, f"failed requests: {failed}; first errors: {traffic.errors[:5]}"
