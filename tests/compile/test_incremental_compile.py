@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 from decimal import Decimal
+from typing import Any
 
+import pytest
+from google.protobuf.message import Message
+
+import turnout.translate._translation as translation_module
 from turnout.cache import CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ORDER, ROUTE_TYPE, Snapshot
 from turnout.compile import Compiler, compile_policies
 from turnout.policy import Endpoint, Gateway, PolicySet, Service, Version
@@ -97,3 +102,64 @@ def test_an_unchanged_set_rebuilds_nothing() -> None:
     second = compiler.compile(_policies(5))
     assert compiler.pool.built == built
     assert second.version == first.version
+
+
+def _moved(policies: PolicySet, index: int, port: int) -> PolicySet:
+    """``policies`` with the v1 endpoint of service ``index`` moved to ``port``."""
+    target = policies.services[index]
+    moved = dataclasses.replace(
+        target, versions=(Version("v1", (Endpoint("127.0.0.1", port),)), *target.versions[1:])
+    )
+    return dataclasses.replace(
+        policies, services=tuple(moved if s is target else s for s in policies.services)
+    )
+
+
+def test_a_one_service_change_patches_and_serializes_that_service_only() -> None:
+    """The identity contract: translation hands back the very same (clusters,
+    assignments) tuple and messages for every unchanged service, so a one-service
+    change patches one service into the snapshot and serializes one resource. An
+    innocent copy in translate (a new tuple, or equal messages) breaks one of these."""
+    compiler = Compiler()
+    before = _policies(20)
+    compiler.compile(before)
+    patched, built = compiler.patched_services, compiler.pool.built
+    compiler.compile(_moved(before, 4, 29999))
+    assert compiler.patched_services - patched == 1
+    assert compiler.pool.built - built == 1
+
+
+@pytest.mark.parametrize("copy", ["tuple", "messages"])
+def test_a_copying_translation_fails_the_identity_contract(
+    monkeypatch: pytest.MonkeyPatch, copy: str
+) -> None:
+    """The counts above catch a translation that copies: with every service's tuple
+    (or messages) copied on the way out, a one-service change patches (or serializes)
+    every service again, though the snapshot is still right."""
+
+    def copied(part: Any) -> tuple[tuple[Message, ...], tuple[Message, ...]]:
+        if copy == "tuple":
+            return ((*part.clusters,), (*part.endpoints,))  # equal tuples, new objects
+        return (
+            tuple(_copy(m) for m in part.clusters),
+            tuple(_copy(m) for m in part.endpoints),
+        )
+
+    monkeypatch.setattr(translation_module._ServicePart, "resources", property(copied))
+    compiler = Compiler()
+    before = _policies(20)
+    compiler.compile(before)
+    patched, built = compiler.patched_services, compiler.pool.built
+    after = _moved(before, 4, 29999)
+    second = compiler.compile(after)
+    if copy == "tuple":
+        assert compiler.patched_services - patched == 20
+    else:
+        assert compiler.pool.built - built == 20 * 3 * 2  # every cluster and assignment
+    assert _wire(second.snapshot) == _wire(compile_policies(after).snapshot)
+
+
+def _copy(message: Message) -> Message:
+    duplicate = type(message)()
+    duplicate.CopyFrom(message)
+    return duplicate
