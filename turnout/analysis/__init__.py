@@ -13,6 +13,13 @@ root serves `MetricsSink.handler()` on turnout's gRPC port.
 from __future__ import annotations
 
 from turnout.analysis._clusters import ClusterMap, VersionKey
+from turnout.analysis._compare import (
+    CompareStore,
+    Comparison,
+    DiffExample,
+    FieldFigures,
+    classify,
+)
 from turnout.analysis._figures import ENVOY_BUCKETS, Figures, Histogram
 from turnout.analysis._judge import (
     AnalysisLike,
@@ -43,7 +50,11 @@ __all__ = [
     "AnalysisLike",
     "Check",
     "ClusterMap",
+    "CompareStore",
+    "Comparison",
     "CounterDeltas",
+    "DiffExample",
+    "FieldFigures",
     "Figures",
     "Histogram",
     "MannWhitney",
@@ -61,6 +72,7 @@ __all__ = [
     "VersionKey",
     "WindowStore",
     "binomial_sf",
+    "classify",
     "fisher_exact_sf",
     "judge",
     "judge_dark",

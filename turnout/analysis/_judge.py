@@ -48,9 +48,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
+from turnout.analysis._compare import Comparison, classify, diff_check_values
 from turnout.analysis._figures import Figures, Histogram
 from turnout.analysis._queries import QueryResult
 from turnout.analysis._stats import binomial_sf, mann_whitney, two_proportions
@@ -90,6 +91,9 @@ class Thresholds:
     max_latency_p99_increase: float | None = None  # ratio to the baseline's p99
     confidence: float = 0.99
     min_latency_increase: float = 0.010  # seconds: the least p99 rise a ratio breach needs
+    #: `mirror.compare.maxDiffRate` (dark judgements only): with it, a dark verdict
+    #: needs the comparators' comparison and passes only when that does.
+    max_diff_rate: float | None = None
 
     def __post_init__(self) -> None:
         if not 0.5 <= self.confidence < 1.0:
@@ -159,6 +163,7 @@ class Verdict:
     baseline: Figures
     confidence: float
     kind: Literal["canary", "dark"] = "canary"
+    comparison: Comparison | None = None  # dark response diffing, classified
 
     @property
     def reason(self) -> str:
@@ -174,6 +179,11 @@ class Verdict:
             "checks": [check.to_json() for check in self.checks],
             "canary": self.canary.to_json(),
             "baseline": self.baseline.to_json(),
+            **(
+                {"compared": self.comparison.compared, "differing": self.comparison.differing}
+                if self.comparison is not None
+                else {}
+            ),
         }
 
 
@@ -344,10 +354,89 @@ def _no_data(result: QueryResult, canary: str, baseline: str) -> str:
     return f"{result.name}: no data for {which}{why} (a custom check without data holds)"
 
 
-def judge_dark(dark: Figures, light: Figures, thresholds: Thresholds) -> Verdict:
+def judge_dark(
+    dark: Figures, light: Figures, thresholds: Thresholds, comparison: Comparison | None = None
+) -> Verdict:
     """Judge a mirror target's figures (`dark`, the mirrored copies) against the light
-    version that served the same requests' originals, by the same rule as `judge`."""
-    return _judge(dark, light, thresholds, "dark")
+    version that served the same requests' originals, by the same rule as `judge`.
+    With `thresholds.max_diff_rate` (`mirror.compare`), the comparators' `comparison`
+    is judged too (`maxDiffRate`, see `_compare`); without enough of it the verdict
+    cannot pass: it holds."""
+    if thresholds.max_diff_rate is None:
+        return _judge(dark, light, thresholds, "dark")
+    plain = _judge(dark, light, replace(thresholds, max_diff_rate=None), "dark")
+    return _with_comparison(plain, thresholds, thresholds.max_diff_rate, comparison)
+
+
+def _diff_check(comparison: Comparison, t: Thresholds, limit: float) -> Check:
+    value, p, rate = diff_check_values(comparison)
+    n = comparison.compared
+    return Check(
+        "maxDiffRate",
+        value,
+        limit,
+        value > limit,
+        p,
+        p < t.alpha,
+        {
+            "differing_rate": rate,
+            "light_differing_rate": comparison.light_differing / n if n else 0.0,
+            "differing": float(comparison.differing),
+            "compared": float(n),
+        },
+    )
+
+
+def _describe_diff(check: Check, comparison: Comparison) -> str:
+    fields = [f.field for f in comparison.fields if f.beyond_noise][:3]
+    where = f" (in {', '.join(fields)})" if fields else ""
+    what = (
+        f"{comparison.service}/{comparison.to} answers differ from {comparison.light}'s in "
+        f"{comparison.differing} of {comparison.compared} compared requests{where}: "
+        f"{_fmt(check.effect.get('differing_rate', 0.0))}, {_fmt(check.value)} above "
+        f"light-vs-light noise > maxDiffRate {_fmt(check.limit)}"
+    )
+    if check.significant:
+        return f"{what} (p={check.p_value:.2g})"
+    return f"{what}, but not significant (p={check.p_value:.2g})"
+
+
+def _with_comparison(
+    plain: Verdict, t: Thresholds, limit: float, comparison: Comparison | None
+) -> Verdict:
+    """A dark verdict on the figures, with the comparison judged: fails if either
+    fails, passes only if both pass, holds otherwise."""
+    name = plain.canary.name
+    if comparison is None or comparison.compared < t.min_requests:
+        count = comparison.compared if comparison is not None else 0
+        why = f"{name}: {count} responses compared, fewer than minRequests {t.min_requests}"
+        if comparison is None or not comparison.comparators:
+            why += " (no comparator connected: is `turnout compare` running?)"
+        if plain.outcome == "fail":
+            return replace(plain, comparison=comparison)
+        return replace(plain, outcome="hold", reasons=(why, *plain.reasons), comparison=comparison)
+    compared = classify(comparison, t.alpha)
+    check = _diff_check(compared, t, limit)
+    checks = (*plain.checks, check)
+    described = _describe_diff(check, compared)
+    if check.failed:
+        reasons = plain.reasons if plain.outcome == "fail" else ()
+        return replace(
+            plain, outcome="fail", reasons=(*reasons, described), checks=checks, comparison=compared
+        )
+    if plain.outcome == "fail":
+        return replace(plain, checks=checks, comparison=compared)
+    if not check.breached:
+        rate = compared.differing_rate or 0.0
+        described = (
+            f"{name} answers differ from {compared.light}'s beyond noise in "
+            f"{compared.differing} of {compared.compared} compared requests ({_fmt(rate)})"
+        )
+    outcome: Outcome = "hold" if plain.outcome == "hold" and not plain.checks else "pass"
+    reasons = tuple(r for r in plain.reasons if not r.startswith("within thresholds"))
+    return replace(
+        plain, outcome=outcome, reasons=(*reasons, described), checks=checks, comparison=compared
+    )
 
 
 def _judge(
