@@ -48,14 +48,18 @@ def test_validate_reports_every_error_with_file_and_line(tmp_path: Path) -> None
 
 
 def test_render_prints_every_resource_type_as_json() -> None:
-    """`turnout render` prints clusters, endpoints, listeners and routes with readable names."""
+    """`turnout render` prints clusters, endpoints, listeners, routes and scopes with
+    readable names."""
     result = CliRunner().invoke(main, ["render", str(EXAMPLES)])
     assert result.exit_code == 0, result.output
     out = json.loads(result.output)
     clusters = {c["name"] for c in out["clusters"]}
     assert {"checkout_v1", "checkout_v2", "checkout_v3", "catalog_instances"} <= clusters
     assert [listener["name"] for listener in out["listeners"]] == ["public"]
-    assert [route["name"] for route in out["routes"]] == ["public"]
+    routes = [route["name"] for route in out["routes"]]
+    hosts = ("catalog.example.com", "checkout.example.com", "search.example.com")
+    assert routes == [f"public/{host}" for host in hosts]
+    assert [scope["name"] for scope in out["scoped_routes"]] == routes
     assert len(out["version"]) >= 8
 
 

@@ -80,7 +80,7 @@ def test_envoy_lists_the_resources(sides: tuple[Path, Path]) -> None:
         *CHANGES,
         "",
         "Envoy resources:",
-        "  ~ route public (-checkout/rule/beta, ~checkout/default)",
+        "  ~ route public/checkout.example.com (-checkout/rule/beta, ~checkout/default)",
     ]
 
 
@@ -100,7 +100,7 @@ def test_json_for_machines(sides: tuple[Path, Path]) -> None:
         {
             "action": "changed",
             "type": "route",
-            "name": "public",
+            "name": "public/checkout.example.com",
             "details": ["-checkout/rule/beta", "~checkout/default"],
         }
     ]

@@ -1,6 +1,7 @@
 """Turn translated (xDS) resources into a static Envoy bootstrap, for `envoy --mode validate`
 and for experiments against a real Envoy: routes inlined into each listener's HCM instead of
-RDS, EDS clusters made STATIC with their assignment inline."""
+RDS (a scoped listener's scopes inlined, each with its route configuration), EDS clusters
+made STATIC with their assignment inline."""
 
 from __future__ import annotations
 
@@ -32,7 +33,19 @@ def static_bootstrap(resources: Resources, admin_port: int = 0) -> dict[str, Any
             for network_filter in chain.filters:
                 manager = hcm_pb2.HttpConnectionManager()
                 assert network_filter.typed_config.Unpack(manager)
-                manager.route_config.CopyFrom(routes[manager.rds.route_config_name])
+                if manager.HasField("scoped_routes"):
+                    scoped = manager.scoped_routes
+                    scoped.ClearField("scoped_rds")
+                    for scope in resources.scoped_routes:
+                        if scope.key.fragments[0].string_key != scoped.name:
+                            continue
+                        scopes = scoped.scoped_route_configurations_list
+                        inline = scopes.scoped_route_configurations.add()
+                        inline.CopyFrom(scope)
+                        inline.ClearField("route_configuration_name")
+                        inline.route_configuration.CopyFrom(routes[scope.route_configuration_name])
+                else:
+                    manager.route_config.CopyFrom(routes[manager.rds.route_config_name])
                 network_filter.typed_config.Pack(manager)
     for cluster in resources.clusters:
         static_cluster = bootstrap.static_resources.clusters.add()

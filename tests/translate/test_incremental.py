@@ -30,22 +30,34 @@ def _bytes(resources: Resources) -> dict[str, list[bytes]]:
         "endpoints": serialize(resources.endpoints),
         "listeners": serialize(resources.listeners),
         "routes": serialize(resources.routes),
+        "scoped_routes": serialize(resources.scoped_routes),
     }
 
 
 def test_a_one_service_change_translates_one_service() -> None:
     """After a first set, changing one service's traffic translates that service only and
-    re-assembles only the route configurations of the gateways it is attached to."""
+    re-assembles only the route configurations it is in: its gateway's one, or on a
+    scoped gateway its host names' ones."""
     translator = Translator()
     before = comprehensive()
     translator.translate(before)
     assert translator.translated_services == len(before.services)
-    assert translator.assembled_routes == len(before.gateways)
+    # internal: one; public (scoped): one per host name (catalog, checkout).
+    assert translator.assembled_routes == 3
 
     after = _with_traffic(before, "search", ("v1", "70"), ("v2", "30"))
     translator.translate(after)
     assert translator.translated_services == len(before.services) + 1
-    assert translator.assembled_routes == len(before.gateways) + 1  # search is on internal only
+    assert translator.assembled_routes == 4  # search is on internal only
+
+    assembled = translator.assembled_route_bytes
+    catalog = _with_traffic(after, "checkout", ("v1", "50"), ("v2", "50"))
+    translator.translate(catalog)
+    assert translator.assembled_routes == 5  # public/checkout.example.com only
+    (checkout,) = (
+        r for r in translator.translate(catalog).route_parts("public") if "checkout" in r.name
+    )
+    assert translator.assembled_route_bytes - assembled == len(checkout.serialized)
 
 
 def test_incremental_result_is_byte_identical_to_a_full_translation() -> None:
@@ -60,8 +72,8 @@ def test_incremental_result_is_byte_identical_to_a_full_translation() -> None:
     for gateways in (("internal",), ("public",), ("internal", "public")):
         assert _bytes(incremental.select(gateways)) == _bytes(fresh.select(gateways))
     for gateway in fresh.gateways:
-        expected = fresh.select([gateway]).routes[0].SerializeToString(deterministic=True)
-        assert incremental.route_parts(gateway).serialized == expected
+        expected = [r.SerializeToString(deterministic=True) for r in fresh.select([gateway]).routes]
+        assert [r.serialized for r in incremental.route_parts(gateway)] == expected
 
 
 def test_an_unchanged_set_reuses_every_message() -> None:
@@ -74,7 +86,8 @@ def test_an_unchanged_set_reuses_every_message() -> None:
     assert (translator.translated_services, translator.assembled_routes) == work
     one, two = first.select(first.gateways), second.select(second.gateways)
     assert all(a is b for a, b in zip(one.clusters, two.clusters, strict=True))
-    assert first.route_parts("public") is second.route_parts("public")
+    pairs = zip(first.route_parts("public"), second.route_parts("public"), strict=True)
+    assert all(a is b for a, b in pairs)
 
 
 def test_a_removed_service_leaves_the_routes_of_its_gateways() -> None:
@@ -88,5 +101,5 @@ def test_a_removed_service_leaves_the_routes_of_its_gateways() -> None:
     incremental = translator.translate(after)
     fresh = translate(after)
     assert _bytes(incremental.all) == _bytes(fresh.all)
-    hosts = [v.name for v in incremental.route_parts("public").virtual_hosts]
+    hosts = [v.name for r in incremental.route_parts("public") for v in r.virtual_hosts]
     assert hosts == ["checkout"]

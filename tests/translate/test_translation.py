@@ -11,6 +11,7 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 import turnout.translate
 from turnout.policy import PolicySet
 from turnout.translate import Resources, cluster_name, pool_cluster_name, to_json, translate
+from turnout.translate._translation import scope_host
 
 from ._policies import comprehensive
 
@@ -21,6 +22,7 @@ def _names(resources: Resources) -> dict[str, list[str]]:
         "endpoints": [e.cluster_name for e in resources.endpoints],
         "listeners": [x.name for x in resources.listeners],
         "routes": [r.name for r in resources.routes],
+        "scoped_routes": [s.name for s in resources.scoped_routes],
     }
 
 
@@ -72,7 +74,8 @@ def test_select_public_gateway() -> None:
             "checkout_v3",
         ],
         "listeners": ["public"],
-        "routes": ["public"],
+        "routes": ["public/catalog.example.com", "public/checkout.example.com"],
+        "scoped_routes": ["public/catalog.example.com", "public/checkout.example.com"],
     }
 
 
@@ -91,6 +94,7 @@ def test_select_internal_gateway() -> None:
         "endpoints": ["catalog_a", "catalog_b", "catalog_instances", "search_green"],
         "listeners": ["internal"],
         "routes": ["internal"],
+        "scoped_routes": [],
     }
 
 
@@ -142,6 +146,68 @@ def test_empty_policy_set() -> None:
     assert translate(PolicySet(gateways=(), services=())).all == Resources()
 
 
+def _manager(listener: listener_pb2.Listener) -> hcm_pb2.HttpConnectionManager:
+    (network_filter,) = listener.filter_chains[0].filters
+    manager = hcm_pb2.HttpConnectionManager()
+    assert network_filter.typed_config.Unpack(manager)
+    return manager
+
+
+def test_a_gateway_of_exact_hosts_is_scoped_by_gateway_and_host_name() -> None:
+    """A gateway whose hosts are all exact names routes by scoped RDS over ADS: its scope
+    key is (gateway header, :authority before any port), the header written by an early
+    header mutation, and each scope names its own route configuration, which removes
+    the header again."""
+    resources = translate(comprehensive()).select(["public"])
+    manager = _manager(resources.listeners[0])
+    assert manager.WhichOneof("route_specifier") == "scoped_routes"
+    scoped = manager.scoped_routes
+    assert scoped.scoped_rds.scoped_rds_config_source.HasField("ads")
+    assert scoped.rds_config_source.HasField("ads")
+    gateway, host = (f.header_value_extractor for f in scoped.scope_key_builder.fragments)
+    assert (gateway.name, gateway.index) == ("x-turnout-gateway", 0)
+    assert (host.name, host.element_separator, host.index) == (":authority", ":", 0)
+    (early,) = manager.early_header_mutation_extensions
+    assert early.typed_config.type_url.endswith("header_mutation.v3.HeaderMutation")
+    checkout = next(s for s in resources.scoped_routes if s.name.endswith("/checkout.example.com"))
+    assert checkout.route_configuration_name == "public/checkout.example.com"
+    assert [f.string_key for f in checkout.key.fragments] == ["public", "checkout.example.com"]
+    routes = {r.name: r for r in resources.routes}["public/checkout.example.com"]
+    # Both host forms (bare and with any port) share the host name's scope.
+    assert list(routes.virtual_hosts[0].domains) == [
+        "checkout.example.com",
+        "checkout.example.com:*",
+    ]
+    assert list(routes.request_headers_to_remove) == ["x-turnout-gateway"]
+
+
+def test_a_wildcard_host_keeps_the_gateway_on_one_route_configuration() -> None:
+    """A gateway with a wildcard host anywhere (`*` here) is not scoped: Envoy's scope
+    look-up is exact, so its one route configuration holds every virtual host."""
+    resources = translate(comprehensive()).select(["internal"])
+    assert _manager(resources.listeners[0]).WhichOneof("route_specifier") == "rds"
+    assert resources.scoped_routes == ()
+
+
+@pytest.mark.parametrize(
+    ("host", "scope"),
+    [
+        ("checkout.example.com", "checkout.example.com"),
+        ("Checkout.Example.com:8443", "checkout.example.com"),
+        ("checkout.example.com:*", "checkout.example.com"),
+        ("*", None),
+        ("*.example.com", None),
+        ("example.*", None),
+        ("[::1]:80", None),
+        ("checkout:x", None),
+    ],
+)
+def test_scope_host(host: str, scope: str | None) -> None:
+    """A policy host's scope is its lowercased name without the port; wildcard names
+    and IPv6 literals have none."""
+    assert scope_host(host) == scope
+
+
 def test_listener_per_gateway_uses_rds_over_ads() -> None:
     """A gateway's listener binds its address and port, and takes its routes by RDS over ADS."""
     (listener,) = translate(comprehensive()).select(["internal"]).listeners
@@ -159,9 +225,9 @@ def test_listener_per_gateway_uses_rds_over_ads() -> None:
 
 
 def test_to_json_shape() -> None:
-    """to_json gives the four resource lists, each item with its proto field names and @type."""
+    """to_json gives the five resource lists, each item with its proto field names and @type."""
     rendered = to_json(translate(comprehensive()).select(["public"]))
-    assert sorted(rendered) == ["clusters", "endpoints", "listeners", "routes"]
+    assert sorted(rendered) == ["clusters", "endpoints", "listeners", "routes", "scoped_routes"]
     assert rendered["clusters"][0]["@type"] == (
         "type.googleapis.com/envoy.config.cluster.v3.Cluster"
     )

@@ -160,6 +160,7 @@ def _shop(count: int, changed: int | None = None, share: int = 90) -> Snapshot:
         endpoints=everything.endpoints,
         listeners=everything.listeners,
         routes=everything.routes,
+        scoped_routes=everything.scoped_routes,
     )
     snapshot.check()
     return snapshot
@@ -180,13 +181,13 @@ async def _drain(client: DeltaClient) -> dict[str, list[str]]:
 
 async def test_one_service_change_sends_only_that_services_resources(xds: RunningXds) -> None:
     """With 20 services on a gateway, changing one service's split and one of its
-    endpoints sends that service's assignment and the gateway's route configuration
-    only, nothing of the 19 others."""
+    endpoints sends that service's assignment and route configuration (its host's
+    scope's) only, nothing of the 19 others."""
     xds.publish(_shop(20))
     client = await xds.delta_client()
     await client.bootstrap()
     before = client.received_bytes
     xds.publish(_shop(20, changed=7, share=60))
     received = await _drain(client)
-    assert received == {ENDPOINT_TYPE: ["svc07_v2"], ROUTE_TYPE: ["public"]}
-    assert client.received_bytes - before < 10_000
+    assert received == {ENDPOINT_TYPE: ["svc07_v2"], ROUTE_TYPE: ["public/svc07.test"]}
+    assert client.received_bytes - before < 2_000

@@ -26,6 +26,7 @@ from turnout.cache import (
     ENDPOINT_TYPE,
     LISTENER_TYPE,
     ROUTE_TYPE,
+    SCOPED_ROUTE_TYPE,
     CachedResource,
     InconsistentSnapshotError,
     ResourcePool,
@@ -45,6 +46,7 @@ def resources_by_type(resources: Resources) -> dict[str, Sequence[Message]]:
         ENDPOINT_TYPE: resources.endpoints,
         LISTENER_TYPE: resources.listeners,
         ROUTE_TYPE: resources.routes,
+        SCOPED_ROUTE_TYPE: resources.scoped_routes,
     }
 
 
@@ -206,6 +208,7 @@ class Compiler:
                 [pool.resource(ENDPOINT_TYPE, m) for _, endpoints in added for m in endpoints],
             ),
             LISTENER_TYPE: {m.name: pool.resource(LISTENER_TYPE, m) for m in pieces.listeners},
+            SCOPED_ROUTE_TYPE: {m.name: pool.resource(SCOPED_ROUTE_TYPE, m) for m in pieces.scopes},
             ROUTE_TYPE: {
                 parts.name: pool.route_configuration(
                     parts.name, parts.virtual_hosts, parts.serialized

@@ -20,8 +20,9 @@ __all__ = ["ResourceChange", "resource_changes"]
 
 @dataclass(frozen=True, slots=True)
 class ResourceChange:
-    """`action` is added, removed or changed; `type` cluster, endpoint, listener or route
-    (a route configuration); `details` list changed routes as `+vhost/route` etc."""
+    """`action` is added, removed or changed; `type` cluster, endpoint, listener, scope
+    (a ScopedRouteConfiguration: a host name's routes on a scoped gateway) or route (a
+    route configuration); `details` list changed routes as `+vhost/route` etc."""
 
     action: str
     type: str
@@ -44,6 +45,7 @@ class ResourceChange:
 def _named(resources: Resources) -> dict[str, dict[str, Message]]:
     return {
         "listener": {m.name: m for m in resources.listeners},
+        "scope": {m.name: m for m in resources.scoped_routes},
         "route": {m.name: m for m in resources.routes},
         "cluster": {m.name: m for m in resources.clusters},
         "endpoint": {m.cluster_name: m for m in resources.endpoints},
@@ -55,8 +57,8 @@ def _bytes(message: Message) -> bytes:
 
 
 def resource_changes(old: Resources, new: Resources) -> list[ResourceChange]:
-    """Every added, removed or changed resource: by type (listener, route, cluster,
-    endpoint), then added, removed, changed, each sorted by name."""
+    """Every added, removed or changed resource: by type (listener, scope, route,
+    cluster, endpoint), then added, removed, changed, each sorted by name."""
     before, after = _named(old), _named(new)
     changes: list[ResourceChange] = []
     for kind in before:

@@ -47,6 +47,7 @@ from envoy.config.route.v3.route_components_pb2 import (
     WeightedCluster,
 )
 from envoy.config.route.v3.route_pb2 import RouteConfiguration
+from envoy.config.route.v3.scoped_route_pb2 import ScopedRouteConfiguration
 from envoy.extensions.filters.http.router.v3.router_pb2 import Router
 from envoy.extensions.filters.network.http_connection_manager.v3.http_connection_manager_pb2 import (  # noqa: E501
     HttpConnectionManager,
@@ -71,10 +72,12 @@ from turnout.cache import (
     HCM_TYPE,
     LISTENER_TYPE,
     ROUTE_TYPE,
+    SCOPED_ROUTE_TYPE,
     Snapshot,
     SnapshotCache,
     eds_name,
     listener_route_names,
+    listener_scoped_routes,
 )
 from turnout.xds import DELTA_SERVICES, SERVICES, XdsCallbacks, XdsServer
 
@@ -98,6 +101,7 @@ _MESSAGES: Mapping[str, type[Message]] = {
     ENDPOINT_TYPE: ClusterLoadAssignment,
     LISTENER_TYPE: Listener,
     ROUTE_TYPE: RouteConfiguration,
+    SCOPED_ROUTE_TYPE: ScopedRouteConfiguration,
 }
 
 _ADS_SOURCE = ConfigSource(ads=AggregatedConfigSource(), resource_api_version=ApiVersion.V3)
@@ -232,6 +236,10 @@ def resource_names(response: DiscoveryResponse) -> list[str]:
         str(m.cluster_name) if isinstance(m, ClusterLoadAssignment) else str(m.name)  # type: ignore[attr-defined]
         for m in decode(response)
     ]
+
+
+def _scope_route_names(scopes: Iterable[Message]) -> set[str]:
+    return {s.route_configuration_name for s in scopes if isinstance(s, ScopedRouteConfiguration)}
 
 
 def _eds_names(message: Message) -> list[str]:
@@ -371,8 +379,9 @@ class AdsClient:
 
     async def bootstrap(self, timeout: float = 2.0) -> dict[str, DiscoveryResponse]:  # noqa: ASYNC109 - per response
         """Subscribe like Envoy starting up over ADS and ACK everything, following
-        references: CDS (wildcard), EDS for its clusters, LDS (wildcard), RDS for its
-        listeners. Returns the accepted response per type."""
+        references: CDS (wildcard), EDS for its clusters, LDS (wildcard), SRDS
+        (wildcard) if a listener routes by scoped RDS, RDS for its listeners and scopes.
+        Returns the accepted response per type."""
         accepted: dict[str, DiscoveryResponse] = {}
         await self.request(CLUSTER_TYPE)
         accepted[CLUSTER_TYPE] = cds = await self.recv(timeout)
@@ -385,6 +394,11 @@ class AdsClient:
         accepted[LISTENER_TYPE] = lds = await self.recv(timeout)
         await self.ack(lds)
         rds_names = sorted({n for lst in decode(lds) for n in listener_route_names(lst)})
+        if any(listener_scoped_routes(lst) for lst in decode(lds)):
+            await self.request(SCOPED_ROUTE_TYPE)
+            accepted[SCOPED_ROUTE_TYPE] = srds = await self.recv(timeout)
+            await self.ack(srds)
+            rds_names = sorted({*rds_names, *_scope_route_names(decode(srds))})
         await self.request(ROUTE_TYPE, rds_names)
         accepted[ROUTE_TYPE] = rds = await self.recv(timeout)
         await self.ack(rds)
@@ -530,8 +544,9 @@ class DeltaClient:
 
     async def bootstrap(self, timeout: float = 2.0) -> dict[str, DeltaDiscoveryResponse]:  # noqa: ASYNC109 - per response
         """Subscribe like Envoy starting up over Delta ADS and ACK everything, following
-        references: CDS (legacy wildcard), EDS for its clusters, LDS, RDS for its
-        listeners. Returns the accepted response per type."""
+        references: CDS (legacy wildcard), EDS for its clusters, LDS, SRDS if a listener
+        routes by scoped RDS, RDS for its listeners and scopes. Returns the accepted
+        response per type."""
         accepted: dict[str, DeltaDiscoveryResponse] = {}
         await self.request(CLUSTER_TYPE)
         accepted[CLUSTER_TYPE] = cds = await self.recv(timeout)
@@ -543,9 +558,14 @@ class DeltaClient:
         await self.request(LISTENER_TYPE)
         accepted[LISTENER_TYPE] = lds = await self.recv(timeout)
         await self.ack(lds)
-        rds_names = sorted(
-            {n for lst in decode_delta(lds).values() for n in listener_route_names(lst)}
-        )
+        listeners = list(decode_delta(lds).values())
+        rds_names = sorted({n for lst in listeners for n in listener_route_names(lst)})
+        if any(listener_scoped_routes(lst) for lst in listeners):
+            await self.request(SCOPED_ROUTE_TYPE)
+            accepted[SCOPED_ROUTE_TYPE] = srds = await self.recv(timeout)
+            await self.ack(srds)
+            scopes = list(decode_delta(srds).values())
+            rds_names = sorted({*rds_names, *_scope_route_names(scopes)})
         await self.request(ROUTE_TYPE, rds_names)
         accepted[ROUTE_TYPE] = rds = await self.recv(timeout)
         await self.ack(rds)

@@ -9,7 +9,11 @@ pool cluster never collides with a version cluster either.
 
 from __future__ import annotations
 
-__all__ = ["cluster_name", "pool_cluster_name", "route_name"]
+__all__ = ["GATEWAY_HEADER", "cluster_name", "pool_cluster_name", "route_name", "scope_name"]
+
+GATEWAY_HEADER = "x-turnout-gateway"
+"""The request header a scoped gateway's listener writes its own name into (the first
+fragment of the scope key; removed before the request is forwarded)."""
 
 
 def cluster_name(service: str, version: str) -> str:
@@ -25,3 +29,8 @@ def pool_cluster_name(service: str) -> str:
 def route_name(service: str, *parts: str) -> str:
     """A route's readable name: `checkout/pin/v2`, `checkout/rule/dogfood`, `checkout/default`."""
     return "/".join((service, *parts))
+
+
+def scope_name(gateway: str, host: str) -> str:
+    """A scope, and its route configuration: `public/checkout.example.com`."""
+    return f"{gateway}/{host}"

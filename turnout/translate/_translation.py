@@ -8,6 +8,16 @@ by concatenation (a protobuf message is the concatenation of its fields, and
 deterministic serialization writes them in field order: the result is byte-identical
 to serializing the whole message). A one-service change costs one service's
 translation and a copy of the gateway's route bytes, not a walk of every service.
+
+A gateway whose hosts are all exact names (``checkout.example.com``, with or without
+a port or ``:*``) is *scoped*: its listener routes by scoped RDS, with one scope, and
+one route configuration, per host name (``public/checkout.example.com``), holding the
+virtual hosts of the services that claim that name. A one-service change then
+re-assembles, and sends, that service's route configurations only: a few hundred
+bytes, whatever the gateway's size. A gateway with a wildcard host (``*``,
+``*.example.com``, ``example.*``) keeps one route configuration for all its services:
+Envoy finds a scope by an exact look-up of its key, with no wildcard and no fallback
+scope, so a wildcard host cannot be given a scope of its own (``_listeners``).
 """
 
 from __future__ import annotations
@@ -20,7 +30,7 @@ from typing import Any, NamedTuple, TypeVar
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
 from envoy.config.listener.v3 import listener_pb2
-from envoy.config.route.v3 import route_components_pb2, route_pb2
+from envoy.config.route.v3 import route_components_pb2, route_pb2, scoped_route_pb2
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
@@ -29,6 +39,7 @@ from turnout.policy import Endpoint, Gateway, PolicySet, Service
 
 from ._clusters import service_clusters
 from ._listeners import listener
+from ._names import GATEWAY_HEADER, scope_name
 from ._routes import virtual_host
 
 __all__ = ["Resources", "RouteParts", "Translation", "Translator", "to_json", "translate"]
@@ -44,6 +55,7 @@ class Resources:
     endpoints: tuple[endpoint_pb2.ClusterLoadAssignment, ...] = ()
     listeners: tuple[listener_pb2.Listener, ...] = ()
     routes: tuple[route_pb2.RouteConfiguration, ...] = ()
+    scoped_routes: tuple[scoped_route_pb2.ScopedRouteConfiguration, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -82,14 +94,25 @@ class _ServicePart:  # not slotted: caches ``resources``
 
 
 @dataclass(frozen=True, eq=False)
+class _RoutePart:
+    """One route configuration of a gateway, its scope (if scoped), and the service
+    parts it was assembled from (re-assembled when one's virtual host bytes differ)."""
+
+    routes: RouteParts
+    scope: scoped_route_pb2.ScopedRouteConfiguration | None
+    parts: tuple[_ServicePart, ...]
+
+
+@dataclass(frozen=True, eq=False)
 class _GatewayPart:
     gateway: Gateway
     listener: listener_pb2.Listener
-    routes: RouteParts
+    routes: dict[str, _RoutePart]
+    """By host name for a scoped gateway, else the gateway's one route configuration
+    under ``""``."""
     services: tuple[str, ...]
     parts: tuple[_ServicePart, ...]
-    """The attached services' parts, by name: the route bytes are re-assembled when one's
-    virtual host bytes differ."""
+    """The attached services' parts, by name."""
 
 
 class Pieces(NamedTuple):
@@ -103,6 +126,7 @@ class Pieces(NamedTuple):
     objects for a service unchanged since the translator's previous set."""
     listeners: tuple[listener_pb2.Listener, ...]
     routes: tuple[RouteParts, ...]
+    scopes: tuple[scoped_route_pb2.ScopedRouteConfiguration, ...]
 
 
 class Translation:
@@ -138,12 +162,16 @@ class Translation:
         return Pieces(
             services=tuple(self._services[s].resources for s in services),
             listeners=tuple(part.listener for part in parts),
-            routes=tuple(part.routes for part in parts),
+            routes=tuple(r.routes for part in parts for r in part.routes.values()),
+            scopes=tuple(
+                r.scope for part in parts for r in part.routes.values() if r.scope is not None
+            ),
         )
 
-    def route_parts(self, gateway: str) -> RouteParts:
-        """The route configuration of one gateway, as parts."""
-        return self._gateways[gateway].routes
+    def route_parts(self, gateway: str) -> tuple[RouteParts, ...]:
+        """The route configurations of one gateway, as parts: its one, or one per scope
+        (by host name)."""
+        return tuple(r.routes for r in self._gateways[gateway].routes.values())
 
     def select(self, gateways: Sequence[str], *, routes: bool = True) -> Resources:
         """Listeners and routes of these gateways, with the clusters and assignments of
@@ -164,7 +192,14 @@ class Translation:
                 key=lambda e: e.cluster_name,
             ),
             listeners=_by_name(part.listener for part in parts),
-            routes=_by_name(part.routes.message for part in parts) if routes else (),
+            routes=(
+                _by_name(r.routes.message for part in parts for r in part.routes.values())
+                if routes
+                else ()
+            ),
+            scoped_routes=_by_name(
+                r.scope for part in parts for r in part.routes.values() if r.scope is not None
+            ),
         )
 
 
@@ -191,6 +226,8 @@ class Translator:
         """Services translated (not reused) since this translator was made."""
         self.assembled_routes = 0
         """Route configurations assembled (not reused) since this translator was made."""
+        self.assembled_route_bytes = 0
+        """The bytes of those route configurations."""
 
     def translate(self, policies: PolicySet) -> Translation:
         """Translate ``policies``, reusing every part whose inputs did not change."""
@@ -211,12 +248,74 @@ class Translator:
             if previous is not None and _same(previous.parts, parts):
                 gateways[gateway.name] = previous
                 continue
-            gateways[gateway.name] = _gateway_part(
-                gateway, parts, previous.listener if previous is not None else None
-            )
-            self.assembled_routes += 1
+            gateways[gateway.name] = self._gateway_part(gateway, parts, previous)
         self._services, self._gateways = services, gateways
         return Translation(gateways, services)
+
+    def _gateway_part(
+        self, gateway: Gateway, parts: tuple[_ServicePart, ...], previous: _GatewayPart | None
+    ) -> _GatewayPart:
+        """A gateway's listener and route configurations, reusing each route
+        configuration (and scope) of ``previous`` whose services' virtual hosts are the
+        same objects."""
+        groups = _scopes(parts)
+        scoped = groups is not None
+        if groups is None:
+            groups = {"": parts}
+        old = previous.routes if previous is not None else {}
+        routes: dict[str, _RoutePart] = {}
+        for host, members in groups.items():
+            kept = old.get(host)
+            if kept is not None and _same(kept.parts, members):
+                routes[host] = kept
+                continue
+            routes[host] = route = _route_part(gateway.name, host, members, kept)
+            self.assembled_routes += 1
+            self.assembled_route_bytes += len(route.routes.serialized)
+        listener_message = previous.listener if previous is not None else None
+        if listener_message is None or _is_scoped(previous) != scoped:
+            listener_message = listener(gateway, scoped=scoped)
+        return _GatewayPart(
+            gateway=gateway,
+            listener=listener_message,
+            routes=routes,
+            services=tuple(p.service.name for p in parts),
+            parts=parts,
+        )
+
+
+def scope_host(host: str) -> str | None:
+    """The scope a policy host belongs to: its name without a port, lowercased
+    (``Checkout.example.com:*`` -> ``checkout.example.com``), or None for a host that
+    cannot have a scope (a wildcard name, an IPv6 literal)."""
+    name, colon, port = host.partition(":")
+    if not name or "*" in name or "[" in host:
+        return None
+    if colon and not (port == "*" or port.isdigit()):
+        return None
+    return name.lower()
+
+
+def _scopes(parts: tuple[_ServicePart, ...]) -> dict[str, tuple[_ServicePart, ...]] | None:
+    """The services of a gateway grouped by the host names they claim, in name order
+    (a service with two host names is in both), or None when the gateway cannot be
+    scoped: no services, or a host without a scope."""
+    if not parts:
+        return None
+    groups: dict[str, list[_ServicePart]] = {}
+    for part in parts:
+        for host in part.service.hosts:
+            key = scope_host(host)
+            if key is None:
+                return None
+            members = groups.setdefault(key, [])
+            if not members or members[-1] is not part:
+                members.append(part)
+    return {key: tuple(groups[key]) for key in sorted(groups)}
+
+
+def _is_scoped(part: _GatewayPart | None) -> bool:
+    return part is not None and "" not in part.routes
 
 
 def _keep_equal(before: Sequence[_M], after: Sequence[_M]) -> list[_M]:
@@ -258,26 +357,42 @@ def _service_part(
     )
 
 
-def _gateway_part(
-    gateway: Gateway,
-    parts: tuple[_ServicePart, ...],
-    listener_message: listener_pb2.Listener | None,
-) -> _GatewayPart:
-    # RouteConfiguration: name (field 1), then virtual_hosts (field 2), nothing else set.
-    serialized = length_delimited(_NAME, gateway.name.encode()) + b"".join(
-        p.route_field for p in parts
-    )
-    return _GatewayPart(
-        gateway=gateway,
-        listener=listener_message if listener_message is not None else listener(gateway),
-        routes=RouteParts(gateway.name, tuple(p.virtual_host for p in parts), serialized),
-        services=tuple(p.service.name for p in parts),
+def _route_part(
+    gateway: str, host: str, parts: tuple[_ServicePart, ...], previous: _RoutePart | None
+) -> _RoutePart:
+    """The route configuration of a gateway (``host`` empty) or of one of its scopes.
+
+    RouteConfiguration fields in number order: name (1), virtual_hosts (2), and for a
+    scope request_headers_to_remove (8), the gateway header the listener wrote for the
+    scope key: backends never see it."""
+    name = scope_name(gateway, host) if host else gateway
+    serialized = length_delimited(_NAME, name.encode()) + b"".join(p.route_field for p in parts)
+    scope = None
+    if host:
+        serialized += _REMOVE_GATEWAY_HEADER
+        # The same host's scope is the same message (names and key alike): kept, so
+        # what is cached for it downstream stays valid.
+        scope = previous.scope if previous is not None else None
+    if host and scope is None:
+        fragment = scoped_route_pb2.ScopedRouteConfiguration.Key.Fragment
+        scope = scoped_route_pb2.ScopedRouteConfiguration(
+            name=name,
+            route_configuration_name=name,
+            key=scoped_route_pb2.ScopedRouteConfiguration.Key(
+                fragments=[fragment(string_key=gateway), fragment(string_key=host)]
+            ),
+        )
+    return _RoutePart(
+        routes=RouteParts(name, tuple(p.virtual_host for p in parts), serialized),
+        scope=scope,
         parts=parts,
     )
 
 
 _NAME = 1
 _VIRTUAL_HOSTS = 2
+_REQUEST_HEADERS_TO_REMOVE = 8
+_REMOVE_GATEWAY_HEADER = length_delimited(_REQUEST_HEADERS_TO_REMOVE, GATEWAY_HEADER.encode())
 
 
 def to_json(resources: Resources) -> dict[str, list[dict[str, Any]]]:
@@ -287,6 +402,7 @@ def to_json(resources: Resources) -> dict[str, list[dict[str, Any]]]:
         "endpoints": [_message_json(m) for m in resources.endpoints],
         "listeners": [_message_json(m) for m in resources.listeners],
         "routes": [_message_json(m) for m in resources.routes],
+        "scoped_routes": [_message_json(m) for m in resources.scoped_routes],
     }
 
 

@@ -29,6 +29,7 @@ from turnout.cache import (
     ENDPOINT_TYPE,
     LISTENER_TYPE,
     ROUTE_TYPE,
+    SCOPED_ROUTE_TYPE,
     CachedResource,
     Snapshot,
     intern_names,
@@ -39,7 +40,7 @@ from turnout.xds._base import StreamBase, now
 from turnout.xds._callbacks import XdsCallbacks
 from turnout.xds._source import SnapshotSource
 from turnout.xds._status import NackRecord, TypeStatus
-from turnout.xds._stream import _WARMS, _WILDCARD_TYPES
+from turnout.xds._stream import _WILDCARD_TYPES
 
 __all__ = ["DeltaStream", "frame_delta_response"]
 
@@ -47,9 +48,24 @@ log = structlog.get_logger("turnout.xds")
 
 WILDCARD = "*"
 
-_REFERENCED_BY = {CLUSTER_TYPE: ROUTE_TYPE, ENDPOINT_TYPE: CLUSTER_TYPE, ROUTE_TYPE: LISTENER_TYPE}
-"""A resource of the key type stays while a resource of the value type the proxy has
-references it (ADS only)."""
+_REFERENCED_BY = {
+    CLUSTER_TYPE: (ROUTE_TYPE,),
+    ENDPOINT_TYPE: (CLUSTER_TYPE,),
+    ROUTE_TYPE: (LISTENER_TYPE, SCOPED_ROUTE_TYPE),
+}
+"""A resource of the key type stays while a resource of a value type the proxy has
+references it (ADS only): a route configuration is fetched by a listener, or by a
+scope of a listener that routes by scoped RDS."""
+
+_WARMS = {
+    CLUSTER_TYPE: ENDPOINT_TYPE,
+    LISTENER_TYPE: ROUTE_TYPE,
+    SCOPED_ROUTE_TYPE: ROUTE_TYPE,
+}
+"""A changed resource of the key type has the resources of the value type it names
+re-sent (``_emit``). A scoped listener names no scope (Envoy subscribes to scopes as a
+wildcard, and shares one subscription between listeners with the same scoped RDS
+source, already warm); a changed scope has its route configuration re-sent."""
 
 _REMOVED = None
 """In ``nacked``: the proxy rejected a response removing the name."""
@@ -490,10 +506,13 @@ class DeltaStream(StreamBase[_DeltaTypeState, DeltaDiscoveryRequest]):
 
     def _referenced(self, type_url: str) -> set[str]:
         """Names of ``type_url`` that resources the proxy has of another type reference."""
-        parent = _REFERENCED_BY.get(type_url)
-        if not self._ads or parent is None or parent not in self._states:
-            return set()
-        return self._states[parent].references()
+        referenced: set[str] = set()
+        if not self._ads:
+            return referenced
+        for parent in _REFERENCED_BY.get(type_url, ()):
+            if parent in self._states:
+                referenced |= self._states[parent].references()
+        return referenced
 
     def _emit(self, state: _DeltaTypeState, diff: _Diff) -> bytes:
         nonce = f"{self._nonce_prefix}{next(self._nonces)}"

@@ -34,6 +34,7 @@ from turnout.cache import (
     LISTENER_TYPE,
     ORDER,
     ROUTE_TYPE,
+    SCOPED_ROUTE_TYPE,
 )
 from turnout.xds._callbacks import XdsCallbacks
 from turnout.xds._delta import DeltaStream
@@ -67,6 +68,11 @@ SERVICES: dict[str, tuple[str, str, tuple[str, ...]]] = {
         (LISTENER_TYPE,),
     ),
     "rds": ("envoy.service.route.v3.RouteDiscoveryService", "StreamRoutes", (ROUTE_TYPE,)),
+    "srds": (
+        "envoy.service.route.v3.ScopedRoutesDiscoveryService",
+        "StreamScopedRoutes",
+        (SCOPED_ROUTE_TYPE,),
+    ),
 }
 """Each served stream kind: its gRPC service, its streaming method and its types."""
 
@@ -90,7 +96,7 @@ DELTA_SERVICES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     for kind, (service, method, types) in SERVICES.items()
 }
 """The incremental kinds (``delta-ads``, ``delta-cds``...): DeltaAggregatedResources,
-DeltaClusters, DeltaEndpoints, DeltaListeners, DeltaRoutes."""
+DeltaClusters, DeltaEndpoints, DeltaListeners, DeltaRoutes, DeltaScopedRoutes."""
 
 
 class XdsServer:

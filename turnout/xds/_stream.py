@@ -28,6 +28,7 @@ from turnout.cache import (
     ENDPOINT_TYPE,
     LISTENER_TYPE,
     ROUTE_TYPE,
+    SCOPED_ROUTE_TYPE,
     CachedResource,
     Snapshot,
     content_version,
@@ -44,9 +45,19 @@ __all__ = ["Stream"]
 
 log = structlog.get_logger("turnout.xds")
 
-_WILDCARD_TYPES = frozenset({CLUSTER_TYPE, LISTENER_TYPE})
-_WARMS = {CLUSTER_TYPE: ENDPOINT_TYPE, LISTENER_TYPE: ROUTE_TYPE}
-"""After a response of the key type that adds or changes resources, re-send the value type."""
+# Envoy subscribes to scoped routes as a wildcard: ScopedRdsConfigSubscription starts
+# its subscription with no names (unless given an xdstp srds_resources_locator, which
+# turnout's listeners never set), and in state of the world a response to a subscription
+# naming nothing is the whole set, scopes missing from it are removed
+# (ScopedRdsConfigSubscription::onConfigUpdate; GrpcMuxImpl hands a watch with no names
+# every resource of the response).
+_WILDCARD_TYPES = frozenset({CLUSTER_TYPE, LISTENER_TYPE, SCOPED_ROUTE_TYPE})
+_WARMS = {CLUSTER_TYPE: (ENDPOINT_TYPE,), LISTENER_TYPE: (SCOPED_ROUTE_TYPE, ROUTE_TYPE)}
+"""After a response of the key type that adds or changes resources, re-send the value types."""
+
+_CHANGES_ONLY = frozenset({ROUTE_TYPE})
+"""Types whose responses carry only the resources the proxy has not ACKed at their
+current version (``_emit``)."""
 
 Content = Mapping[str, CachedResource]
 
@@ -405,15 +416,35 @@ class Stream(StreamBase[_TypeState, DiscoveryRequest]):
         # adds or changes resources forces the next EDS (RDS) response. A cluster with
         # no endpoints gets its empty assignment: withheld, it warms forever (envoy#9934).
         # https://www.envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol#resource-warming
-        warms = _WARMS.get(state.type_url)
-        if (
-            warms is not None
-            and warms in self._states
-            and _adds_or_changes(snapshot, state.sent, content)
-        ):
-            self._states[warms].force = True
+        # A listener that routes by scoped RDS warms until it has its scopes (SRDS) and
+        # each scope's route configuration (RDS), so LDS forces both.
+        warms = [t for t in _WARMS.get(state.type_url, ()) if t in self._states]
+        if warms and _adds_or_changes(snapshot, state.sent, content):
+            for warmed in warms:
+                self._states[warmed].force = True
+        # Route configurations: only what changed. In state of the world only Listener
+        # and Cluster responses must carry every resource; for the other types a
+        # response carries the resources that changed, and a subscribed resource left
+        # out is kept as the proxy has it ("Grouping Resources into Responses",
+        # https://www.envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol#grouping-resources-into-responses;
+        # Envoy's GrpcMuxImpl calls back only the RDS/EDS watches whose names are in the
+        # response). Each route configuration has its own watch in Envoy, so on a scoped
+        # gateway a one-service change sends that service's route configurations, not
+        # the gateway's. ``version_info`` still names the whole selection the proxy then
+        # has. The base is what the proxy ACKed (not what was last sent: a NACKed
+        # response may have been applied in part, so its resources go again); a forced
+        # re-send (warming) and the first response carry everything.
+        base: Content | None = None
+        if state.type_url in _CHANGES_ONLY and state.answered and not state.force:
+            base = state.acked
         shared = _shared_response(
-            snapshot, state.type_url, version, content, self._shared_nonce_prefix
+            snapshot,
+            state.type_url,
+            version,
+            content,
+            self._shared_nonce_prefix,
+            base,
+            state.new_names,
         )
         frame, nonce = shared.frame, shared.nonce
         if nonce == state.nonce:
@@ -495,7 +526,13 @@ nonce never repeats within a process, nor across restarts)."""
 
 
 def _shared_response(
-    snapshot: Snapshot, type_url: str, version: str, content: Content, nonce_prefix: str
+    snapshot: Snapshot,
+    type_url: str,
+    version: str,
+    content: Content,
+    nonce_prefix: str,
+    base: Content | None = None,
+    new_names: Iterable[str] = (),
 ) -> _Response:
     """The response for (snapshot, type, version), framed once, nonce included.
 
@@ -504,14 +541,31 @@ def _shared_response(
     the responses of one stream apart, and a stream is sent a given response once per
     snapshot (the caller gives a repeat its own nonce), so the same bytes go to every
     stream and nothing is copied or framed per stream.
+
+    With a ``base`` (what the proxy has), the response carries only the resources of
+    ``content`` that ``base`` lacks or holds at another version, and ``new_names``; it
+    is shared by the streams with that same base (the streams of a group ACKed the
+    same selection object).
     """
     # A nonce is valid only in the context of its stream:
     # https://www.envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol#basic-protocol-overview
-    key = ("xds.response", type_url, version)
-    response = snapshot.memo.get(key)
-    if not isinstance(response, _Response):
-        body = frame_body(version, type_url, (content[name] for name in sorted(content)))
-        nonce = f"{nonce_prefix}{next(_SHARED_NONCES)}"
-        response = _Response(body, nonce, body + frame_nonce(nonce))
-        snapshot.memo[key] = response
+    fresh = frozenset(new_names)
+    key = ("xds.response", type_url, version, id(base), fresh)
+    hit = snapshot.memo.get(key)
+    if isinstance(hit, tuple) and hit[0] is base:
+        response: _Response = hit[1]
+        return response
+    names = sorted(content)
+    if base is not None:
+        names = [
+            name
+            for name in names
+            if name in fresh
+            or (old := base.get(name)) is None
+            or old.version != content[name].version
+        ]
+    body = frame_body(version, type_url, (content[name] for name in names))
+    nonce = f"{nonce_prefix}{next(_SHARED_NONCES)}"
+    response = _Response(body, nonce, body + frame_nonce(nonce))
+    snapshot.memo[key] = (base, response)
     return response
