@@ -278,7 +278,7 @@ def test_public_surface() -> None:
         "Gateway", "HealthCheck", "Incremental",
         "IncrementalState", "Location", "Match", "Mirror", "PathMatch", "Phase", "PolicyError",
         "PolicySet",
-        "PolicySetError", "Problem", "Rule", "Service", "Split", "Sticky", "StringMatch",
+        "PolicySetError", "Problem", "Rollout", "Rule", "Service", "Split", "Sticky", "StringMatch",
         "Traffic", "Version", "load_policies", "parse_policies",
         "AnalysisQuery", "Approval", "ReleaseWindow", "policy_schema", "policy_warnings",
         "DURATION_HELP", "INSTANCES_TEXT", "parse_duration", "percent", "shares_text",

@@ -20,6 +20,8 @@ from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
 from ._compare_read import read_compare
 from ._model import (
+    DEFAULT_BAKE_SECONDS,
+    DEFAULT_ROLLOUT_MAX_ERROR_RATE_INCREASE,
     INSTANCES,
     PHASES,
     Analysis,
@@ -36,6 +38,7 @@ from ._model import (
     Mirror,
     PathMatch,
     ReleaseWindow,
+    Rollout,
     Rule,
     Service,
     Split,
@@ -146,12 +149,38 @@ def _proxies(ctx: Ctx, at: At) -> tuple[str, ...]:
     return tuple(each(ctx, items(ctx, at, nonempty=need), nonempty_string))
 
 
+@described(_list(nonempty_string, nonempty=True))
+def _canary(ctx: Ctx, at: At) -> tuple[str, ...]:
+    need = "needs at least one glob over node.cluster or node.id"
+    return tuple(each(ctx, items(ctx, at, nonempty=need), nonempty_string))
+
+
+_ROLLOUT = {
+    "canary": Field(_canary, required=True),
+    "bake": Field(duration),
+    "maxErrorRateIncrease": Field(fraction),
+}
+
+
+@described(_ROLLOUT)
+def _rollout(ctx: Ctx, at: At) -> Rollout:
+    values = valid(read_mapping(ctx, at, _ROLLOUT))
+    return Rollout(
+        canary=values["canary"],
+        bake_seconds=values.get("bake", DEFAULT_BAKE_SECONDS),
+        max_error_rate_increase=values.get(
+            "maxErrorRateIncrease", DEFAULT_ROLLOUT_MAX_ERROR_RATE_INCREASE
+        ),
+    )
+
+
 _GATEWAY = {
     "kind": Field(_ignore, schema={"const": "Gateway"}),
     "name": Field(_named(dns_label), required=True),
     "port": Field(port, required=True),
     "address": Field(ip_address),
     "proxies": Field(_proxies),
+    "rollout": Field(_rollout),
 }
 
 
@@ -168,6 +197,7 @@ def read_gateway(ctx: Ctx, at: At) -> GatewayDraft:
         port=values["port"],
         address=values.get("address", "0.0.0.0"),
         proxies=values.get("proxies", ("*",)),
+        rollout=values.get("rollout"),
         location=Location(ctx.file, at.line),
     )
     return replace(draft, gateway=gateway)

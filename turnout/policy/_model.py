@@ -285,12 +285,35 @@ class Incremental:
         return DEFAULT_DEADLINE_FACTOR * length
 
 
+DEFAULT_BAKE_SECONDS = 120.0
+DEFAULT_ROLLOUT_MAX_ERROR_RATE_INCREASE = 0.01
+
+
+@dataclass(frozen=True, slots=True)
+class Rollout:
+    """A gateway's `rollout:`: every policy change reaches the `canary` proxies first,
+    and the rest once the canary ACKed it, `bake` passed and its 5xx rate is not
+    significantly above the rest's by more than `max_error_rate_increase`."""
+
+    canary: tuple[str, ...]
+    bake_seconds: float = DEFAULT_BAKE_SECONDS
+    max_error_rate_increase: float = DEFAULT_ROLLOUT_MAX_ERROR_RATE_INCREASE
+
+    def is_canary(self, node_cluster: str, node_id: str) -> bool:
+        """True when a proxy's node.cluster or node.id matches a `canary` glob."""
+        return any(
+            fnmatch.fnmatchcase(node_cluster, glob) or fnmatch.fnmatchcase(node_id, glob)
+            for glob in self.canary
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class Gateway:
     name: str
     port: int
     address: str = "0.0.0.0"
     proxies: tuple[str, ...] = ("*",)
+    rollout: Rollout | None = None
     location: Location | None = field(default=None, compare=False)
 
     def serves(self, node_cluster: str) -> bool:
