@@ -3,19 +3,20 @@
 turnout serve [--no-drive-releases] [--commit-releases]
               [--metrics-source sink|prometheus --prometheus-url URL]
               [--leader-election none|kubernetes --lease-name NAME]
-              [--dark-window 5m]
+              [--dark-window 5m] [--notify FILE]
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
 
 from turnout.policy import parse_duration
 from turnout.release import DEFAULT_DARK_WINDOW
-from turnout.server import ReleaseOptions
+from turnout.server import NotifyConfigError, ReleaseOptions, Webhook, load_webhooks
 
 __all__ = ["pop_release_options", "release_options"]
 
@@ -27,6 +28,7 @@ _OPTION_NAMES = (
     "leader_election",
     "lease_name",
     "dark_window",
+    "notify",
 )
 
 
@@ -56,7 +58,8 @@ def release_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--prometheus-url",
             default=None,
-            help="Prometheus' HTTP API for --metrics-source prometheus, e.g. http://prom:9090.",
+            help="Prometheus' HTTP API, e.g. http://prom:9090: release figures with "
+            "--metrics-source prometheus, and the custom checks of analysis.queries.",
         ),
         click.option(
             "--leader-election",
@@ -79,6 +82,13 @@ def release_options(command: Callable[..., Any]) -> Callable[..., Any]:
             help="Every mirror target is judged against the light versions over this "
             "last stretch of time (e.g. 90s, 10m).",
         ),
+        click.option(
+            "--notify",
+            type=click.Path(dir_okay=False, exists=True, path_type=Path),
+            default=None,
+            help="A YAML file of webhooks (url, secretEnv, events) told of release steps, "
+            "holds, rollbacks, rejected policy sets and proxy NACKs.",
+        ),
     ]
     for option in reversed(options):
         command = option(command)
@@ -95,6 +105,12 @@ def _dark_window(ctx: click.Context, param: click.Parameter, value: str | float)
 def pop_release_options(values: dict[str, Any]) -> ReleaseOptions:
     """Take the release options out of a command's keyword arguments."""
     mine = {name: values.pop(name) for name in _OPTION_NAMES if name in values}
+    webhooks: tuple[Webhook, ...] = ()
+    if mine.get("notify") is not None:
+        try:
+            webhooks = load_webhooks(mine["notify"])
+        except NotifyConfigError as exc:
+            raise click.BadParameter(str(exc), param_hint="--notify") from None
     options = ReleaseOptions(
         drive=bool(mine.get("drive_releases", True)),
         commit=bool(mine.get("commit_releases", False)),
@@ -103,6 +119,7 @@ def pop_release_options(values: dict[str, Any]) -> ReleaseOptions:
         leader_election=mine.get("leader_election") or "none",
         lease_name=mine.get("lease_name") or "turnout-release-driver",
         dark_window=float(mine.get("dark_window") or DEFAULT_DARK_WINDOW),
+        webhooks=webhooks,
     )
     if options.drive and options.metrics_source == "prometheus" and not options.prometheus_url:
         raise click.UsageError("--metrics-source prometheus needs --prometheus-url")

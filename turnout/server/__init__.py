@@ -25,6 +25,7 @@ from turnout.server._heap import HeapKeeper, Timer, collector_paused
 from turnout.server._history import PolicyChange, PolicyHistory, ReleaseTransition
 from turnout.server._logging import configure_logging
 from turnout.server._metrics import Metrics
+from turnout.server._notify import Notifier, NotifyConfigError, Webhook, load_webhooks, sign
 from turnout.server._release_view import ControllerView, percent, service_view
 from turnout.server._tls import (
     CertificateError,
@@ -49,6 +50,8 @@ __all__ = [
     "FanOut",
     "HeapKeeper",
     "Metrics",
+    "Notifier",
+    "NotifyConfigError",
     "PolicyChange",
     "PolicyHistory",
     "Rejection",
@@ -58,6 +61,7 @@ __all__ = [
     "ServerCertificates",
     "Timer",
     "VersionClusters",
+    "Webhook",
     "analysis_view",
     "channel_credentials",
     "collector_paused",
@@ -65,10 +69,12 @@ __all__ = [
     "dark_view",
     "link_parents",
     "load_identity_map",
+    "load_webhooks",
     "metrics_node",
     "percent",
     "rejection_summary",
     "service_view",
+    "sign",
     "split_address",
     "version_clusters",
     "watch_policies",

@@ -24,6 +24,7 @@ from turnout.server._driving import Driving, ReleaseOptions
 from turnout.server._fanout import FanOut
 from turnout.server._heap import HeapKeeper
 from turnout.server._metrics import Metrics
+from turnout.server._notify import Notifier
 from turnout.server._release_view import ControllerView
 from turnout.server._tls import SecurityCollector, ServerCertificates, metrics_node
 from turnout.server._watch import watch_policies
@@ -91,6 +92,9 @@ class App:
         # Envoy's MetricsService on the xDS port: per-version windows for release analysis
         self.analysis = WindowStore(VersionClusters(self.controller), retention=RETENTION)
         self.sink = MetricsSink(self.analysis)
+        # webhooks (--notify): release decisions, rejected sets, NACKs; never waited on
+        self.notifier = Notifier((releases or ReleaseOptions()).webhooks)
+        self.metrics.registry.register(self.notifier.collector())
         # the release driver: steps incremental releases by editing the policy files
         self.driving = Driving(
             releases or ReleaseOptions(),
@@ -101,13 +105,14 @@ class App:
             on_write=self.reload,
             on_decision=self.release.release_decided,
             on_dark=self.release.dark_changed,
+            on_event=self.notifier.release,
         )
         self.tls = tls
         self.guard = guard if guard is not None else StreamGuard()
         self.metrics.registry.register(SecurityCollector(self.guard, tls))
         self.xds = XdsServer(
             self.cache,
-            FanOut(self.release.callbacks, self.metrics.callbacks),
+            FanOut(self.release.callbacks, self.metrics.callbacks, self.notifier.callbacks),
             handlers=[
                 self.guard.restrict(self.release.handler()),
                 self.guard.restrict_to_proxies(self.sink.handler(), metrics_node),
@@ -162,6 +167,8 @@ class App:
         try:
             return self.controller.reload()
         finally:
+            rejected = self.controller.rejected
+            self.notifier.policy(rejected.errors if rejected is not None else None)
             self._size_windows()
             self.release.policy_changed()
 
@@ -177,6 +184,8 @@ class App:
             log.info("analysis windows resized", retention_seconds=after, was=before)
 
     async def start(self) -> None:
+        if not self.notifier.started:
+            self.notifier.start()  # first: a set rejected at start is told too
         self.reload()
         credentials = self.tls.credentials() if self.tls is not None else None
         self.xds_port = await self.xds.start(self._xds_address, credentials)
@@ -210,6 +219,7 @@ class App:
         finally:
             self._stop.set()
             await self.driving.stop()  # no release step while draining
+            await self.notifier.stop()  # what is queued gets a last chance
             await self.release.close()  # WatchStatus streams would hold the drain
             await self.drain()
             self._watching.set()

@@ -28,8 +28,10 @@ from turnout.release import (
     Driver,
     Lease,
     LeaseConfig,
+    ReleaseEvent,
     Report,
 )
+from turnout.server._notify import Webhook
 
 __all__ = [
     "Driving",
@@ -59,6 +61,7 @@ class ReleaseOptions:
     tick: float = 0.25
     dark_window: float = DEFAULT_DARK_WINDOW
     dark_tick: float = 1.0
+    webhooks: tuple[Webhook, ...] = ()  # --notify: where release (and other) events go
 
 
 def _time(at: float) -> datetime:
@@ -124,7 +127,9 @@ class Driving:
         on_write: Callable[[], object],
         on_decision: Callable[[str], object],
         on_dark: Callable[[str], object] | None = None,
+        on_event: Callable[[ReleaseEvent], object] | None = None,
     ) -> None:
+        """``on_event``: each release decision worth telling (the webhook notifier)."""
         self.options = options
         self.lease: Lease | None = None
         self.driver: Driver | None = None
@@ -132,8 +137,9 @@ class Driving:
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         source: MetricsSource = store
-        if options.metrics_source == "prometheus" and options.prometheus_url:
+        if options.prometheus_url:  # figures (--metrics-source prometheus), analysis.queries
             self._prometheus = PrometheusSource(options.prometheus_url, clusters)
+        if options.metrics_source == "prometheus" and self._prometheus is not None:
             source = self._prometheus
         self.dark = DarkWatch(
             policies,
@@ -162,6 +168,8 @@ class Driving:
             on_decision=on_decision,
             leader=self.lease.is_leader if self.lease is not None else None,
             coverage=store.coverage if source is store else None,  # Prometheus keeps
+            queries=self._prometheus,
+            on_event=on_event,
         )
 
     def start(self) -> None:
