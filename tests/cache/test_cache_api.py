@@ -22,6 +22,7 @@ def test_public_surface() -> None:
             "Selection",
             "Snapshot",
             "SnapshotCache",
+            "Staged",
             "Watch",
             "content_version",
             "eds_name",

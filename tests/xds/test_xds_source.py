@@ -35,7 +35,10 @@ class FixedSource:
         for wake in list(self.wakes):
             wake()
 
-    def snapshot_for(self, node_cluster: str) -> Snapshot | None:
+    def version_for(self, node_cluster: str, node_id: str) -> str | None:
+        return self.version
+
+    def snapshot_for(self, node_cluster: str, node_id: str) -> Snapshot | None:
         return self.groups.get(node_cluster)
 
     def watch(self, wake: Callable[[], None]) -> _Handle:

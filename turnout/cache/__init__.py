@@ -7,7 +7,7 @@ edges between resources.
 
 from __future__ import annotations
 
-from turnout.cache._cache import SnapshotCache, Watch
+from turnout.cache._cache import SnapshotCache, Staged, Watch
 from turnout.cache._pool import ResourcePool
 from turnout.cache._references import (
     HCM_TYPE,
@@ -50,6 +50,7 @@ __all__ = [
     "Selection",
     "Snapshot",
     "SnapshotCache",
+    "Staged",
     "Watch",
     "content_version",
     "eds_name",

@@ -220,7 +220,7 @@ class StreamBase(Generic[StateT, RequestT]):
 
     def _snapshot(self) -> Snapshot | None:
         try:
-            return self._cache.snapshot_for(self.node_cluster)
+            return self._cache.snapshot_for(self.node_cluster, self.node_id)
         except Exception:
             log.exception(
                 "xds.resolve_failed", node_cluster=self.node_cluster, stream_id=self.stream_id

@@ -34,9 +34,15 @@ class SnapshotSource(Protocol):
         """The version of what is published (the policy version), or None before the
         first publish: a proxy that ACKed every requested type is synced with it."""
 
-    def snapshot_for(self, node_cluster: str) -> Snapshot | None:
-        """The current snapshot of a proxy group (``node.cluster``), or None before the
-        first publish. May raise: the stream logs it and sends nothing until woken."""
+    def version_for(self, node_cluster: str, node_id: str) -> str | None:
+        """The version a proxy is given (``version``, or another one served beside it to
+        some proxies during a staged rollout): what it is synced with once it ACKed
+        every requested type."""
+
+    def snapshot_for(self, node_cluster: str, node_id: str) -> Snapshot | None:
+        """The current snapshot of a proxy (its group, ``node.cluster``, and during a
+        staged rollout its ``node.id``), or None before the first publish. May raise:
+        the stream logs it and sends nothing until woken."""
 
     def watch(self, wake: Callable[[], None]) -> WatchHandle:
         """Call ``wake()`` (on the event loop thread) whenever what ``version`` or
