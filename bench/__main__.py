@@ -8,6 +8,12 @@
 - fleet: simulated Envoys (client processes apart from `turnout serve`): connect,
   convergence after a policy file write, NACK storm, reconnect storm after SIGKILL
   (1,000 streams by default; `--streams 10000` for the full fleet).
+- scale: the gateway-size axis, services per gateway x proxies x SotW/Delta (fleet
+  runs): p50/p99/max of a one-service change, bytes per proxy per change, KB per
+  stream; {1, 500} x 1,000 by default, `--full` for {1, 500, 5,000} x {1,000, 10,000}.
+- envoy-bytes: a real Envoy's own count of bytes received from turnout for a
+  one-service change on a 500-service gateway, SotW and Delta (`--wildcard`: the same
+  gateway kept on one route configuration).
 
 Run one with `python -m bench translate`, `python -m bench delta`,
 `python -m bench fleet` or `python -m bench propagation`.
@@ -18,12 +24,16 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench import delta_bytes, fleet, propagation, translate_scale
+from bench import delta_bytes, envoy_bytes, fleet, propagation, scale, translate_scale
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("which", nargs="*", default=["translate", "delta", "fleet", "propagation"])
+    parser.add_argument(
+        "which",
+        nargs="*",
+        default=["translate", "delta", "envoy-bytes", "scale", "fleet", "propagation"],
+    )
     parser.add_argument("--envoys", type=int, default=20, help="real Envoys for propagation")
     parser.add_argument("--changes", type=int, default=5, help="policy writes to time")
     parser.add_argument("--streams", type=int, default=1000, help="simulated Envoys (fleet)")
@@ -36,6 +46,17 @@ def main(argv: list[str] | None = None) -> int:
         "--delta-every", type=int, default=0, help="every Nth simulated Envoy uses Delta (fleet)"
     )
     parser.add_argument("--debounce-ms", type=int, default=20, help="turnout's debounce (fleet)")
+    parser.add_argument(
+        "--sizes", default="1,500", help="services per gateway, comma-separated (scale)"
+    )
+    parser.add_argument("--proxies", default="1000", help="proxies, comma-separated (scale)")
+    parser.add_argument(
+        "--full", action="store_true", help="{1,500,5000} x {1000,10000} (scale; long)"
+    )
+    parser.add_argument("--reconnect", action="store_true", help="also the reconnect storm (scale)")
+    parser.add_argument(
+        "--wildcard", action="store_true", help="one route configuration (envoy-bytes)"
+    )
     args = parser.parse_args(argv)
     for which in args.which:
         if which == "translate":
@@ -52,11 +73,27 @@ def main(argv: list[str] | None = None) -> int:
                 debounce_ms=args.debounce_ms,
                 delta_every=args.delta_every,
             )
+        elif which == "scale":
+            full = args.full
+            scale.run(
+                services=(1, 500, 5000) if full else _ints(args.sizes),
+                streams=(1000, 10000) if full else _ints(args.proxies),
+                changes=min(args.changes, 3),
+                reconnect=args.reconnect,
+                clients=args.clients,
+                channels=args.channels,
+            )
+        elif which == "envoy-bytes":
+            envoy_bytes.run(wildcard=args.wildcard)
         elif which == "propagation":
             propagation.run(envoys=args.envoys, changes=args.changes)
         else:
             parser.error(f"unknown benchmark {which!r}")
     return 0
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split(",") if part.strip())
 
 
 if __name__ == "__main__":

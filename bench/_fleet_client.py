@@ -3,8 +3,10 @@
 Many ADS streams (state of the world, or Delta for a share of them) over a few grpc.aio
 channels, driven by JSON-line commands on stdin, answering on stdout. Each stream
 behaves like Envoy closely enough for a control plane to notice nothing: the node on
-the first request, CDS and LDS by wildcard, EDS and RDS by the names the clusters and
-listeners it got name, an ACK (or a NACK, for a stream told to reject everything) of
+the first request, CDS and LDS by wildcard, SRDS by wildcard once a listener routes by
+scoped RDS, EDS and RDS by the names the clusters, listeners and scopes it got name
+(route configurations, in state of the world, are kept when a response leaves them
+out, as Envoy does), an ACK (or a NACK, for a stream told to reject everything) of
 every response with its nonce, and on a broken stream a reconnect with jittered backoff
 that keeps the config it has (SotW sends its last ACKed versions, Delta its
 ``initial_resource_versions``).
@@ -48,6 +50,7 @@ import grpc.aio
 from envoy.config.cluster.v3.cluster_pb2 import Cluster
 from envoy.config.core.v3.base_pb2 import Node
 from envoy.config.listener.v3.listener_pb2 import Listener
+from envoy.config.route.v3.scoped_route_pb2 import ScopedRouteConfiguration
 from envoy.service.discovery.v3.discovery_pb2 import (
     DeltaDiscoveryRequest,
     DeltaDiscoveryResponse,
@@ -63,13 +66,19 @@ from turnout.cache import (
     LISTENER_TYPE,
     ORDER,
     ROUTE_TYPE,
+    SCOPED_ROUTE_TYPE,
     eds_name,
     listener_route_names,
+    listener_scoped_routes,
 )
 
 ADS = "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources"
 DELTA_ADS = "/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources"
-_FOLLOWS = {CLUSTER_TYPE: ENDPOINT_TYPE, LISTENER_TYPE: ROUTE_TYPE}
+_FOLLOWS = {CLUSTER_TYPE: ENDPOINT_TYPE, LISTENER_TYPE: ROUTE_TYPE, SCOPED_ROUTE_TYPE: ROUTE_TYPE}
+"""A response of the key type names resources of the value type to subscribe to."""
+_WILDCARD = (CLUSTER_TYPE, LISTENER_TYPE, SCOPED_ROUTE_TYPE)
+_SCOPED = "scoped"
+"""Among a listener response's followed names: a listener routes by scoped RDS."""
 
 _names_memo: dict[tuple[str, bytes], tuple[str, ...]] = {}
 
@@ -148,9 +157,10 @@ def _build_ack(type_url: str, names: tuple[str, ...], version: str, nonce: str) 
 
 
 def _followed_names(type_url: str, resources: list[bytes]) -> tuple[str, ...]:
-    """EDS names of clusters / RDS names of listeners, decoded once per distinct bytes
-    in this process (every stream gets the same config: decoding it 2,500 times would
-    measure the simulator, not the server)."""
+    """EDS names of clusters / RDS names of listeners (with ``_SCOPED`` if one routes by
+    scoped RDS) / RDS names of scopes, decoded once per distinct bytes in this process
+    (every stream gets the same config: decoding it 2,500 times would measure the
+    simulator, not the server)."""
     key = (type_url, b"".join(resources))
     hit = _names_memo.get(key)
     if hit is not None:
@@ -161,8 +171,13 @@ def _followed_names(type_url: str, resources: list[bytes]) -> tuple[str, ...]:
             name = eds_name(Cluster.FromString(value))
             if name is not None:
                 names.add(name)
+        elif type_url == SCOPED_ROUTE_TYPE:
+            names.add(ScopedRouteConfiguration.FromString(value).route_configuration_name)
         else:
-            names |= listener_route_names(Listener.FromString(value))
+            listener = Listener.FromString(value)
+            names |= listener_route_names(listener)
+            if listener_scoped_routes(listener):
+                names.add(_SCOPED)
     result = tuple(sorted(names))
     if len(_names_memo) > 64:
         _names_memo.clear()
@@ -186,6 +201,9 @@ class Proxy:
         self.have: dict[str, dict[str, str]] = {t: {} for t in ORDER}
         """Delta: per type, name -> version accepted."""
         self.names: dict[str, tuple[str, ...]] = {}
+        self.sources: dict[str, tuple[str, ...]] = {}
+        """SotW: RDS names by the type that named them (listeners, scopes)."""
+        self.subscribed: set[str] = set()
         self.pending: dict[str, bool] = {}
         self.open = False
         self.acked_at: dict[str, float] = {}
@@ -203,7 +221,12 @@ class Proxy:
 
     @property
     def synced(self) -> bool:
-        return self.open and len(self.acked_at) == 4 and not any(self.pending.values())
+        return (
+            self.open
+            and len(self.acked_at) >= 4
+            and self.subscribed <= self.acked_at.keys()
+            and not any(self.pending.values())
+        )
 
     @property
     def rds_version(self) -> str | None:
@@ -242,12 +265,13 @@ class Proxy:
         method = DELTA_ADS if self.delta else ADS
         self._call = self.channel.stream_stream(method)()
         self.acked_at = {}
+        self.subscribed = set()
         first = True
         for type_url in (CLUSTER_TYPE, LISTENER_TYPE):
             await self._subscribe(type_url, first=first)
             first = False
-        for type_url in (ENDPOINT_TYPE, ROUTE_TYPE):
-            if self.names.get(type_url):
+        for type_url in (SCOPED_ROUTE_TYPE, ENDPOINT_TYPE, ROUTE_TYPE):
+            if self.names.get(type_url) or type_url in self.have_types:
                 await self._subscribe(type_url, first=False)
         while True:
             raw = await self._call.read()
@@ -262,12 +286,18 @@ class Proxy:
             else:
                 await self._on_sotw(*_sotw_fields(raw))
 
+    @property
+    def have_types(self) -> set[str]:
+        """Wildcard types beyond CDS/LDS this proxy subscribed to (SRDS, once needed)."""
+        return {t for t in (SCOPED_ROUTE_TYPE,) if t in self.names}
+
     async def _subscribe(self, type_url: str, *, first: bool) -> None:
         names = self.names.get(type_url, ())
+        self.subscribed.add(type_url)
         if self.delta:
             request = DeltaDiscoveryRequest(
                 type_url=type_url,
-                resource_names_subscribe=names or (("*",) if type_url in _FOLLOWS else ()),
+                resource_names_subscribe=names or (("*",) if type_url in _WILDCARD else ()),
                 initial_resource_versions=self.have[type_url],
             )
         else:
@@ -283,9 +313,19 @@ class Proxy:
     async def _on_sotw(self, version: str, values: list[bytes], type_url: str, nonce: str) -> None:
         follows = _FOLLOWS.get(type_url)
         if follows is not None and not self.nack:
-            names = _followed_names(type_url, values)
+            named = _followed_names(type_url, values)
+            if _SCOPED in named and SCOPED_ROUTE_TYPE not in self.names:
+                self.names[SCOPED_ROUTE_TYPE] = ()
+                await self._subscribe(SCOPED_ROUTE_TYPE, first=False)
+            self.sources[type_url] = tuple(n for n in named if n != _SCOPED)
+            if follows == ROUTE_TYPE:
+                sources = (self.sources.get(t, ()) for t in (LISTENER_TYPE, SCOPED_ROUTE_TYPE))
+                names = tuple(sorted({n for source in sources for n in source}))
+            else:
+                names = self.sources[type_url]
             if names != self.names.get(follows):
                 self.names[follows] = names
+                self.subscribed.add(follows)
                 await self._write(
                     DiscoveryRequest(
                         type_url=follows,
@@ -324,6 +364,11 @@ class Proxy:
         follows = _FOLLOWS.get(type_url)
         if follows is not None and response.resources:
             names = _followed_names(type_url, [r.resource.value for r in response.resources])
+            if _SCOPED in names and SCOPED_ROUTE_TYPE not in self.names:
+                self.names[SCOPED_ROUTE_TYPE] = ()
+                await self._subscribe(SCOPED_ROUTE_TYPE, first=False)
+            names = tuple(n for n in names if n != _SCOPED)
+            self.subscribed.add(follows)
             wanted = set(self.names.get(follows, ())) | set(names)
             new = sorted(wanted - set(self.names.get(follows, ())))
             if new:
