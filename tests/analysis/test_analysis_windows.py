@@ -176,3 +176,22 @@ def test_store_validates_resolution() -> None:
         WindowStore(CLUSTERS, resolution=0.0)
     with pytest.raises(ValueError, match="resolution"):
         WindowStore(CLUSTERS, resolution=10.0, retention=5.0)
+
+
+def test_node_figures_sum_the_named_proxies_over_every_known_cluster() -> None:
+    """Per-proxy figures: the named nodes' requests and errors over every mapped
+    cluster in the window, other proxies, unknown clusters and older slots left out."""
+    clock = Clock(1000.0)
+    store = WindowStore(CLUSTERS, clock=clock)
+    store.add("checkout_v1", "canary-1", 990.0, requests=50, errors=50)
+    store.add("checkout_v1", "canary-1", 1000.0, requests=10, errors=1)
+    store.add("checkout_v2", "canary-1", 1001.0, requests=10, errors=5)
+    store.add("checkout_v1", "canary-2", 1001.0, requests=4)
+    store.add("checkout_v1", "edge-1", 1001.0, requests=100, errors=2)
+    store.add("unknown", "canary-1", 1001.0, requests=1000, errors=1000)
+    clock.now = 1002.0
+    canary = store.node_figures(["canary-1", "canary-2", "absent"], 999.0, name="canary")
+    assert (canary.requests, canary.errors, canary.proxies) == (24, 6, 2)
+    assert canary.name == "canary"
+    rest = store.node_figures(["edge-1"], 999.0)
+    assert (rest.requests, rest.errors) == (100, 2)

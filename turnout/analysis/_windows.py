@@ -127,6 +127,9 @@ class WindowStore:
         self.clock = clock
         self._keep = math.ceil(retention / resolution)
         self._series: dict[str, _Series] = {}
+        self._nodes: dict[str, deque[_Slot]] = {}
+        """Per proxy (node id), its requests, errors and resets over every known
+        cluster: what a config rollout compares its canary proxies with the rest on."""
         self._lock = threading.Lock()
         self.started_at = clock()
 
@@ -173,6 +176,8 @@ class WindowStore:
             series.reporters[node] = max(at, series.reporters.get(node, at))
             if not (requests or errors or resets or (latency is not None and latency.total)):
                 return True
+            if requests or errors or resets:
+                self._add_node(node, index, requests, errors, resets)
             slots = series.slots
             if not slots or slots[-1].index < index:
                 slots.append(_Slot(index))
@@ -192,6 +197,46 @@ class WindowStore:
             while slots and slots[0].index <= index - self._keep:
                 slots.popleft()
         return True
+
+    def _add_node(self, node: str, index: int, requests: int, errors: int, resets: int) -> None:
+        slots = self._nodes.get(node)
+        if slots is None:
+            slots = self._nodes[node] = deque()
+        if not slots or slots[-1].index < index:
+            slots.append(_Slot(index))
+        slot = slots[-1]
+        slot.requests += requests
+        slot.errors += errors
+        slot.resets += resets
+        while slots and slots[0].index <= index - self._keep:
+            slots.popleft()
+
+    def node_figures(
+        self, nodes: Iterable[str], since: float, until: float | None = None, *, name: str = ""
+    ) -> Figures:
+        """The named proxies' (node ids) requests, errors and resets over every known
+        cluster in [since, until) (until: now), labelled `name`; `proxies` counts those
+        that reported anything. No latency (it is kept per cluster only)."""
+        end = self.clock() if until is None else until
+        requests = errors = resets = reported = 0
+        with self._lock:
+            for node in set(nodes):
+                slots = self._nodes.get(node)
+                if not slots:
+                    continue
+                seen = False
+                for slot in slots:
+                    start = slot.index * self.resolution
+                    if start >= end or start + self.resolution <= since:
+                        continue
+                    seen = True
+                    requests += slot.requests
+                    errors += slot.errors
+                    resets += slot.resets
+                reported += seen
+        return Figures(
+            since, end, requests, errors, resets, Histogram(), reported, clusters=(name,)
+        )
 
     def clusters(self) -> list[str]:
         """Every cluster with data, sorted."""
