@@ -15,6 +15,7 @@ from turnout.cli._ops import COMMANDS as OPS_COMMANDS
 from turnout.cli._release_options import pop_release_options, release_options
 from turnout.cli._status_cmd import COMMANDS as STATUS_COMMANDS
 from turnout.cli._tls_options import security_from_options, security_options
+from turnout.cli._validate import COMMANDS as VALIDATE_COMMANDS
 from turnout.compile import compile_policies
 from turnout.policy import PolicySetError, load_policies
 from turnout.release import LeaseError
@@ -96,24 +97,6 @@ def serve(
 
 @main.command()
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
-def validate(directory: Path) -> None:
-    """Check a policy directory: exit 0 when valid, else 1 with every error on stderr."""
-    try:
-        compiled = compile_policies(load_policies(directory))
-    except PolicySetError as exc:
-        for problem in exc.problems:
-            click.echo(str(problem), err=True)
-        click.echo(f"{len(exc.problems)} error(s); nothing would be served from this set", err=True)
-        sys.exit(1)
-    policies = compiled.policies
-    click.echo(
-        f"ok: {len(policies.gateways)} gateway(s), {len(policies.services)} service(s), "
-        f"version {compiled.version}"
-    )
-
-
-@main.command()
-@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 @click.option(
     "--proxy-cluster", default=None, help="Render only what an Envoy with this node.cluster gets."
 )
@@ -136,4 +119,7 @@ for _command in OPS_COMMANDS:  # set-traffic, promote, rollback, pause, resume, 
     main.add_command(_command)
 
 for _command in STATUS_COMMANDS:  # status, wait
+    main.add_command(_command)
+
+for _command in VALIDATE_COMMANDS:  # validate, schema
     main.add_command(_command)

@@ -13,7 +13,18 @@ from ._compare import (
     Compare,
     json_path,
 )
-from ._read import At, Ctx, Field, each, fraction, items, read_mapping, string, valid
+from ._read import (
+    At,
+    Ctx,
+    Field,
+    described,
+    each,
+    fraction,
+    items,
+    read_mapping,
+    string,
+    valid,
+)
 from ._values import header_name
 
 __all__ = ["read_compare"]
@@ -73,15 +84,26 @@ def _methods(ctx: Ctx, at: At) -> tuple[str, ...]:
     return methods
 
 
+#: The schemas of the lists (`turnout schema`; the loader checks the rest).
+_HEADERS = {"type": "array", "items": header_name, "uniqueItems": True}
+_FIELDS = {"type": "array", "items": {"type": "string"}, "uniqueItems": True}
+_METHODS = {
+    "type": "array",
+    "items": {"type": "string", "pattern": f"^{_METHOD.pattern}$"},
+    "minItems": 1,
+    "uniqueItems": True,
+}
+
 _COMPARE = {
-    "methods": Field(_methods),
-    "ignore": Field(lambda ctx, at: _unique(ctx, at, _field, "field")),
+    "methods": Field(_methods, schema=_METHODS),
+    "ignore": Field(lambda ctx, at: _unique(ctx, at, _field, "field"), schema=_FIELDS),
     "maxDiffRate": Field(fraction),
-    "headers": Field(lambda ctx, at: _unique(ctx, at, header_name, "header")),
-    "redact": Field(lambda ctx, at: _unique(ctx, at, header_name, "header")),
+    "headers": Field(lambda ctx, at: _unique(ctx, at, header_name, "header"), schema=_HEADERS),
+    "redact": Field(lambda ctx, at: _unique(ctx, at, header_name, "header"), schema=_HEADERS),
 }
 
 
+@described(_COMPARE)
 def read_compare(ctx: Ctx, at: At) -> Compare:
     """`mirror.compare` (an empty mapping, `{}`, compares with every default)."""
     values = valid(read_mapping(ctx, at, _COMPARE))
