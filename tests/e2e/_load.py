@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
-from ._harness import served_by
+from ._harness import served_by, wait_until
 
 __all__ = ["Hey", "HeyResult", "Traffic", "require_hey"]
 
@@ -164,6 +164,13 @@ class Traffic:
     def total(self) -> int:
         with self._lock:
             return sum(self.counts.values())
+
+    def wait_flowing(self, answers: int = 200, timeout: float = 10.0) -> None:
+        """Wait until ``answers`` more answers than now are counted: traffic flows."""
+        start = self.total
+        wait_until(
+            lambda: self.total >= start + answers, timeout, what=f"{answers} answers through Envoy"
+        )
 
     def failures(self, ok: frozenset[str]) -> dict[str, int]:
         with self._lock:

@@ -17,7 +17,6 @@ from ._harness import (
     gateway_yaml,
     launch_stack,
     start_backends,
-    wait_until,
 )
 from ._load import Traffic
 
@@ -60,7 +59,7 @@ traffic: {{v1: 70, v2: 30}}
         changes_before = {name: stack.envoy.stat(name) for name in changes}
         traffic = Traffic(port, "web.test", threads=1).start()
         exits.callback(traffic.stop)
-        wait_until(lambda: traffic.total >= 50, 10, what="traffic through Envoy")
+        traffic.wait_flowing(50)
 
         for how in ("SIGTERM", "SIGKILL"):
             exit_code = turnout.stop(timeout=10) if how == "SIGTERM" else turnout.kill()
@@ -81,8 +80,7 @@ traffic: {{v1: 70, v2: 30}}
             # Envoy changed no cluster or listener: it was given what it had.
             assert {name: stack.envoy.stat(name) for name in changes} == changes_before
 
-        restarted_at = traffic.total
-        wait_until(lambda: traffic.total >= restarted_at + 50, 10, what="traffic after it all")
+        traffic.wait_flowing(50)
         counts = traffic.stop()
         print(f"requests during the test: {dict(counts)}")
         failed = {k: v for k, v in counts.items() if k not in ("v1", "v2")}

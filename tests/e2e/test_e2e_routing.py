@@ -9,7 +9,7 @@ Delta (incremental) ADS.
 
 from __future__ import annotations
 
-import time
+import contextlib
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -304,14 +304,15 @@ def test_unhealthy_endpoint_gets_no_traffic(world: World) -> None:
     # Now it recovers and another falls ill: traffic follows the health checks.
     sick.healthy = True
     second.healthy = False
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+
+    def traffic_follows_health() -> bool:  # 100 requests; who got them
         for backend in (first, second, sick):
             backend.reset()
         count_versions(world.client, "health.test", 100)
-        if second.counts().requests == 0 and sick.counts().requests > 0:
-            break
-        time.sleep(0.2)
+        return second.counts().requests == 0 and sick.counts().requests > 0
+
+    with contextlib.suppress(TimeoutError):  # a failed request is an error at once
+        wait_until(traffic_follows_health, 10, interval=0.2, what="health", retry_on=())
     assert second.counts().requests == 0, "an unhealthy endpoint still gets traffic"
     assert sick.counts().requests > 0, "a recovered endpoint gets no traffic"
 
