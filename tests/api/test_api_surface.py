@@ -11,6 +11,7 @@ def test_public_names() -> None:
     assert sorted(turnout.api.__all__) == sorted(
         [
             "SERVICE_NAME",
+            "CompareView",
             "DarkView",
             "IncrementalView",
             "MirrorView",
@@ -24,6 +25,7 @@ def test_public_names() -> None:
             "SegmentView",
             "ServiceView",
             "ShareView",
+            "comparison_message",
             "proxy_message",
             "service_message",
             "status_message",

@@ -42,6 +42,7 @@ def test_public_surface() -> None:
         "cluster_name",
         "compare_cluster_name",
         "pool_cluster_name",
+        "route_name",
         "to_json",
         "translate",
     ]

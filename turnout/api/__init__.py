@@ -6,6 +6,7 @@ composition root hands it a :data:`PolicySource` returning a :class:`PolicyView`
 
 from __future__ import annotations
 
+from turnout.api._compare import CompareView, comparison_message
 from turnout.api._convert import proxy_message, service_message, status_message
 from turnout.api._model import (
     DarkView,
@@ -24,6 +25,7 @@ from turnout.api._service import SERVICE_NAME, ProxySource, ReleaseService
 
 __all__ = [
     "SERVICE_NAME",
+    "CompareView",
     "DarkView",
     "IncrementalView",
     "MirrorView",
@@ -37,6 +39,7 @@ __all__ = [
     "SegmentView",
     "ServiceView",
     "ShareView",
+    "comparison_message",
     "proxy_message",
     "service_message",
     "status_message",

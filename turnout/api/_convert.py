@@ -10,6 +10,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from turnout._proto.v1 import release_pb2 as pb
 from turnout.analysis import Check, Figures
+from turnout.api._compare import comparison_message
 from turnout.api._model import (
     DarkView,
     PolicyView,
@@ -219,6 +220,8 @@ def dark_message(dark: DarkView) -> pb.DarkAnalysis:
     if dark.light_figures is not None:
         message.light_figures.CopyFrom(figures_message(dark.light_figures))
     message.checks.extend(check_message(c) for c in dark.checks)
+    if dark.comparison is not None:
+        message.comparison.CopyFrom(comparison_message(dark.comparison))
     return message
 
 

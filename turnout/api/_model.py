@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from turnout.analysis import Check, Figures
+from turnout.api._compare import CompareView
 
 __all__ = [
     "DarkView",
@@ -106,6 +107,7 @@ class DarkView:
     error: str = ""
     window_note: str = ""
     note: str = ""
+    comparison: CompareView | None = None  # the mirror has `compare:`
 
 
 @dataclass(frozen=True, slots=True)

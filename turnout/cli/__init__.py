@@ -11,6 +11,8 @@ from typing import Any
 
 import click
 
+from turnout.cli._compare_cmd import COMMANDS as COMPARE_COMMANDS
+from turnout.cli._compare_cmd import comparator_option
 from turnout.cli._ops import COMMANDS as OPS_COMMANDS
 from turnout.cli._release_options import pop_release_options, release_options
 from turnout.cli._status_cmd import COMMANDS as STATUS_COMMANDS
@@ -58,6 +60,7 @@ def main() -> None:
     show_default=True,
     help="Seconds to let streams finish on SIGTERM.",
 )
+@comparator_option  # --comparator HOST:PORT (turnout/cli/_compare_cmd.py)
 @security_options  # --tls-*, --identity-map, --max-* (turnout/cli/_tls_options.py)
 @release_options  # --[no-]drive-releases, --metrics-source... (_release_options.py)
 def serve(
@@ -77,6 +80,7 @@ def serve(
     if not policies.is_dir():
         raise click.BadParameter(f"{policies} is not a directory", param_hint="--policies")
     releases = pop_release_options(security)
+    comparators = security.pop("comparators", ())
     tls, guard = security_from_options(**security)
     try:
         app = App(
@@ -88,6 +92,7 @@ def serve(
             tls=tls,
             guard=guard,
             releases=releases,
+            comparators=comparators,
             heap=HeapKeeper(),  # this process runs long: tune its garbage collection
         )
     except (LeaseError, DrivingError) as exc:
@@ -122,4 +127,7 @@ for _command in STATUS_COMMANDS:  # status, wait
     main.add_command(_command)
 
 for _command in VALIDATE_COMMANDS:  # validate, schema
+    main.add_command(_command)
+
+for _command in COMPARE_COMMANDS:  # compare (the comparator)
     main.add_command(_command)

@@ -16,6 +16,7 @@ from turnout.release._dark import (
     DarkJudgement,
     DarkTarget,
     DarkWatch,
+    compare_light,
     dark_targets,
 )
 from turnout.release._driver import Driver, ReleaseEvent, Report
@@ -59,6 +60,7 @@ __all__ = [
     "Report",
     "Window",
     "closed_window",
+    "compare_light",
     "dark_targets",
     "decide",
     "describe_figures",

@@ -27,12 +27,27 @@ from dataclasses import dataclass, replace
 
 import structlog
 
-from turnout.analysis import Figures, MetricsSource, Thresholds, Verdict, judge_dark
+from turnout.analysis import (
+    CompareStore,
+    Comparison,
+    Figures,
+    MetricsSource,
+    Thresholds,
+    Verdict,
+    judge_dark,
+)
 from turnout.policy import INSTANCES, Analysis, Mirror, PolicySet, Service, Traffic
 
 from ._machine import EARLY_CONFIDENCE, _thresholds
 
-__all__ = ["DEFAULT_DARK_WINDOW", "DarkJudgement", "DarkTarget", "DarkWatch", "dark_targets"]
+__all__ = [
+    "DEFAULT_DARK_WINDOW",
+    "DarkJudgement",
+    "DarkTarget",
+    "DarkWatch",
+    "compare_light",
+    "dark_targets",
+]
 
 log = structlog.get_logger("turnout.release")
 
@@ -52,8 +67,9 @@ class DarkTarget:
     to: str
     light: tuple[str, ...]  # versions answering the mirrored segments' originals
     segments: tuple[str, ...]  # "default" and/or rule names mirroring to `to`
-    thresholds: Thresholds
+    thresholds: Thresholds  # with max_diff_rate when a mirror to `to` has `compare:`
     note: str = ""
+    compared_with: str = ""  # with `compare:`: the light version the comparators call
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +101,18 @@ def _segments(service: Service) -> list[tuple[str, Traffic, Mirror | None]]:
     ]
 
 
+def compare_light(service: Service, traffic: Traffic, to: str) -> str | None:
+    """The light version a comparator compares `to` with for a segment: stable when it
+    answers the segment (or the segment is an instances pool), else the version with
+    the largest share; None when only `to` answers it."""
+    if traffic == INSTANCES:
+        return service.stable if service.stable != to else None
+    live = [(version, share) for version, share in traffic if version != to and share > 0]
+    if any(version == service.stable for version, _ in live):
+        return service.stable
+    return max(live, key=lambda pair: pair[1])[0] if live else None
+
+
 def dark_targets(service: Service) -> list[DarkTarget]:
     """The mirror targets of `service` with their light versions, in target order of
     first appearance (default route first, then rules in match order)."""
@@ -108,14 +136,33 @@ def dark_targets(service: Service) -> list[DarkTarget]:
         thresholds = _thresholds(Analysis(), DEFAULT_DARK_MIN_REQUESTS, EARLY_CONFIDENCE)
     targets = []
     for to, (light, names, notes) in found.items():
+        compared = [
+            (mirror.compare, compare_light(service, traffic, to))
+            for _name, traffic, mirror in segments
+            if mirror is not None and mirror.to == to and mirror.percent > 0
+            if mirror.compare is not None
+        ]
         live = [name for name, traffic, _m in segments if to in _live(traffic)]
-        if live:
+        if live and not compared:
             notes.append(
                 f"{to} also answers live requests ({', '.join(live)}): its figures mix "
                 "them with the mirrored copies"
             )
+        judged, compared_with = thresholds, ""
+        if compared:  # the strictest maxDiffRate of the segments comparing
+            rate = min(compare.max_diff_rate for compare, _light in compared)
+            judged = replace(thresholds, max_diff_rate=rate)
+            compared_with = next((light for _c, light in compared if light), "")
         targets.append(
-            DarkTarget(service.name, to, tuple(light), tuple(names), thresholds, "; ".join(notes))
+            DarkTarget(
+                service.name,
+                to,
+                tuple(light),
+                tuple(names),
+                judged,
+                "; ".join(notes),
+                compared_with,
+            )
         )
     return targets
 
@@ -155,7 +202,10 @@ class DarkWatch:
         tick: float = 1.0,
         coverage: Callable[[float], tuple[float, str]] | None = None,
         on_change: Callable[[str], object] | None = None,
+        compare: CompareStore | None = None,
     ) -> None:
+        """``compare``: the comparators' figures, when comparators are configured
+        (mirrors with `compare:` then copy to them, not to the dark version)."""
         if window <= 0:
             raise ValueError("the dark window must be longer than 0")
         self.window = window
@@ -165,6 +215,7 @@ class DarkWatch:
         self._tick = tick
         self._coverage = coverage
         self._on_change = on_change
+        self._compare = compare
         self._judgements: dict[str, tuple[DarkJudgement, ...]] = {}
 
     def judgements(self) -> dict[str, tuple[DarkJudgement, ...]]:
@@ -225,15 +276,36 @@ class DarkWatch:
         if not target.light:
             why = f"no light version: the mirrored segments' traffic goes to {target.to} itself"
             return replace(judgement, error=f"{why} or to a traffic: instances pool")
+        source: MetricsSource = self._source
+        versions = target.light
+        comparison: Comparison | None = None
+        if target.thresholds.max_diff_rate is not None:
+            if self._compare is None:
+                target = replace(target, note=_join(target.note, _NO_COMPARATOR))
+            else:  # the comparators' own calls to both sides, and what they found
+                source, versions = self._compare, (target.compared_with or target.light[0],)
+                comparison = self._compare.comparison(target.service, target.to, since, now)
+            judgement = replace(judgement, target=target)
         try:
             dark, *light = await asyncio.gather(
-                self._source.figures(target.service, target.to, since, now),
-                *(self._source.figures(target.service, v, since, now) for v in target.light),
+                source.figures(target.service, target.to, since, now),
+                *(source.figures(target.service, v, since, now) for v in versions),
             )
         except Exception as exc:  # a source down must not stop the watch
             return replace(judgement, error=f"metrics source: {exc}")
-        lights = combine(light, target.service, "+".join(target.light))
-        return replace(judgement, verdict=judge_dark(dark, lights, target.thresholds))
+        lights = combine(light, target.service, "+".join(versions))
+        verdict = judge_dark(dark, lights, target.thresholds, comparison)
+        return replace(judgement, verdict=verdict)
+
+
+_NO_COMPARATOR = (
+    "no comparator is configured (turnout serve --comparator): the copies go to the dark "
+    "version and its answers are not compared"
+)
+
+
+def _join(*notes: str) -> str:
+    return "; ".join(n for n in notes if n)
 
 
 def _outcomes(judgements: Sequence[DarkJudgement]) -> tuple[tuple[str, str], ...]:

@@ -37,6 +37,8 @@ from typing import Any
 import structlog
 
 from turnout.analysis import (
+    CompareStore,
+    Comparison,
     MetricsSource,
     QueryResult,
     QuerySource,
@@ -136,6 +138,7 @@ class Driver:
         coverage: Callable[[float], tuple[float, str]] | None = None,
         queries: QuerySource | None = None,
         on_event: Callable[[ReleaseEvent], object] | None = None,
+        compare: CompareStore | None = None,
     ) -> None:
         """``coverage(now)``: from when the source's figures are complete, and why not
         earlier (`WindowStore.coverage`); a window reaching before it is reported as
@@ -153,6 +156,7 @@ class Driver:
         self._coverage = coverage
         self._queries = queries
         self._on_event = on_event
+        self._compare = compare  # the comparators' figures (dark runs with compare:)
         self._marks: dict[str, Mark] = {}
         self._reports: dict[str, Report] = {}
         self._announced: dict[str, tuple[str, str, int, float | None]] = {}
@@ -224,12 +228,13 @@ class Driver:
             if win is not None:
                 note = self._window_note(win, now)
                 try:
+                    source, comparison = self._dark_source(name, win)
                     canary, baseline, measured = await asyncio.gather(
-                        self._source.figures(name, win.canary, win.since, win.until),
-                        self._source.figures(name, win.baseline, win.since, win.until),
+                        source.figures(name, win.canary, win.since, win.until),
+                        source.figures(name, win.baseline, win.since, win.until),
                         self._measure(win),
                     )
-                    verdict = judge_window(win, canary, baseline, measured)
+                    verdict = judge_window(win, canary, baseline, measured, comparison)
                 except Exception as exc:  # a source down must not stop the driver
                     error = f"metrics source: {exc}"
             decision = decide(service, verdict, now, error=error)
@@ -253,6 +258,13 @@ class Driver:
         return await measure_queries(
             self._queries, win.queries, win.canary, win.baseline, win.until
         )
+
+    def _dark_source(self, name: str, win: Window) -> tuple[MetricsSource, Comparison | None]:
+        """A dark run whose mirror has `compare:` is judged on the comparators' calls and
+        comparison: Envoy copies to them, not to the dark version."""
+        if win.kind != "dark" or win.thresholds.max_diff_rate is None or self._compare is None:
+            return self._source, None
+        return self._compare, self._compare.comparison(name, win.canary, win.since, win.until)
 
     def _window_note(self, win: Window, now: float) -> str:
         """Why the figures cover less than [since, now], if they do."""

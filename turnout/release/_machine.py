@@ -58,7 +58,15 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Literal
 
-from turnout.analysis import Figures, QueryResult, Thresholds, Verdict, judge, judge_dark
+from turnout.analysis import (
+    Comparison,
+    Figures,
+    QueryResult,
+    Thresholds,
+    Verdict,
+    judge,
+    judge_dark,
+)
 from turnout.policy import (
     INSTANCES,
     Analysis,
@@ -294,9 +302,19 @@ def window(service: Service, now: float) -> Window | None:
         until=max(now, since),
         ends=ends,
         deadline=since + release.deadline_seconds(length),
-        thresholds=_thresholds(release.analysis, min_requests, confidence),
+        thresholds=_dark_compare(
+            service, kind, _thresholds(release.analysis, min_requests, confidence)
+        ),
         queries=release.analysis.queries if kind == "canary" else (),
     )
+
+
+def _dark_compare(service: Service, kind: str, thresholds: Thresholds) -> Thresholds:
+    """A dark run whose mirror has `compare:` must also pass `maxDiffRate`."""
+    compare = service.mirror.compare if service.mirror is not None else None
+    if kind != "dark" or compare is None:
+        return thresholds
+    return replace(thresholds, max_diff_rate=compare.max_diff_rate)
 
 
 def longest_window(services: Iterable[Service]) -> float:
@@ -320,11 +338,13 @@ def judge_window(
     canary: Figures,
     baseline: Figures,
     queries: Sequence[QueryResult] = (),
+    comparison: Comparison | None = None,
 ) -> Verdict:
-    """The judge's verdict on a window's figures (`judge_dark` for a dark run), with the
-    custom checks measured for it (`window.queries`)."""
+    """The judge's verdict on a window's figures (`judge_dark` for a dark run, with the
+    comparators' `comparison` when its mirror has `compare:`), with the custom checks
+    measured for it (`window.queries`)."""
     if window.kind == "dark":
-        return judge_dark(canary, baseline, window.thresholds)
+        return judge_dark(canary, baseline, window.thresholds, comparison)
     return judge(canary, baseline, window.thresholds, queries)
 
 

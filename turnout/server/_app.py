@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +15,12 @@ from google.protobuf.json_format import MessageToDict
 from turnout.analysis import MetricsSink, WindowStore
 from turnout.api import DarkView, ReleaseAnalysisView, ReleaseService
 from turnout.cache import SnapshotCache
-from turnout.policy import PolicySet
-from turnout.release import longest_window
+from turnout.compile import Compiler
+from turnout.policy import Endpoint, PolicySet
+from turnout.release import DarkJudgement, longest_window
 from turnout.server._admin import AdminServer
 from turnout.server._analysis import VersionClusters
+from turnout.server._compare import Comparing
 from turnout.server._controller import Controller
 from turnout.server._driving import Driving, ReleaseOptions
 from turnout.server._fanout import FanOut
@@ -64,6 +66,7 @@ class App:
         tls: ServerCertificates | None = None,
         guard: StreamGuard | None = None,
         releases: ReleaseOptions | None = None,
+        comparators: Sequence[Endpoint] = (),
         heap: HeapKeeper | None = None,
     ) -> None:
         """``tls`` serves the xDS port (xDS, ReleaseService, metrics) over TLS, mutual
@@ -77,6 +80,10 @@ class App:
             self.cache,
             compiling=heap.compiling if heap is not None else contextlib.nullcontext,
         )
+        # dark response diffing: mirrors with compare: copy to the comparators (--comparator)
+        self.controller.compiler = Compiler(comparators)
+        self.comparing = Comparing(self.controller, comparators)
+        self.cache.watch(self.comparing.published)  # the comparators' targets follow
         # turnout.v1.ReleaseService on the xDS port; metrics from stream hooks
         view = ControllerView(
             self.controller,
@@ -89,6 +96,7 @@ class App:
         if heap is not None:
             self.cache.watch(heap.published)  # a long-lived heap: frozen after each publish
         self.metrics = Metrics(self.controller, self.cache, self._proxies)
+        self.metrics.registry.register(self.comparing.collector(self._dark_judgements))
         # Envoy's MetricsService on the xDS port: per-version windows for release analysis
         self.analysis = WindowStore(VersionClusters(self.controller), retention=RETENTION)
         self.sink = MetricsSink(self.analysis)
@@ -105,6 +113,7 @@ class App:
             on_write=self.reload,
             on_decision=self.release.release_decided,
             on_dark=self.release.dark_changed,
+            comparing=self.comparing,
             on_event=self.notifier.release,
         )
         self.tls = tls
@@ -115,6 +124,7 @@ class App:
             FanOut(self.release.callbacks, self.metrics.callbacks, self.notifier.callbacks),
             handlers=[
                 self.guard.restrict(self.release.handler()),
+                self.guard.restrict(self.comparing.handler()),
                 self.guard.restrict_to_proxies(self.sink.handler(), metrics_node),
             ],
             guard=self.guard,
@@ -154,6 +164,10 @@ class App:
         driving = getattr(self, "driving", None)
         return driving.dark_views() if driving is not None else {}
 
+    def _dark_judgements(self) -> Mapping[str, tuple[DarkJudgement, ...]]:
+        driving = getattr(self, "driving", None)
+        return driving.dark.judgements() if driving is not None else {}
+
     def _driver_state(self) -> str:
         driving = getattr(self, "driving", None)
         return driving.state() if driving is not None else ""
@@ -180,6 +194,7 @@ class App:
         longest = max(longest, self.driving.dark.window)
         before = self.analysis.retention
         after = self.analysis.ensure_retention(longest + RETENTION_MARGIN, minimum=RETENTION)
+        self.comparing.store.ensure_retention(longest + RETENTION_MARGIN, minimum=RETENTION)
         if after != before:
             log.info("analysis windows resized", retention_seconds=after, was=before)
 

@@ -31,6 +31,7 @@ from turnout.release import (
     ReleaseEvent,
     Report,
 )
+from turnout.server._compare import Comparing, compare_view
 from turnout.server._notify import Webhook
 
 __all__ = [
@@ -68,8 +69,9 @@ def _time(at: float) -> datetime:
     return datetime.fromtimestamp(at, UTC)
 
 
-def dark_view(judgement: DarkJudgement) -> DarkView:
-    """A dark judgement as the ReleaseService's view."""
+def dark_view(judgement: DarkJudgement, comparing: Comparing | None = None) -> DarkView:
+    """A dark judgement as the ReleaseService's view (with its comparison, when its
+    mirror has `compare:`)."""
     verdict, target = judgement.verdict, judgement.target
     return DarkView(
         to=target.to,
@@ -87,6 +89,11 @@ def dark_view(judgement: DarkJudgement) -> DarkView:
         error=judgement.error,
         window_note=judgement.window_note,
         note=target.note,
+        comparison=compare_view(
+            judgement,
+            len(comparing.store.comparators) if comparing is not None else 0,
+            comparing is not None and comparing.configured,
+        ),
     )
 
 
@@ -127,6 +134,7 @@ class Driving:
         on_write: Callable[[], object],
         on_decision: Callable[[str], object],
         on_dark: Callable[[str], object] | None = None,
+        comparing: Comparing | None = None,
         on_event: Callable[[ReleaseEvent], object] | None = None,
     ) -> None:
         """``on_event``: each release decision worth telling (the webhook notifier)."""
@@ -141,6 +149,7 @@ class Driving:
             self._prometheus = PrometheusSource(options.prometheus_url, clusters)
         if options.metrics_source == "prometheus" and self._prometheus is not None:
             source = self._prometheus
+        self.comparing = comparing
         self.dark = DarkWatch(
             policies,
             source,
@@ -148,6 +157,7 @@ class Driving:
             tick=options.dark_tick,
             coverage=store.coverage if source is store else None,
             on_change=on_dark,
+            compare=comparing.store if comparing is not None and comparing.configured else None,
         )
         if not options.drive:
             return
@@ -168,6 +178,7 @@ class Driving:
             on_decision=on_decision,
             leader=self.lease.is_leader if self.lease is not None else None,
             coverage=store.coverage if source is store else None,  # Prometheus keeps
+            compare=comparing.store if comparing is not None and comparing.configured else None,
             queries=self._prometheus,
             on_event=on_event,
         )
@@ -217,6 +228,6 @@ class Driving:
     def dark_views(self) -> Mapping[str, tuple[DarkView, ...]]:
         """The latest dark judgement of each mirror target, per service."""
         return {
-            name: tuple(dark_view(j) for j in judgements)
+            name: tuple(dark_view(j, self.comparing) for j in judgements)
             for name, judgements in self.dark.judgements().items()
         }
