@@ -84,7 +84,8 @@ def render(directory: Path, *args: str) -> dict[str, Any]:
 
 def static_bootstrap(rendered: dict[str, Any]) -> dict[str, Any]:
     """The rendered resources as a static bootstrap: routes inlined in each listener's
-    HTTP connection manager instead of RDS, EDS clusters given their assignment."""
+    HTTP connection manager instead of RDS (a scoped listener's scopes inlined, each
+    with its route configuration), EDS clusters given their assignment."""
 
     def strip(resource: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in resource.items() if k != "@type"}
@@ -97,8 +98,23 @@ def static_bootstrap(rendered: dict[str, Any]) -> dict[str, Any]:
         for chain in listener["filter_chains"]:
             for network_filter in chain["filters"]:
                 manager = network_filter["typed_config"]
-                rds = manager.pop("rds")
-                manager["route_config"] = routes[rds["route_config_name"]]
+                if "scoped_routes" in manager:
+                    scoped = manager["scoped_routes"]
+                    del scoped["scoped_rds"]
+                    scoped["scoped_route_configurations_list"] = {
+                        "scoped_route_configurations": [
+                            {
+                                "name": scope["name"],
+                                "key": scope["key"],
+                                "route_configuration": routes[scope["route_configuration_name"]],
+                            }
+                            for scope in rendered["scoped_routes"]
+                            if scope["key"]["fragments"][0]["string_key"] == scoped["name"]
+                        ]
+                    }
+                else:
+                    rds = manager.pop("rds")
+                    manager["route_config"] = routes[rds["route_config_name"]]
         listeners.append(listener)
     clusters = []
     for resource in rendered["clusters"]:
