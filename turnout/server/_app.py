@@ -84,21 +84,12 @@ class App:
         self.controller.compiler = Compiler(comparators)
         self.comparing = Comparing(self.controller, comparators)
         self.cache.watch(self.comparing.published)  # the comparators' targets follow
-        # turnout.v1.ReleaseService on the xDS port; metrics from stream hooks
-        view = ControllerView(
-            self.controller,
-            releases=self._release_analyses,
-            driver=self._driver_state,
-            dark=self._dark_views,
-        )
-        self.release = ReleaseService(view, self._proxies)
-        self.cache.watch(self.release.policy_changed)  # any publish; reload() adds rejections
-        if heap is not None:
-            self.cache.watch(heap.published)  # a long-lived heap: frozen after each publish
         self.metrics = Metrics(self.controller, self.cache, self._proxies)
         self.metrics.registry.register(self.comparing.collector(self._dark_judgements))
         # Envoy's MetricsService on the xDS port: per-version windows for release analysis
-        self.analysis = WindowStore(VersionClusters(self.controller), retention=RETENTION)
+        # one cluster -> (service, version) map, for the sink and the driver's source
+        clusters = VersionClusters(self.controller)
+        self.analysis = WindowStore(clusters, retention=RETENTION)
         self.sink = MetricsSink(self.analysis)
         # webhooks (--notify): release decisions, rejected sets, NACKs; never waited on
         self.notifier = Notifier((releases or ReleaseOptions()).webhooks)
@@ -109,13 +100,24 @@ class App:
             directory=policies,
             policies=self._policies_to_drive,
             store=self.analysis,
-            clusters=VersionClusters(self.controller),
+            clusters=clusters,
             on_write=self.reload,
-            on_decision=self.release.release_decided,
-            on_dark=self.release.dark_changed,
+            on_decision=self._release_decided,
+            on_dark=self._dark_changed,
             comparing=self.comparing,
             on_event=self.notifier.release,
         )
+        # turnout.v1.ReleaseService on the xDS port: it reads the driver's views, the
+        # driver tells it of decisions (once run() drives, when both exist)
+        view = ControllerView(
+            self.controller,
+            releases=self._release_analyses,
+            driver=self._driver_state,
+            dark=self._dark_views,
+        )
+        self.release = ReleaseService(view, self._proxies)
+        if heap is not None:
+            self.cache.watch(heap.published)  # a long-lived heap: frozen after each publish
         self.tls = tls
         self.guard = guard if guard is not None else StreamGuard()
         self.metrics.registry.register(SecurityCollector(self.guard, tls))
@@ -157,34 +159,44 @@ class App:
         return current.policies
 
     def _release_analyses(self) -> Mapping[str, ReleaseAnalysisView]:
-        driving = getattr(self, "driving", None)  # the view is asked before it exists
-        return driving.analyses() if driving is not None else {}
+        return self.driving.analyses()
 
     def _dark_views(self) -> Mapping[str, tuple[DarkView, ...]]:
-        driving = getattr(self, "driving", None)
-        return driving.dark_views() if driving is not None else {}
+        return self.driving.dark_views()
 
     def _dark_judgements(self) -> Mapping[str, tuple[DarkJudgement, ...]]:
-        driving = getattr(self, "driving", None)
-        return driving.dark.judgements() if driving is not None else {}
+        return self.driving.dark.judgements()
+
+    def _release_decided(self, service: str) -> None:
+        self.release.release_decided(service)
+
+    def _dark_changed(self, service: str) -> None:
+        self.release.dark_changed(service)
 
     def _driver_state(self) -> str:
-        driving = getattr(self, "driving", None)
-        return driving.state() if driving is not None else ""
+        return self.driving.state()
 
     def release_status(self) -> dict[str, Any]:
         """GetStatus's answer in proto3's JSON mapping (snake_case field names)."""
         return MessageToDict(self.release.status(), preserving_proto_field_name=True)
 
     def reload(self) -> bool:
-        """Reload the policies and tell the release service (accepted or rejected)."""
+        """Reload the policies; when that changed what is served or rejected, tell the
+        release service (WatchStatus), the webhooks and the analysis windows, once.
+
+        Every path that changes the files calls this (the watcher, the release driver's
+        and the dashboard's writes); a writer's own write then reaches the watcher too,
+        which finds the files as last loaded and changes nothing (Controller.reload)."""
+        was_served, was_rejected = self.controller.current, self.controller.rejected
         try:
             return self.controller.reload()
         finally:
-            rejected = self.controller.rejected
-            self.notifier.policy(rejected.errors if rejected is not None else None)
-            self._size_windows()
-            self.release.policy_changed()
+            controller = self.controller
+            if controller.current is not was_served or controller.rejected is not was_rejected:
+                rejected = self.controller.rejected
+                self.notifier.policy(rejected.errors if rejected is not None else None)
+                self._size_windows()
+                self.release.policy_changed()
 
     def _size_windows(self) -> None:
         """Keep the sink's windows for the longest a release may judge (its steps' and

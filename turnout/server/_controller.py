@@ -19,7 +19,7 @@ import structlog
 
 from turnout.cache import InconsistentSnapshotError, Snapshot, SnapshotCache
 from turnout.compile import Compiled, Compiler
-from turnout.policy import PolicySetError, load_policies, summarize
+from turnout.policy import PolicySet, PolicySetError, load_policies, summarize
 from turnout.server._history import PolicyHistory
 
 log = structlog.get_logger("turnout.reload")
@@ -50,10 +50,14 @@ class Controller:
     serve`` pauses the cyclic collector, ``HeapKeeper.compiling``); nothing by default."""
 
     def reload(self) -> bool:
-        """Load, validate, translate and publish; False when the set was rejected."""
+        """Load, validate, translate and publish; False when the set was rejected.
+        Files that say what the served set says (nothing rejected since) are left at
+        that: no compile, no publish."""
         started = time.perf_counter()
         try:
             policies = load_policies(self.directory)
+            if self._unchanged(policies):
+                return True
             with self.compiling():
                 compiled = self.compiler.compile(policies)
         except PolicySetError as exc:
@@ -95,6 +99,16 @@ class Controller:
         if self.history is not None:
             old = previous.policies if previous else None
             self.history.accepted(compiled.version, summary, old, compiled.policies)
+        return True
+
+    def _unchanged(self, policies: PolicySet) -> bool:
+        """Whether ``policies`` is the set being served with nothing rejected since: the
+        files say what they said at the last reload (as when a writer's own write reaches
+        the watcher after the writer reloaded). Nothing to compile, publish or tell."""
+        current = self.current
+        if self.rejected is not None or current is None or policies != current.policies:
+            return False
+        log.debug("policy files unchanged since the last reload", version=current.version)
         return True
 
     def _reject(self, errors: list[str]) -> bool:
