@@ -10,6 +10,50 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class AbortRolloutRequest(_message.Message):
+    __slots__ = ("gateway",)
+    GATEWAY_FIELD_NUMBER: _ClassVar[int]
+    gateway: str
+    def __init__(self, gateway: _Optional[str] = ...) -> None: ...
+
+class AbortRolloutResponse(_message.Message):
+    __slots__ = ("rollout",)
+    ROLLOUT_FIELD_NUMBER: _ClassVar[int]
+    rollout: ConfigRollout
+    def __init__(self, rollout: _Optional[_Union[ConfigRollout, _Mapping]] = ...) -> None: ...
+
+class ConfigRollout(_message.Message):
+    __slots__ = ("phase", "gateways", "version", "last_good_version", "started_at", "bake_started_at", "bake_seconds", "baked_seconds", "reason", "canary", "canary_figures", "rest_figures", "max_error_rate_increase", "summary")
+    PHASE_FIELD_NUMBER: _ClassVar[int]
+    GATEWAYS_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    LAST_GOOD_VERSION_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    BAKE_STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    BAKE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    BAKED_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    CANARY_FIELD_NUMBER: _ClassVar[int]
+    CANARY_FIGURES_FIELD_NUMBER: _ClassVar[int]
+    REST_FIGURES_FIELD_NUMBER: _ClassVar[int]
+    MAX_ERROR_RATE_INCREASE_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    phase: str
+    gateways: _containers.RepeatedScalarFieldContainer[str]
+    version: str
+    last_good_version: str
+    started_at: _timestamp_pb2.Timestamp
+    bake_started_at: _timestamp_pb2.Timestamp
+    bake_seconds: float
+    baked_seconds: float
+    reason: str
+    canary: _containers.RepeatedScalarFieldContainer[str]
+    canary_figures: VersionFigures
+    rest_figures: VersionFigures
+    max_error_rate_increase: float
+    summary: str
+    def __init__(self, phase: _Optional[str] = ..., gateways: _Optional[_Iterable[str]] = ..., version: _Optional[str] = ..., last_good_version: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., bake_started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., bake_seconds: _Optional[float] = ..., baked_seconds: _Optional[float] = ..., reason: _Optional[str] = ..., canary: _Optional[_Iterable[str]] = ..., canary_figures: _Optional[_Union[VersionFigures, _Mapping]] = ..., rest_figures: _Optional[_Union[VersionFigures, _Mapping]] = ..., max_error_rate_increase: _Optional[float] = ..., summary: _Optional[str] = ...) -> None: ...
+
 class GetStatusRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
@@ -19,7 +63,7 @@ class WatchStatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class Status(_message.Message):
-    __slots__ = ("served_version", "accepted_at", "rejected", "last_rejected", "services", "proxies", "reloads_accepted", "reloads_rejected", "generated_at", "policies", "release_driver", "history")
+    __slots__ = ("served_version", "accepted_at", "rejected", "last_rejected", "services", "proxies", "reloads_accepted", "reloads_rejected", "generated_at", "policies", "release_driver", "history", "rollout")
     SERVED_VERSION_FIELD_NUMBER: _ClassVar[int]
     ACCEPTED_AT_FIELD_NUMBER: _ClassVar[int]
     REJECTED_FIELD_NUMBER: _ClassVar[int]
@@ -32,6 +76,7 @@ class Status(_message.Message):
     POLICIES_FIELD_NUMBER: _ClassVar[int]
     RELEASE_DRIVER_FIELD_NUMBER: _ClassVar[int]
     HISTORY_FIELD_NUMBER: _ClassVar[int]
+    ROLLOUT_FIELD_NUMBER: _ClassVar[int]
     served_version: str
     accepted_at: _timestamp_pb2.Timestamp
     rejected: Rejection
@@ -44,7 +89,8 @@ class Status(_message.Message):
     policies: str
     release_driver: str
     history: _containers.RepeatedCompositeFieldContainer[PolicyChange]
-    def __init__(self, served_version: _Optional[str] = ..., accepted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rejected: _Optional[_Union[Rejection, _Mapping]] = ..., last_rejected: _Optional[_Union[Rejection, _Mapping]] = ..., services: _Optional[_Iterable[_Union[ServiceStatus, _Mapping]]] = ..., proxies: _Optional[_Iterable[_Union[ProxyStatus, _Mapping]]] = ..., reloads_accepted: _Optional[int] = ..., reloads_rejected: _Optional[int] = ..., generated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., policies: _Optional[str] = ..., release_driver: _Optional[str] = ..., history: _Optional[_Iterable[_Union[PolicyChange, _Mapping]]] = ...) -> None: ...
+    rollout: ConfigRollout
+    def __init__(self, served_version: _Optional[str] = ..., accepted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rejected: _Optional[_Union[Rejection, _Mapping]] = ..., last_rejected: _Optional[_Union[Rejection, _Mapping]] = ..., services: _Optional[_Iterable[_Union[ServiceStatus, _Mapping]]] = ..., proxies: _Optional[_Iterable[_Union[ProxyStatus, _Mapping]]] = ..., reloads_accepted: _Optional[int] = ..., reloads_rejected: _Optional[int] = ..., generated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., policies: _Optional[str] = ..., release_driver: _Optional[str] = ..., history: _Optional[_Iterable[_Union[PolicyChange, _Mapping]]] = ..., rollout: _Optional[_Union[ConfigRollout, _Mapping]] = ...) -> None: ...
 
 class PolicyChange(_message.Message):
     __slots__ = ("at", "accepted", "version", "summary", "commit", "releases")
@@ -342,7 +388,7 @@ class ReleaseState(_message.Message):
     def __init__(self, phase: _Optional[str] = ..., step: _Optional[int] = ..., since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class ProxyStatus(_message.Message):
-    __slots__ = ("stream_id", "node_id", "node_cluster", "stream_kind", "connected_at", "types", "synced_version", "synced_at", "behind", "behind_since", "last_nack")
+    __slots__ = ("stream_id", "node_id", "node_cluster", "stream_kind", "connected_at", "types", "synced_version", "synced_at", "behind", "behind_since", "last_nack", "config_version", "rollout_role")
     STREAM_ID_FIELD_NUMBER: _ClassVar[int]
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     NODE_CLUSTER_FIELD_NUMBER: _ClassVar[int]
@@ -354,6 +400,8 @@ class ProxyStatus(_message.Message):
     BEHIND_FIELD_NUMBER: _ClassVar[int]
     BEHIND_SINCE_FIELD_NUMBER: _ClassVar[int]
     LAST_NACK_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ROLLOUT_ROLE_FIELD_NUMBER: _ClassVar[int]
     stream_id: int
     node_id: str
     node_cluster: str
@@ -365,7 +413,9 @@ class ProxyStatus(_message.Message):
     behind: bool
     behind_since: _timestamp_pb2.Timestamp
     last_nack: Nack
-    def __init__(self, stream_id: _Optional[int] = ..., node_id: _Optional[str] = ..., node_cluster: _Optional[str] = ..., stream_kind: _Optional[str] = ..., connected_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., types: _Optional[_Iterable[_Union[TypeStatus, _Mapping]]] = ..., synced_version: _Optional[str] = ..., synced_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., behind: _Optional[bool] = ..., behind_since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_nack: _Optional[_Union[Nack, _Mapping]] = ...) -> None: ...
+    config_version: str
+    rollout_role: str
+    def __init__(self, stream_id: _Optional[int] = ..., node_id: _Optional[str] = ..., node_cluster: _Optional[str] = ..., stream_kind: _Optional[str] = ..., connected_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., types: _Optional[_Iterable[_Union[TypeStatus, _Mapping]]] = ..., synced_version: _Optional[str] = ..., synced_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., behind: _Optional[bool] = ..., behind_since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_nack: _Optional[_Union[Nack, _Mapping]] = ..., config_version: _Optional[str] = ..., rollout_role: _Optional[str] = ...) -> None: ...
 
 class TypeStatus(_message.Message):
     __slots__ = ("type_url", "type", "sent_version", "acked_version", "behind_since", "last_nack")
@@ -412,6 +462,7 @@ class StatusEvent(_message.Message):
         RELEASE_DECISION: _ClassVar[StatusEvent.Kind]
         DARK_VERDICT: _ClassVar[StatusEvent.Kind]
         RELEASE_FIGURES: _ClassVar[StatusEvent.Kind]
+        ROLLOUT_CHANGED: _ClassVar[StatusEvent.Kind]
     KIND_UNSPECIFIED: StatusEvent.Kind
     SNAPSHOT: StatusEvent.Kind
     VERSION_SERVED: StatusEvent.Kind
@@ -425,6 +476,7 @@ class StatusEvent(_message.Message):
     RELEASE_DECISION: StatusEvent.Kind
     DARK_VERDICT: StatusEvent.Kind
     RELEASE_FIGURES: StatusEvent.Kind
+    ROLLOUT_CHANGED: StatusEvent.Kind
     KIND_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     AT_FIELD_NUMBER: _ClassVar[int]

@@ -45,6 +45,11 @@ class ReleaseServiceStub:
                 request_serializer=turnout_dot___proto_dot_v1_dot_release__pb2.WatchStatusRequest.SerializeToString,
                 response_deserializer=turnout_dot___proto_dot_v1_dot_release__pb2.StatusEvent.FromString,
                 _registered_method=True)
+        self.AbortRollout = channel.unary_unary(
+                '/turnout.v1.ReleaseService/AbortRollout',
+                request_serializer=turnout_dot___proto_dot_v1_dot_release__pb2.AbortRolloutRequest.SerializeToString,
+                response_deserializer=turnout_dot___proto_dot_v1_dot_release__pb2.AbortRolloutResponse.FromString,
+                _registered_method=True)
 
 
 class ReleaseServiceServicer:
@@ -72,6 +77,17 @@ class ReleaseServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AbortRollout(self, request, context):
+        """`turnout rollout abort GATEWAY`: the config rollout under way on the gateway is
+        aborted; its canary proxies go back to the last fully rolled-out set until the
+        policy files change again. The one call here that changes anything, and it only
+        makes things safer. FAILED_PRECONDITION when nothing is rolling out there,
+        NOT_FOUND for an unknown gateway.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ReleaseServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -84,6 +100,11 @@ def add_ReleaseServiceServicer_to_server(servicer, server):
                     servicer.WatchStatus,
                     request_deserializer=turnout_dot___proto_dot_v1_dot_release__pb2.WatchStatusRequest.FromString,
                     response_serializer=turnout_dot___proto_dot_v1_dot_release__pb2.StatusEvent.SerializeToString,
+            ),
+            'AbortRollout': grpc.unary_unary_rpc_method_handler(
+                    servicer.AbortRollout,
+                    request_deserializer=turnout_dot___proto_dot_v1_dot_release__pb2.AbortRolloutRequest.FromString,
+                    response_serializer=turnout_dot___proto_dot_v1_dot_release__pb2.AbortRolloutResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -141,6 +162,33 @@ class ReleaseService:
             '/turnout.v1.ReleaseService/WatchStatus',
             turnout_dot___proto_dot_v1_dot_release__pb2.WatchStatusRequest.SerializeToString,
             turnout_dot___proto_dot_v1_dot_release__pb2.StatusEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AbortRollout(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/turnout.v1.ReleaseService/AbortRollout',
+            turnout_dot___proto_dot_v1_dot_release__pb2.AbortRolloutRequest.SerializeToString,
+            turnout_dot___proto_dot_v1_dot_release__pb2.AbortRolloutResponse.FromString,
             options,
             channel_credentials,
             insecure,
