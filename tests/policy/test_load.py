@@ -279,7 +279,7 @@ def test_public_surface() -> None:
         "IncrementalState", "Location", "Match", "Mirror", "PathMatch", "Phase", "PolicyError",
         "PolicySet",
         "PolicySetError", "Problem", "Rollout", "Rule", "Service", "Split", "Sticky", "StringMatch",
-        "Traffic", "Version", "load_policies", "parse_policies",
+        "Traffic", "Version", "load_policies", "loaded_sources", "parse_policies",
         "AnalysisQuery", "Approval", "ReleaseWindow", "policy_schema", "policy_warnings",
         "DURATION_HELP", "INSTANCES_TEXT", "parse_duration", "percent", "shares_text",
         "summarize", "traffic_change", "traffic_text",

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from turnout.policy import PolicySetError, Rollout, parse_policies
+from turnout.policy import PolicySetError, Rollout, load_policies, loaded_sources, parse_policies
 
 _GATEWAY = """\
 kind: Gateway
@@ -56,3 +58,14 @@ def test_rollout_errors_name_line_and_field() -> None:
     assert "gw.yaml:5: rollout.canary: needs at least one glob" in text
     assert 'gw.yaml:6: rollout.bake: a duration needs a unit, e.g. "3s"' in text
     assert 'gw.yaml:7: rollout.maxErrorRateIncrese: unknown field "maxErrorRateIncrese"' in text
+
+
+def test_loaded_sources_are_the_texts_of_the_last_load(tmp_path: Path) -> None:
+    """loaded_sources gives the very texts the last load read, so parsing them again
+    gives the same set (what a config rollout keeps across a restart)."""
+    (tmp_path / "gw.yaml").write_text(_GATEWAY.format(rollout="rollout: {canary: [c]}"))
+    (tmp_path / ".hidden.yaml").write_text("not: read")
+    loaded = load_policies(tmp_path)
+    sources = loaded_sources(tmp_path)
+    assert list(sources) == [str(tmp_path / "gw.yaml")]
+    assert parse_policies(sources) == loaded

@@ -11,7 +11,7 @@ from __future__ import annotations
 from ._compare import Compare, field_under, json_path, path_key
 from ._durations import DURATION_HELP, parse_duration
 from ._errors import PolicyError, PolicySetError, Problem
-from ._loader import load_policies, parse_policies
+from ._loader import load_policies, loaded_sources, parse_policies
 from ._model import (
     DEFAULT_DEADLINE_FACTOR,
     INSTANCES,
@@ -89,6 +89,7 @@ __all__ = [
     "field_under",
     "json_path",
     "load_policies",
+    "loaded_sources",
     "parse_duration",
     "parse_policies",
     "path_key",

@@ -84,6 +84,13 @@ def _read_text(path: str, before: _Text | None) -> _Text:
         return _Text(stat, read_at_ns, file.read())
 
 
+def loaded_sources(directory: str | Path) -> dict[str, str]:
+    """{file: text} of what the last :func:`load_policies` of `directory` read (files
+    named as it names them): exactly the texts of the set it returned, e.g. to keep a
+    served set across a restart. Empty before any load."""
+    return {path: text.text for path, text in _TEXTS.get(str(Path(directory)), {}).items()}
+
+
 def parse_policies(sources: Mapping[str, str]) -> PolicySet:
     """Validate a set given as {file name: YAML text}, e.g. an edited set in memory."""
     return _parse(sources, [], origin="<policies>")
