@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from turnout.cache import ORDER
 from turnout.compile import compile_policies
 from turnout.policy import load_policies
 from turnout.testing.backend import Backend
@@ -83,7 +84,7 @@ def shop(tmp_path: Path, api_type: str) -> Iterator[Shop]:
 def test_wait_returns_once_envoy_acked_the_edit(shop: Shop) -> None:
     """Right after a policy edit, `turnout wait --policies` blocks until the real Envoy
     has ACKed it: when it returns, status shows the Envoy synced, and the Envoy
-    already routes by the new shares."""
+    already routes by the new shares. Every type is listed ACKed, scoped routes too."""
     stack = shop.stack
     stack.write("shop.yaml", service_yaml(shop.v1, shop.v2, "{v1: 50, v2: 50}"))
     version = compile_policies(load_policies(stack.policy_dir)).version
@@ -104,6 +105,11 @@ def test_wait_returns_once_envoy_acked_the_edit(shop: Shop) -> None:
     assert envoy["node_id"] == stack.node_ids[0]
     assert envoy["synced_version"] == version
     assert not envoy["behind"]
+    # status.test is an exact host: the gateway routes by scoped RDS, and the Envoy's
+    # scopes (SRDS) are listed and ACKed like every other type.
+    acked = {t["type_url"]: t["acked_version"] for t in envoy["types"]}
+    assert set(acked) == set(ORDER)
+    assert all(acked.values())
     assert_split(count_versions(stack.client(), HOST, 400), {"v1": 50, "v2": 50})
 
     table = turnout_cli("status", "--address", shop.address)
