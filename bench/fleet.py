@@ -408,9 +408,10 @@ def run(
 
         status = turnout.status()
         proxies = status.get("proxies") or []
-        synced_in_status = sum(1 for p in proxies if p.get("synced_version") == status["version"])
+        served = status["served_version"]
+        synced_in_status = sum(1 for p in proxies if p.get("synced_version") == served)
         results.add(
             "/status",
-            f"{len(proxies):,} proxies listed, {synced_in_status:,} synced to {status['version']}",
+            f"{len(proxies):,} proxies listed, {synced_in_status:,} synced to {served}",
         )
     return results

@@ -29,7 +29,9 @@ traffic: {{v1: {v1}, v2: {v2}}}
 
 
 def _all_synced(status: dict[str, object], envoys: int) -> bool:
-    version = status.get("version")
+    version = status.get("served_version")
+    if not version:
+        return False
     proxies = status.get("proxies") or []
     assert isinstance(proxies, list)
     synced = {p["node_id"] for p in proxies if p.get("synced_version") == version}
@@ -56,12 +58,12 @@ def run(envoys: int = 3, changes: int = 10) -> None:
 
         timings = []
         for change in range(1, changes + 1):
-            before = turnout.status()["version"]
+            before = turnout.status()["served_version"]
             service.write_text(SERVICE.format(v1=100 - change, v2=change))
             started = time.perf_counter()
             while True:
                 status = turnout.status()
-                if status["version"] != before and _all_synced(status, envoys):
+                if status["served_version"] != before and _all_synced(status, envoys):
                     break
                 if time.perf_counter() - started > 10:
                     raise TimeoutError(f"change {change} did not converge: {status}")

@@ -29,6 +29,7 @@ def test_public_names() -> None:
             "proxy_message",
             "service_message",
             "status_message",
+            "to_json",
         ]
     )
     for name in turnout.api.__all__:

@@ -98,7 +98,7 @@ class ChaosStack:
         def acked() -> bool:
             status = self.stack.turnout.status()
             synced = [p for p in status["proxies"] if p["node_id"] == self.node]
-            return status["version"] == version and any(
+            return status["served_version"] == version and any(
                 p["synced_version"] == version for p in synced
             )
 
@@ -107,7 +107,7 @@ class ChaosStack:
         except TimeoutError as exc:
             status = self.stack.turnout.status()
             synced = [p.get("synced_version") for p in status["proxies"]]
-            raise AssertionError(f"{exc}; status: {status['version']} {synced}") from None
+            raise AssertionError(f"{exc}; status: {status['served_version']} {synced}") from None
         return time.monotonic() - started
 
     def churn(self) -> dict[str, int]:

@@ -63,16 +63,18 @@ class Fleet:
 
     async def served(self, version: str, timeout: float = 10.0) -> None:  # noqa: ASYNC109
         await eventually(
-            lambda: self.turnout.status()["version"] == version, timeout, what=f"{version} served"
+            lambda: self.turnout.status()["served_version"] == version,
+            timeout,
+            what=f"{version} served",
         )
 
     def nacked(self, node_id: str) -> bool:
         """Whether turnout's status shows a NACK from ``node_id``."""
         return any(
-            t["last_nack"] is not None
+            "last_nack" in t
             for p in self.turnout.status()["proxies"]
             if p["node_id"] == node_id
-            for t in p["types"].values()
+            for t in p["types"]
         )
 
 
@@ -125,7 +127,7 @@ async def test_status_shows_services_and_proxies_as_tables_and_json(fleet: Fleet
     proxy = await fleet.proxy("edge-1")
     try:
         await proxy.bootstrap()
-        served = fleet.turnout.wait_settled(["edge-1"])["version"]
+        served = fleet.turnout.wait_settled(["edge-1"])["served_version"]
         code, out, err = await turnout_cli("status", "--address", fleet.address)
         assert code == 0, err
         assert f"serving policy version {served}" in out
@@ -164,7 +166,8 @@ async def test_status_shows_services_and_proxies_as_tables_and_json(fleet: Fleet
 
 
 async def test_status_over_the_admin_address_matches_grpc(fleet: Fleet) -> None:
-    """`turnout status --admin-address` reads the same status from the admin's JSON."""
+    """`turnout status --admin-address` reads the same status from the admin's /status,
+    which is GetStatus's answer in proto3's JSON mapping."""
     code, out, err = await turnout_cli(
         "status", "--admin-address", f"127.0.0.1:{fleet.turnout.admin_port}", "--json"
     )
@@ -241,7 +244,7 @@ async def test_wait_times_out_naming_the_proxy_that_never_acks(fleet: Fleet) -> 
     try:
         await good.bootstrap()
         await stuck.bootstrap()
-        before = fleet.turnout.wait_settled(["good-1", "stuck-1"])["version"]
+        before = fleet.turnout.wait_settled(["good-1", "stuck-1"])["served_version"]
         version = fleet.write("50", "50")
         await fleet.served(version)
         await ack_everything(good)

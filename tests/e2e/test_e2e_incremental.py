@@ -196,7 +196,9 @@ class Release:
         def served() -> bool:
             version = compile_policies(load_policies(self.policy_dir)).version
             status = self.turnout.status()
-            return status["version"] == version and proxies_settled(status, [self.envoy.node_id])
+            return status["served_version"] == version and proxies_settled(
+                status, [self.envoy.node_id]
+            )
 
         wait_until(served, timeout, interval=0.05, what="Envoy to ACK the policy files")
 

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.e2e
 def _versions(status: dict[str, Any]) -> dict[str, dict[str, str | None]]:
     """node id -> type URL -> ACKed version."""
     return {
-        p["node_id"]: {t: s["acked_version"] for t, s in p["types"].items()}
+        p["node_id"]: {t["type_url"]: t["acked_version"] for t in p["types"]}
         for p in status["proxies"]
     }
 
@@ -74,7 +74,7 @@ traffic: {{v1: 70, v2: 30}}
                 f"\n{how} (exit {exit_code}): restarted turnout saw the Envoy ACK again after "
                 f"{(time.monotonic() - restarted) * 1000:.0f} ms"
             )
-            assert after["version"] == before["version"]
+            assert after["served_version"] == before["served_version"]
             assert _versions(after) == _versions(before)
             assert stack.envoy.stat("control_plane.connected_state") == 1
             # Envoy changed no cluster or listener: it was given what it had.

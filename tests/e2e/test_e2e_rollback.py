@@ -40,8 +40,8 @@ HOST = "shop.test"
 
 def all_synced(status: dict[str, object], node_ids: list[str], before: str) -> bool:
     """A new policy version is served and every named Envoy has ACKed all of it."""
-    version = status.get("version")
-    if version is None or version == before:
+    version = status["served_version"]
+    if not version or version == before:
         return False
     proxies = status.get("proxies")
     assert isinstance(proxies, list)
@@ -99,7 +99,7 @@ incremental:
             turnout_args=["--no-drive-releases"],
         )
         turnout: TurnoutProcess = stack.turnout
-        before = turnout.wait_settled(stack.node_ids)["version"]
+        before = turnout.wait_settled(stack.node_ids)["served_version"]
         clients = [stack.client(port) for port in ports]
         for client in clients:
             assert_split(count_versions(client, HOST, 200), {"v1": 50, "v2": 50})

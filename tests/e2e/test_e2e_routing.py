@@ -173,7 +173,7 @@ def test_envoy_speaks_the_ads_flavour(world: World, api_type: str) -> None:
     """turnout's /status shows the Envoy on a stream of the flavour its bootstrap asks
     for (SotW "ads" or Delta "delta-ads"), fully ACKed."""
     status = world.stack.turnout.wait_settled(world.stack.node_ids)
-    kinds = {p["kind"] for p in status["proxies"] if p["node_id"] in world.stack.node_ids}
+    kinds = {p["stream_kind"] for p in status["proxies"] if p["node_id"] in world.stack.node_ids}
     assert kinds == {"delta-ads" if api_type == "DELTA_GRPC" else "ads"}
 
 

@@ -16,7 +16,8 @@ import pytest
 
 from turnout._proto.v1 import release_pb2 as pb
 from turnout._proto.v1 import release_pb2_grpc
-from turnout.cli._status_cmd import render_status, status_json
+from turnout.api import to_json
+from turnout.cli._status_cmd import render_status
 from turnout.policy import Service, parse_policies
 from turnout.release import DarkWatch, dark_targets
 from turnout.server import App
@@ -206,7 +207,7 @@ async def test_serve_shows_and_announces_the_dark_verdict(tmp_path: Path) -> Non
         )
         rows = [line.split() for line in text.splitlines() if line.strip().startswith("v")]
         assert rows[0][:4] == ["v3", "dark", "180", "54"]
-        as_json = json.loads(json.dumps(status_json(status)))
+        as_json = json.loads(json.dumps(to_json(status)))
         assert as_json["services"][0]["dark"][0]["outcome"] == "fail"
         verdicts = [e for e in events if e.kind == Kind.DARK_VERDICT]
         assert [e.service.dark[0].outcome for e in verdicts][-1] == "fail"

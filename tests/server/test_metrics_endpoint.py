@@ -52,14 +52,16 @@ async def ack_everything(client: AdsClient, quiet: float = 0.3) -> int:
 async def served(turnout: TurnoutProcess, policies: Path) -> str:
     """Wait until turnout serves what ``policies`` compiles to; return that version."""
     version = compile_policies(load_policies(policies)).version
-    await eventually(lambda: turnout.status()["version"] == version, 10, what=f"{version} served")
+    await eventually(
+        lambda: turnout.status()["served_version"] == version, 10, what=f"{version} served"
+    )
     return version
 
 
 async def rejected(turnout: TurnoutProcess, count: int) -> None:
     """Wait until turnout has rejected ``count`` reloads."""
     await eventually(
-        lambda: turnout.status()["reloads"]["rejected"] >= count, 10, what=f"{count} rejections"
+        lambda: int(turnout.status()["reloads_rejected"]) >= count, 10, what=f"{count} rejections"
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from turnout.api._compare import CompareView, comparison_message
 from turnout.api._convert import proxy_message, service_message, status_message
+from turnout.api._json import to_json
 from turnout.api._model import (
     DarkView,
     IncrementalView,
@@ -43,4 +44,5 @@ __all__ = [
     "proxy_message",
     "service_message",
     "status_message",
+    "to_json",
 ]

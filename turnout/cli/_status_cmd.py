@@ -1,8 +1,8 @@
 """`turnout status` and `turnout wait`: clients of turnout's ReleaseService.
 
 Both talk gRPC to the address turnout serves xDS on (`--address`). `status` can also
-read the admin endpoint's `/api/v1/status` (`--admin-address`), the same answer in
-proto3's JSON mapping, where only the admin port is reachable. `wait` needs the
+read the admin endpoint's `/status` (`--admin-address`), the same answer in proto3's
+JSON mapping, where only the admin port is reachable. `wait` needs the
 gRPC stream (WatchStatus): it never polls.
 
 Exit codes: 0 done; 1 `wait` timed out with proxies behind, or `--policies` is
@@ -24,10 +24,11 @@ from typing import Any, NoReturn
 
 import click
 import grpc
-from google.protobuf.json_format import MessageToDict, ParseDict, ParseError
+from google.protobuf.json_format import ParseDict, ParseError
 
 from turnout._proto.v1 import release_pb2 as pb
 from turnout._proto.v1 import release_pb2_grpc
+from turnout.api import to_json
 from turnout.cache import short_name
 from turnout.cli._dark_status import render_dark
 from turnout.cli._release_status import render_releases
@@ -86,8 +87,8 @@ def fetch_status(
 
 
 def fetch_admin_status(admin_address: str, timeout: float) -> pb.Status:
-    """The same status from the admin endpoint's /api/v1/status (JSON)."""
-    url = f"http://{admin_address}/api/v1/status"
+    """The same status from the admin endpoint's /status (GetStatus's JSON mapping)."""
+    url = f"http://{admin_address}/status"
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
             body = response.read()
@@ -100,13 +101,6 @@ def fetch_admin_status(admin_address: str, timeout: float) -> pb.Status:
 
 
 # -- rendering -------------------------------------------------------------------------
-
-
-def status_json(status: pb.Status) -> dict[str, Any]:
-    """proto3's JSON mapping with snake_case names and every field present."""
-    return MessageToDict(
-        status, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
-    )
 
 
 def _short(version: str) -> str:
@@ -265,7 +259,7 @@ _ADDRESS_HELP = "turnout's gRPC address (where it serves xDS and the ReleaseServ
 @click.option(
     "--admin-address",
     default=None,
-    help="Read the status from turnout's admin HTTP endpoint (/api/v1/status) instead.",
+    help="Read the status from turnout's admin HTTP endpoint (/status) instead.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 @click.option("--timeout", default="5s", show_default=True, callback=_duration_option)
@@ -280,7 +274,7 @@ def status_command(
     else:
         status = fetch_status(address, timeout, client_credentials_from_options(**tls))
     if as_json:
-        click.echo(json.dumps(status_json(status), indent=2, sort_keys=True))
+        click.echo(json.dumps(to_json(status), indent=2, sort_keys=True))
     else:
         click.echo(render_status(status))
 

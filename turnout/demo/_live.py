@@ -233,7 +233,7 @@ def percentages(counts: Counter[str]) -> list[tuple[str, float, int]]:
 def proxy_summary(status: Mapping[str, Any] | None) -> str:
     if status is None:
         return "turnout: not answering"
-    version = status.get("version") or "none"
+    version = status.get("served_version") or "none"
     parts = [f"turnout serves {str(version)[:12]}"]
     rejected = status.get("rejected")
     if rejected:
@@ -242,7 +242,7 @@ def proxy_summary(status: Mapping[str, Any] | None) -> str:
     proxies = status.get("proxies") or []
     for proxy in proxies:
         state = "ACKed" if proxies_settled(status, [proxy["node_id"]]) else "updating"
-        nacks = [t for t in proxy.get("types", {}).values() if t.get("last_nack")]
+        nacks = [t for t in proxy.get("types", []) if t.get("last_nack")]
         if nacks:
             state += f", {len(nacks)} NACK(s)"
         parts.append(f"{proxy['node_id']}: {state}")

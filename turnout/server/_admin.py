@@ -1,9 +1,12 @@
 """The admin HTTP endpoint: read-only views of what turnout serves.
 
+`/status` is the one status: GetStatus's answer in proto3's JSON mapping
+(`turnout.api.to_json`), what `turnout status --admin-address` reads where gRPC is not
+reachable; `/api/v1/status` serves the same document.
+
 Nothing served here changes state: `/healthz` (liveness), `/readyz` (a policy version
-is being served), `/status` (JSON), and when wired: `/metrics` (Prometheus text format)
-and `/api/v1/status` (the ReleaseService's GetStatus answer in proto3's JSON mapping,
-for `turnout status --admin-address` where gRPC is not reachable).
+is being served), `/status`, and when wired: `/metrics` (Prometheus text format)
+and `/api/v1/status` (the same document).
 """
 
 from __future__ import annotations
@@ -23,18 +26,20 @@ METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class AdminServer:
-    """Serves /healthz, /readyz and /status (and /metrics, /api/v1/status) on one address."""
+    """Serves /healthz, /readyz, /status (also at /api/v1/status) and /metrics on one
+    address. ``status`` returns the status document; ``ready`` (cheaper than building
+    it, for probes) whether a policy version is served."""
 
     def __init__(
         self,
         status: StatusSource,
         *,
         metrics: MetricsSource | None = None,
-        release_status: StatusSource | None = None,
+        ready: Callable[[], bool] | None = None,
     ) -> None:
         self._status = status
         self._metrics = metrics
-        self._release_status = release_status
+        self._ready = ready
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -43,10 +48,9 @@ class AdminServer:
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
         app.router.add_get("/status", self._status_json)
+        app.router.add_get("/api/v1/status", self._status_json)  # the same document
         if self._metrics is not None:
             app.router.add_get("/metrics", self._metrics_text)
-        if self._release_status is not None:
-            app.router.add_get("/api/v1/status", self._release_json)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port, reuse_address=True)
@@ -65,7 +69,8 @@ class AdminServer:
         return web.Response(text="ok\n")
 
     async def _readyz(self, _request: web.Request) -> web.Response:
-        if self._status().get("version") is None:
+        ready = self._ready() if self._ready is not None else self._status()["served_version"]
+        if not ready:
             return web.Response(status=503, text="no valid policy set served yet\n")
         return web.Response(text="ok\n")
 
@@ -75,10 +80,6 @@ class AdminServer:
     async def _metrics_text(self, _request: web.Request) -> web.Response:
         assert self._metrics is not None
         return web.Response(body=self._metrics(), headers={"Content-Type": METRICS_CONTENT_TYPE})
-
-    async def _release_json(self, _request: web.Request) -> web.Response:
-        assert self._release_status is not None
-        return web.json_response(self._release_status(), dumps=_dumps)
 
 
 @web.middleware

@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from google.protobuf.json_format import MessageToDict
 
 from turnout.analysis import MetricsSink, WindowStore
-from turnout.api import DarkView, ReleaseAnalysisView, ReleaseService
+from turnout.api import DarkView, ReleaseAnalysisView, ReleaseService, to_json
 from turnout.cache import SnapshotCache
 from turnout.compile import Compiler
 from turnout.policy import Endpoint, PolicySet
@@ -131,9 +130,7 @@ class App:
             ],
             guard=self.guard,
         )
-        self.admin = AdminServer(
-            self.status, metrics=self.metrics.exposition, release_status=self.release_status
-        )
+        self.admin = AdminServer(self.status, metrics=self.metrics.exposition, ready=self._serving)
         self._xds_address = xds_address
         self._admin_address = admin_address
         self._debounce_ms = debounce_ms
@@ -144,9 +141,14 @@ class App:
         self.admin_port = 0
 
     def status(self) -> dict[str, Any]:
-        status = self.controller.status()
-        status["proxies"] = [p.to_json() for p in self.xds.proxies()]
-        return status
+        """The one status, served at the admin's /status: GetStatus's answer (the
+        served set, its services and releases, the reloads and rejections, every
+        proxy) in proto3's JSON mapping (`turnout.api.to_json`)."""
+        return to_json(self.release.status())
+
+    def _serving(self) -> bool:
+        """Whether a policy version is served (/readyz), without building the status."""
+        return self.cache.version is not None
 
     def _proxies(self) -> list[ProxyStatus]:
         return self.xds.proxies()
@@ -175,10 +177,6 @@ class App:
 
     def _driver_state(self) -> str:
         return self.driving.state()
-
-    def release_status(self) -> dict[str, Any]:
-        """GetStatus's answer in proto3's JSON mapping (snake_case field names)."""
-        return MessageToDict(self.release.status(), preserving_proto_field_name=True)
 
     def reload(self) -> bool:
         """Reload the policies; when that changed what is served or rejected, tell the

@@ -153,7 +153,10 @@ class TurnoutProcess:
         return f"http://127.0.0.1:{self.admin_port}{path}"
 
     def status(self) -> dict[str, Any]:
-        """The parsed /status."""
+        """The parsed /status: GetStatus's answer in proto3's JSON mapping (field names
+        as in protos/turnout/v1/release.proto, every field present; uint64 counts and
+        stream ids are strings, times RFC 3339; an unset message, such as `rejected`,
+        is absent)."""
         code, body = http_get(self.admin_url("/status"), timeout=3.0)
         if code != 200:
             raise TurnoutError(f"/status answered {code}: {body[:500]}")
@@ -169,9 +172,9 @@ class TurnoutProcess:
         def settled() -> dict[str, Any] | None:
             self._check_alive()
             status = self.status()
-            if status.get("version") is None:
+            if not status["served_version"]:
                 return None
-            if version is not None and status["version"] != version:
+            if version is not None and status["served_version"] != version:
                 return None
             return status if proxies_settled(status, node_ids) else None
 
@@ -196,10 +199,10 @@ def proxies_settled(status: Mapping[str, Any], node_ids: Sequence[str]) -> bool:
 
 
 def _stream_settled(proxy: Mapping[str, Any]) -> bool:
-    types = proxy.get("types") or {}
+    types = proxy.get("types") or []
     if not types:
         return False
-    for state in types.values():
+    for state in types:
         sent = state.get("sent_version")
         if not sent or state.get("acked_version") != sent:
             return False

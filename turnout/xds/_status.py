@@ -1,4 +1,5 @@
-"""What the server knows about each connected proxy, for /status and for tests."""
+"""What the server knows about each connected proxy: the ReleaseService turns it into
+the one status (turnout.api's proxy_message), served by GetStatus and the admin's /status."""
 
 from __future__ import annotations
 
@@ -27,10 +28,6 @@ class NackRecord:
     message: str
     at: datetime
 
-    def to_json(self) -> dict[str, str]:
-        """JSON-safe form."""
-        return {"version": self.version, "message": self.message, "at": self.at.isoformat()}
-
 
 @dataclass(frozen=True, slots=True)
 class TypeStatus:
@@ -42,15 +39,6 @@ class TypeStatus:
     last_nack: NackRecord | None
     behind_since: datetime | None
     """Since when the proxy's ACKed version differs from what it should have; None if current."""
-
-    def to_json(self) -> dict[str, object]:
-        """JSON-safe form."""
-        return {
-            "sent_version": self.sent_version,
-            "acked_version": self.acked_version,
-            "last_nack": None if self.last_nack is None else self.last_nack.to_json(),
-            "behind_since": None if self.behind_since is None else self.behind_since.isoformat(),
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,16 +55,3 @@ class ProxyStatus:
     synced_version: str | None = None
     """The policy version whose every requested type this proxy has ACKed."""
     synced_at: datetime | None = None
-
-    def to_json(self) -> dict[str, object]:
-        """JSON-safe form, as served by the admin endpoint's /status."""
-        return {
-            "stream_id": self.stream_id,
-            "node_id": self.node_id,
-            "node_cluster": self.node_cluster,
-            "kind": self.kind,
-            "connected_at": self.connected_at.isoformat(),
-            "types": {type_url: t.to_json() for type_url, t in sorted(self.types.items())},
-            "synced_version": self.synced_version,
-            "synced_at": None if self.synced_at is None else self.synced_at.isoformat(),
-        }
