@@ -4,7 +4,6 @@ Also the example bootstrap users start from (envoy/bootstrap-mtls.yaml)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ import pytest
 from turnout.testing.backend import Backend
 from turnout.testing.control import TurnoutProcess
 from turnout.testing.envoy import EnvoyProcess, EnvoyTls, render_bootstrap, validate_config
-from turnout.testing.net import free_port
+from turnout.testing.net import free_port, wait_until
 
 from ._certs import Authority, KeyPair
 
@@ -137,10 +136,13 @@ def test_envoy_claiming_another_cluster_gets_nothing(stack: MtlsStack) -> None:
     )
     envoy.start(wait_ready=False)
     try:
-        deadline = time.monotonic() + 4.0  # several retries (back-off 0.25 s to 2 s)
-        while time.monotonic() < deadline:
+
+        def refused_thrice() -> bool:  # no listener at any moment meanwhile
             assert envoy.listener_ports() == set()
-            time.sleep(0.25)
+            return stack.turnout.log_path.read_text().count("xds.stream_rejected") >= 3
+
+        # several retries (Envoy backs off 0.25 s to 2 s); a listener fails at once
+        wait_until(refused_thrice, 10, interval=0.1, what="3 refusals", retry_on=(OSError,))
         assert envoy.config_dump("dynamic_active_clusters").get("configs", []) == []
         assert envoy.stat("control_plane.connected_state") == 0
         assert all(p["node_id"] != "impostor-1" for p in stack.turnout.status()["proxies"])
@@ -165,7 +167,11 @@ def test_envoy_without_a_trusted_certificate_gets_nothing(stack: MtlsStack) -> N
     )
     envoy.start(wait_ready=False)
     try:
-        time.sleep(3.0)
+        wait_until(  # several attempts, each failing its handshake
+            lambda: envoy.stat("cluster.turnout_xds.upstream_cx_connect_fail") >= 3,
+            10,
+            what="3 failed TLS handshakes",
+        )
         assert envoy.listener_ports() == set()
         # Not control_plane.connected_state: under TLS 1.3 the client's handshake ends
         # before the server checks its certificate, so Envoy counts itself connected

@@ -163,7 +163,10 @@ async def test_requests_past_the_burst_are_read_at_the_rate_limit(limited: Runni
     while another stream on the same server is served at once meanwhile."""
     slow = await limited.client(node_id="chatty")
     timing = asyncio.create_task(_burst_then_marker(slow, 40))
-    await asyncio.sleep(0.2)
+    await eventually(  # the burst is being read (and soon throttled)
+        lambda: any(p.node_id == "chatty" for p in limited.server.proxies()),
+        what="the chatty stream to be read",
+    )
     loop = asyncio.get_running_loop()
     started = loop.time()
     await served(limited, "quiet")
