@@ -43,7 +43,6 @@ def test_public_surface() -> None:
             "link_parents",
             "load_identity_map",
             "metrics_node",
-            "percent",
             "rejection_summary",
             "service_view",
             "split_address",

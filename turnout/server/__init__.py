@@ -26,7 +26,7 @@ from turnout.server._history import PolicyChange, PolicyHistory, ReleaseTransiti
 from turnout.server._logging import configure_logging
 from turnout.server._metrics import Metrics
 from turnout.server._notify import Notifier, NotifyConfigError, Webhook, load_webhooks, sign
-from turnout.server._release_view import ControllerView, percent, service_view
+from turnout.server._release_view import ControllerView, service_view
 from turnout.server._tls import (
     CertificateError,
     SecurityCollector,
@@ -71,7 +71,6 @@ __all__ = [
     "load_identity_map",
     "load_webhooks",
     "metrics_node",
-    "percent",
     "rejection_summary",
     "service_view",
     "sign",

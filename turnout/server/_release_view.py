@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
-from decimal import Decimal
 
 from turnout.api import (
     DarkView,
@@ -20,15 +19,10 @@ from turnout.api import (
     ServiceView,
     ShareView,
 )
-from turnout.policy import INSTANCES, Mirror, Service, Traffic
+from turnout.policy import INSTANCES, Mirror, Service, Traffic, percent
 from turnout.server._controller import Controller
 
-__all__ = ["ControllerView", "percent", "service_view"]
-
-
-def percent(value: Decimal) -> str:
-    """An exact, plain decimal string: 100 -> "100", 12.50 -> "12.5", 0.01 -> "0.01"."""
-    return format(value.normalize(), "f")
+__all__ = ["ControllerView", "service_view"]
 
 
 def _segment(name: str, is_rule: bool, traffic: Traffic, mirror: Mirror | None) -> SegmentView:
