@@ -77,19 +77,21 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusS
 FAILURES = 'sum(shop_payment_failures{version="$version"})'
 
 
-def _figures(version: str) -> Figures:
+def _figures(version: str, requests: int = 1000) -> Figures:
     """Envoy's figures of a healthy version: many requests, no errors."""
-    return Figures(0.0, 60.0, requests=1000, errors=0, proxies=1, service="shop", version=version)
+    return Figures(
+        0.0, 60.0, requests=requests, errors=0, proxies=1, service="shop", version=version
+    )
 
 
-def _judge(url: str, *queries: AnalysisQuery, canary: str = "v2") -> Verdict:
+def _judge(url: str, *queries: AnalysisQuery, canary: str = "v2", requests: int = 1000) -> Verdict:
     async def run() -> tuple[QueryResult, ...]:
         async with PrometheusSource(url, {}) as source:
             return await measure_queries(source, queries, canary, "v1", time.time())
 
     results = asyncio.run(run())
     thresholds = Thresholds(min_requests=100, max_error_rate=0.01)
-    return judge(_figures(canary), _figures("v1"), thresholds, results)
+    return judge(_figures(canary, requests), _figures("v1"), thresholds, results)
 
 
 def test_query_breach_fails_what_envoys_figures_pass(prometheus: PrometheusServer) -> None:
@@ -149,3 +151,14 @@ def test_breach_fails_even_when_another_query_has_no_data(prometheus: Prometheus
         AnalysisQuery("typo", "sum(nothing_here)", max=1),
     )
     assert verdict.outcome == "fail"
+
+
+def test_query_breach_before_min_requests_holds(prometheus: PrometheusServer) -> None:
+    """Too few requests to judge is too few for the queries too: a breach is shown
+    among the checks, the verdict holds."""
+    verdict = _judge(
+        prometheus.url, AnalysisQuery("payment-failures", FAILURES, max=0.5), requests=10
+    )
+    assert verdict.outcome == "hold"
+    assert verdict.reasons[0] == "shop/v2: 10 requests, fewer than minRequests 100"
+    assert [c.name for c in verdict.checks] == ["query:payment-failures"]

@@ -34,10 +34,11 @@ has `min_requests`: 20% errors against a 1% limit is significant at p < 1e-10 wi
 requests.
 
 Custom checks (`analysis.queries`, measured by `measure_queries`) are judged beside
-these: a query's value above its `max` (or above stable's by more than `maxIncrease`)
-fails; there is no test of significance for an arbitrary query, so the value is the
-verdict. A query without data holds the verdict (it never passes). Every verdict lists
-each query's value with its limit among its checks (`query:NAME`).
+these, once the canary has `min_requests` (before, they are shown but not judged): a
+query's value above its `max` (or above stable's by more than `maxIncrease`) fails;
+there is no test of significance for an arbitrary query, so the value is the verdict.
+A query without data holds the verdict (it never passes). Every verdict lists each
+query's value with its limit among its checks (`query:NAME`).
 
 The same rule judges dark traffic (`judge_dark`): the mirror target's cluster counts
 the mirrored copies (its answers are discarded by Envoy, but its stats are its own),
@@ -455,12 +456,16 @@ def _judge(
         r for (_, check), r in zip(measured, query_reasons, strict=True) if check.failed
     ]
 
-    def verdict(outcome: Outcome, reasons: list[str], checks: list[Check]) -> Verdict:
+    def verdict(
+        outcome: Outcome, reasons: list[str], checks: list[Check], *, judged: bool = True
+    ) -> Verdict:
+        """`judged=False`: too few requests to judge anything, the queries included
+        (they are shown, not held against the version)."""
         if outcome == "pass" and no_data:
             outcome, reasons = "hold", [*no_data, *reasons]
         elif outcome == "hold":
             reasons = [*reasons, *no_data]
-        if query_failed and outcome != "fail":
+        if query_failed and outcome != "fail" and judged:
             outcome, reasons = "fail", query_failed
         elif outcome == "fail":
             reasons = [*reasons, *query_failed]
@@ -473,7 +478,7 @@ def _judge(
         why = f"{cname}: {c.requests} requests, fewer than minRequests {t.min_requests}"
         if c.proxies == 0:
             why += " (no proxy reported its cluster: is Envoy's metrics sink configured?)"
-        return verdict("hold", [why], [])
+        return verdict("hold", [why], [], judged=False)
 
     checks: list[Check] = []
     notes: list[str] = []
