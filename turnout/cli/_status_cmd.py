@@ -30,7 +30,7 @@ from turnout._proto.v1 import release_pb2 as pb
 from turnout._proto.v1 import release_pb2_grpc
 from turnout.api import to_json
 from turnout.cache import short_name
-from turnout.cli._dark_status import render_dark
+from turnout.cli._dark_status import render_dark, render_dark_detail
 from turnout.cli._release_status import render_releases
 from turnout.cli._render import seconds, table
 from turnout.cli._tls_options import client_credentials_from_options, client_tls_options
@@ -263,9 +263,21 @@ _ADDRESS_HELP = "turnout's gRPC address (where it serves xDS and the ReleaseServ
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 @click.option("--timeout", default="5s", show_default=True, callback=_duration_option)
+@click.option(
+    "--dark",
+    "dark_service",
+    default=None,
+    metavar="SERVICE",
+    help="Only SERVICE's dark traffic: every compared field with its examples.",
+)
 @client_tls_options  # --tls-ca/--tls-cert/--tls-key (turnout/cli/_tls.py)
 def status_command(
-    address: str, admin_address: str | None, as_json: bool, timeout: float, **tls: Any
+    address: str,
+    admin_address: str | None,
+    as_json: bool,
+    timeout: float,
+    dark_service: str | None,
+    **tls: Any,
 ) -> None:
     """Show what the fleet runs: per service its stable version, segments, mirrors and
     release state; per proxy what it ACKed, whether it is behind, its last NACK."""
@@ -273,10 +285,25 @@ def status_command(
         status = fetch_admin_status(admin_address, timeout)
     else:
         status = fetch_status(address, timeout, client_credentials_from_options(**tls))
-    if as_json:
+    if dark_service is not None:
+        _dark_detail(status, dark_service, as_json)
+    elif as_json:
         click.echo(json.dumps(to_json(status), indent=2, sort_keys=True))
     else:
         click.echo(render_status(status))
+
+
+def _dark_detail(status: pb.Status, service: str, as_json: bool) -> None:
+    found = [s for s in status.services if s.name == service]
+    if not found:
+        raise click.ClickException(f"no service {service!r} is served")
+    if as_json:
+        click.echo(json.dumps(to_json(found[0]).get("dark", []), indent=2, sort_keys=True))
+        return
+    lines = render_dark_detail(status, service)
+    if not lines:
+        raise click.ClickException(f"{service} has no dark traffic judged (no mirror yet?)")
+    click.echo("\n".join(lines))
 
 
 # -- wait ------------------------------------------------------------------------------

@@ -45,6 +45,7 @@ log = structlog.get_logger("turnout.compare")
 
 COMPARE_SERVICE = "turnout.v1.CompareService"
 
+_RECHECK = 1.0  # seconds between looks at the served policies for each comparator stream
 _FIELDS_EXPORTED = 20  # per target on /metrics: the most differing fields beyond noise
 
 
@@ -152,12 +153,19 @@ class Comparing:
         self.store.connected(name)
         log.info("comparator connected", comparator=name, listen=first.listen, peer=context.peer())
         reading = asyncio.create_task(self._read(name, requests, first))
+        sent: object = None
         try:
             while not reading.done():
                 changed.clear()
-                yield self._targets()
+                current = self._controller.current
+                basis = current.policies if current is not None else None
+                if basis is not sent:  # a reload may change targets but not Envoy's config
+                    sent = basis
+                    yield self._targets()
                 waiting = asyncio.create_task(changed.wait())
-                await asyncio.wait({waiting, reading}, return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait(
+                    {waiting, reading}, timeout=_RECHECK, return_when=asyncio.FIRST_COMPLETED
+                )
                 waiting.cancel()
         finally:
             self._changed.discard(changed)

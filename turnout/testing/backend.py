@@ -18,8 +18,10 @@ import random
 import signal
 import threading
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType, TracebackType
 from typing import Any
@@ -97,12 +99,16 @@ class _Handler(BaseHTTPRequestHandler):
         if fail:
             self._answer(503, b'{"error": "injected failure"}\n', "application/json")
             return
-        body = {
-            "version": backend.version,
-            "instance": backend.instance,
-            "path": self.path,
-            "host": self.headers.get("Host", ""),
-        }
+        body = (
+            backend.catalog_body(path)
+            if backend.catalog
+            else {
+                "version": backend.version,
+                "instance": backend.instance,
+                "path": self.path,
+                "host": self.headers.get("Host", ""),
+            }
+        )
         self._answer(200, (json.dumps(body) + "\n").encode(), "application/json")
 
     do_GET = _handle  # noqa: N815 (BaseHTTPRequestHandler's naming)
@@ -117,6 +123,13 @@ class Backend:
 
     `healthy`, `fail` (0..1 share answered 503) and `latency` (seconds) may be changed
     while it runs. `watch_headers` names request headers whose values are counted.
+
+    `catalog=True` answers a JSON catalog that depends only on the path (the same from
+    every instance and version, as for dark response diffing): `{"items": [{"id",
+    "price"}...], "total", "meta": {"generatedAt", "requestId"}}`; `generatedAt` (a
+    microsecond timestamp) and `requestId` (random) differ on every answer. A share
+    `drift` of answers has a `total` one higher, and paths in `empty_paths` answer an
+    empty list (what a broken dark version might do).
     """
 
     def __init__(
@@ -130,8 +143,14 @@ class Backend:
         latency: float = 0.0,
         healthy: bool = True,
         watch_headers: tuple[str, ...] = (),
+        catalog: bool = False,
+        drift: float = 0.0,
+        empty_paths: tuple[str, ...] = (),
     ) -> None:
         self.version = version
+        self.catalog = catalog
+        self.drift = drift
+        self.empty_paths = tuple(empty_paths)
         self.host = host
         self._requested_port = port
         self.instance = instance or f"{version}-{port or 'auto'}"
@@ -219,6 +238,26 @@ class Backend:
             if fail:
                 self._failed += 1
             return fail
+
+    def catalog_body(self, path: str) -> dict[str, Any]:
+        """The catalog answer for `path` (see the class docstring)."""
+        seed = sum(path.encode())
+        items = [
+            {"id": seed % 97 + i, "price": round(1 + (seed * (i + 3)) % 50 / 2, 2)}
+            for i in range(3)
+        ]
+        if path in self.empty_paths:
+            items = []
+        with self._lock:
+            drifted = self.drift > 0 and self._random.random() < self.drift
+        return {
+            "items": items,
+            "total": len(items) + seed % 7 + (1 if drifted else 0),
+            "meta": {
+                "generatedAt": datetime.now(UTC).isoformat(timespec="microseconds"),
+                "requestId": uuid.uuid4().hex,
+            },
+        }
 
     def counts(self) -> BackendCounts:
         with self._lock:
