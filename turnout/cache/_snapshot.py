@@ -386,7 +386,10 @@ class Snapshot:
         for route in sorted(routes.values(), key=lambda r: r.name):
             if same_clusters and old_routes.get(route.name) is route:
                 continue
-            for name in sorted(route.references.difference(clusters.keys())):
+            # Membership per reference, not references.difference(clusters.keys()): a
+            # set's difference with a keys view walks the view, every cluster once per
+            # route configuration (5,000 scoped configurations x 15,000 clusters).
+            for name in sorted(n for n in route.references if n not in clusters):
                 problems.append(f"route configuration {route.name!r}: no cluster {name!r}")
         if problems:
             raise InconsistentSnapshotError(problems)
