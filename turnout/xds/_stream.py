@@ -459,7 +459,9 @@ class Stream(StreamBase[_TypeState, DiscoveryRequest]):
         state.pending_ack = True
         state.answered = True
         state.force = False
-        state.new_names.clear()
+        # A fresh set, not clear(): a set keeps the table it grew to, and the first
+        # subscription of a 1,500-cluster EDS leaves a 64 KB table per stream.
+        state.new_names = set()
         # After CDS, EDS may go at once (it is never held behind CDS); with dropped
         # clusters kept, a routes response can release some. Otherwise every later
         # type waits for this response's ACK.
