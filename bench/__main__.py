@@ -15,6 +15,10 @@
   one-service change on a 500-service gateway, SotW and Delta (`--wildcard`: the same
   gateway kept on one route configuration).
 
+- notify: webhook notifications against no, a slow (1 s per answer) and a dead
+  receiver: the driver's tick and the event loop's lateness, what notifying costs the
+  tick per event, and the delivery latency of a burst (not in the default set).
+
 Run one with `python -m bench translate`, `python -m bench delta`,
 `python -m bench fleet` or `python -m bench propagation`.
 """
@@ -85,6 +89,10 @@ def main(argv: list[str] | None = None) -> int:
             )
         elif which == "envoy-bytes":
             envoy_bytes.run(wildcard=args.wildcard)
+        elif which == "notify":
+            from bench import notify
+
+            notify.main([])
         elif which == "propagation":
             propagation.run(envoys=args.envoys, changes=args.changes)
         else:

@@ -72,7 +72,7 @@ def test_release_waits_at_approve_and_notifies_signed_retried_events(
     notify = tmp_path / "notify.yaml"
     notify.write_text(
         f"webhooks:\n  - url: {receiver.url}\n    secretEnv: TURNOUT_WEBHOOK_SECRET\n"
-        "    events: [release]\n"
+        "    events: [release]\n    concurrency: 1\n"
     )
     release = release_env(turnout_args=("--notify", str(notify)))
     load = release.start_load(rate=150, threads=8)

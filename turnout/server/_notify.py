@@ -7,6 +7,7 @@ Where the URLs and secrets live (not in the policy repository):
         secretEnv: TURNOUT_WEBHOOK_SECRET   # HMAC-SHA256 of the body: X-Turnout-Signature
         events: [release, policy, proxy]     # categories or event names; default: all
         name: ops                            # optional: the `webhook` label in /metrics
+        concurrency: 4                       # optional: posts in flight (1: in order)
 
 One JSON POST per event: `release.started`, `release.stepped`, `release.holding` (once
 per reason), `release.waiting-approval`, `release.promoted`, `release.rolled-back`,
@@ -17,11 +18,13 @@ Slack (or Mattermost, Teams) incoming webhook shows as it is.
 
 Delivery never slows turnout: `publish` only puts the event on each webhook's bounded
 queue (the oldest is dropped, and counted, when a receiver falls that far behind), and
-each webhook has its own asyncio task posting with an aiohttp client with timeouts,
-retrying with exponential backoff and full jitter on connection errors, timeouts, 429
-and 5xx. Every attempt of one event carries the same `X-Turnout-Delivery` id, so a
-receiver that answered late can drop a duplicate. Counts of delivered, failed (gave
-up), dropped and retried events and the delivery latency are in `/metrics`.
+each webhook has its own asyncio tasks (`concurrency`, default 4: a slow receiver
+answers several events at once; 1 keeps them in order) posting with an aiohttp client
+with timeouts, retrying with exponential backoff and jitter on connection errors,
+timeouts, 429 and 5xx. Events carry their time (`at`) for receivers that sort. Every
+attempt of one event carries the same `X-Turnout-Delivery` id, so a receiver that
+answered late can drop a duplicate. Counts of delivered, failed (gave up), dropped and
+retried events and the delivery latency are in `/metrics`.
 """
 
 from __future__ import annotations
@@ -108,6 +111,7 @@ class Webhook:
     backoff: float = 0.5  # the first retry's mean delay; doubles each time
     max_backoff: float = 30.0
     queue: int = 1000
+    concurrency: int = 4  # posts in flight at once (1: delivered in order)
 
     def wants(self, event: str) -> bool:
         if not self.events:
@@ -130,7 +134,7 @@ def load_webhooks(path: Path, environ: Mapping[str, str] | None = None) -> tuple
     return tuple(_webhook(path, index, item, env) for index, item in enumerate(items))
 
 
-_KEYS = {"url", "secretEnv", "events", "name", "timeout", "attempts"}
+_KEYS = {"url", "secretEnv", "events", "name", "timeout", "attempts", "concurrency"}
 
 
 def _webhook(path: Path, index: int, item: object, env: Mapping[str, str]) -> Webhook:
@@ -167,7 +171,18 @@ def _webhook(path: Path, index: int, item: object, env: Mapping[str, str]) -> We
         raise NotifyConfigError(f"{where}.timeout: expected seconds, more than 0")
     if not isinstance(attempts, int) or attempts < 1:
         raise NotifyConfigError(f"{where}.attempts: expected a whole number, at least 1")
-    return Webhook(str(url), str(name), secret, tuple(events), float(timeout), attempts)
+    concurrency = item.get("concurrency", 4)
+    if not isinstance(concurrency, int) or not 1 <= concurrency <= 64:
+        raise NotifyConfigError(f"{where}.concurrency: expected a whole number from 1 to 64")
+    return Webhook(
+        str(url),
+        str(name),
+        secret,
+        tuple(events),
+        float(timeout),
+        attempts,
+        concurrency=concurrency,
+    )
 
 
 _OTHER_EVENTS = ("policy.rejected", "proxy.nack")
@@ -217,7 +232,7 @@ class _Delivery:
         self.queue: asyncio.Queue[_Event] = asyncio.Queue(maxsize=webhook.queue)
         self.counts = _Counts()
         self._session = session
-        self.task: asyncio.Task[None] | None = None
+        self.tasks: list[asyncio.Task[None]] = []
 
     def put(self, event: _Event) -> None:
         if self.queue.full():
@@ -302,7 +317,10 @@ class Notifier:
         self._session = aiohttp.ClientSession(trust_env=False)
         for webhook in self.webhooks:
             delivery = _Delivery(webhook, self._session)
-            delivery.task = asyncio.create_task(delivery.run(), name=f"notify {webhook.name}")
+            delivery.tasks = [
+                asyncio.create_task(delivery.run(), name=f"notify {webhook.name}")
+                for _ in range(webhook.concurrency)
+            ]
             self._deliveries.append(delivery)
 
     async def flush(self, within: float) -> bool:
@@ -319,10 +337,10 @@ class Notifier:
         """Deliver what is queued for up to `grace` seconds, then stop."""
         await self.flush(grace)
         for delivery in self._deliveries:
-            if delivery.task is not None:
-                delivery.task.cancel()
+            for task in delivery.tasks:
+                task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await delivery.task
+                    await task
         if self._session is not None:
             await self._session.close()
             self._session = None
