@@ -235,3 +235,23 @@ def test_a_scope_fetches_its_route_configuration() -> None:
     with pytest.raises(InconsistentSnapshotError) as raised:
         Snapshot.of(scoped_routes=[scope]).check()
     assert raised.value.problems == ("scope public/a: no route configuration 'public/a'",)
+
+
+def test_check_with_previous_still_finds_an_unfetched_route_configuration() -> None:
+    """check(previous) skips which route configurations are fetched only while the
+    listeners, scopes and configuration names are all unchanged: a configuration added
+    under the very same listeners is still reported as fetched by none."""
+    before = make_snapshot({"a": 100})
+    added = Snapshot(
+        {
+            **{t: before.resources(t) for t in ORDER},
+            ROUTE_TYPE: {
+                **before.resources(ROUTE_TYPE),
+                "extra": CachedResource.of(ROUTE_TYPE, weighted_routes("extra", {"a": 100})),
+            },
+        },
+        previous=before,
+    )
+    with pytest.raises(InconsistentSnapshotError) as raised:
+        added.check(before)
+    assert raised.value.problems == ("route configuration 'extra': no listener uses it",)
