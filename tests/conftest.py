@@ -1,9 +1,18 @@
-"""Fixtures every test directory may use."""
+"""Fixtures every test directory may use, and the suite-wide rule that a skip is a
+failure.
+
+turnout's tests skip nothing: a test that cannot run because a tool or package is
+missing fails, saying what is missing (tests/system_tools.py names the package and the
+install command). Any skip that slips through anyway (pytest.skip, importorskip, a skip
+mark) is reported as a failure with its reason, so a run with missing tools never
+passes.
+"""
 
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable
+from collections.abc import Callable, Generator
+from typing import Any
 
 import pytest
 from envoy.config.route.v3.route_components_pb2 import VirtualHost
@@ -52,3 +61,34 @@ def collector_seen(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
 
     monkeypatch.setattr(translation_module, "virtual_host", virtual_host)
     return seen
+
+
+# -- a skip is a failure ------------------------------------------------------------
+
+_NEVER = "skipped, and turnout's tests never skip (a skip passes nothing)"
+
+
+def _reason(longrepr: Any) -> str:
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2])
+    return str(longrepr)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None]:
+    """A skipped test (not an expected failure) is reported as failed, with its reason."""
+    outcome: Any = yield
+    report = outcome.get_result()
+    if report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"{_reason(report.longrepr)}\n{_NEVER}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None]:
+    """A module skipped whole (importorskip, allow_module_level) fails its collection."""
+    outcome: Any = yield
+    report = outcome.get_result()
+    if report.skipped:
+        report.outcome = "failed"
+        report.longrepr = f"{_reason(report.longrepr)}\n{_NEVER}"

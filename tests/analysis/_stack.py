@@ -8,7 +8,6 @@ while Envoy streams to it; everything started is stopped by the ExitStack given.
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import subprocess
 import tempfile
@@ -22,15 +21,13 @@ from pathlib import Path
 from typing import IO
 
 import httpx
-import pytest
+from system_tools import require_tool  # tests/ (rootdir)
 
 from turnout.analysis import Figures, MetricsSink, PrometheusSource, VersionKey, WindowStore
 from turnout.cache import SnapshotCache
 from turnout.server import Controller, VersionClusters, version_clusters
 from turnout.testing.net import free_port, http_get, wait_until
 from turnout.xds import XdsServer
-
-PROMETHEUS = "/usr/bin/prometheus"
 
 
 class InProcessTurnout:
@@ -69,13 +66,8 @@ class InProcessTurnout:
 
 
 def prometheus_binary() -> str:
-    """Debian's prometheus; skipped where absent, except in CI where .ci/run installs it."""
-    found = shutil.which("prometheus") or (PROMETHEUS if os.access(PROMETHEUS, os.X_OK) else None)
-    if found:
-        return found
-    if os.environ.get("CI"):
-        pytest.fail("prometheus is not installed (.ci/run installs Debian's package)")
-    pytest.skip("prometheus is not installed (apt-get install prometheus)")
+    """Debian's prometheus; the test fails naming the package when it is missing."""
+    return require_tool("prometheus")
 
 
 class PrometheusServer:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import importlib.util
 import io
-import shutil
 import subprocess
 import sys
 from pathlib import Path, PurePosixPath
@@ -15,6 +14,7 @@ from typing import Any
 
 import pytest
 from ruamel.yaml import YAML
+from system_tools import require_tool  # tests/ (rootdir)
 from test_manifests import DEPLOY, ENTRY_POINTS, Resource, _bootstrap, _build, _container
 from test_manifests import _serve_options as serve_options
 
@@ -213,11 +213,9 @@ def test_gateway_reaches_turnout_over_mutual_tls() -> None:
 
 @pytest.mark.parametrize("name", sorted(ENTRY_POINTS))
 def test_kustomize_renders_what_the_tests_check(name: str) -> None:
-    """Where kubectl is installed, `kubectl kustomize` builds the same resources (kind,
-    name) from each entry point as the tests' own rendering, with the image set."""
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        pytest.skip("kubectl is not installed (the tests render the kustomizations in Python)")
+    """`kubectl kustomize` (kubectl from the test extras) builds the same resources
+    (kind, name) from each entry point as the tests' own rendering, with the image set."""
+    kubectl = require_tool("kubectl")
     done = subprocess.run(
         [kubectl, "kustomize", str(ENTRY_POINTS[name])],
         capture_output=True,

@@ -3,9 +3,7 @@ steady rate, or a few client threads when the exact failure moments matter."""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import signal
 import subprocess
 import threading
@@ -14,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import httpx
-import pytest
+from system_tools import require_tool  # tests/ (rootdir)
 
 from ._harness import served_by, wait_until
 
@@ -22,14 +20,8 @@ __all__ = ["Hey", "HeyResult", "Traffic", "require_hey"]
 
 
 def require_hey() -> str:
-    """The `hey` binary; skips the test locally when it is missing (CI installs it,
-    so there a missing `hey` fails)."""
-    path = shutil.which("hey")
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("`hey` is not installed; .ci/run installs it with apt-get")
-        pytest.skip("`hey` is not installed (apt-get install hey); the chaos tests need it")
-    return path
+    """The `hey` binary; the test fails naming Debian's package when it is missing."""
+    return require_tool("hey")
 
 
 @dataclass

@@ -4,7 +4,6 @@ over an expired Lease, optimistic concurrency, giving it up, the token and the C
 
 from __future__ import annotations
 
-import shutil
 import ssl
 import subprocess
 from collections.abc import AsyncIterator, Callable
@@ -13,6 +12,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from system_tools import require_tool  # tests/ (rootdir)
 
 from turnout.release import Lease, LeaseConfig, LeaseError
 
@@ -89,9 +89,7 @@ class FakeApiServer:
 
 def self_signed(directory: Path) -> tuple[Path, Path]:
     """A certificate for 127.0.0.1 and its key (openssl), the certificate being its CA."""
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.skip("openssl is needed to make the fake API server's certificate")
+    openssl = require_tool("openssl")
     cert, key = directory / "api.crt", directory / "api.key"
     subprocess.run(
         [
