@@ -33,11 +33,11 @@ class Served:
 
     def publish(self, snapshot: Snapshot, view: PolicyView | None = None) -> None:
         """Serve ``snapshot`` as the policy version and tell the service, as a reload does."""
-        self.cache.publish(snapshot.version, lambda _group: snapshot)
+        self.cache.publish(snapshot.group_version, lambda _group: snapshot)
         base = view if view is not None else self.view
         self.view = replace(
             base,
-            version=snapshot.version,
+            version=snapshot.group_version,
             accepted_at=datetime.now(UTC),
             reloads_accepted=self.view.reloads_accepted + 1,
         )

@@ -122,7 +122,7 @@ async def test_status_reports_each_proxy_acked_versions_and_sync(
     served.publish(snapshot)
     proxy = await served.proxy("edge-1", "edge")
     accepted = await proxy.bootstrap()
-    await eventually(lambda: served.server.proxies()[0].synced_version == snapshot.version)
+    await eventually(lambda: served.server.proxies()[0].synced_version == snapshot.group_version)
     status = await stub.GetStatus(pb.GetStatusRequest(), timeout=5)
     [entry] = status.proxies
     assert (entry.node_id, entry.node_cluster, entry.stream_kind) == ("edge-1", "edge", "ads")
@@ -132,7 +132,7 @@ async def test_status_reports_each_proxy_acked_versions_and_sync(
         ("LDS", accepted[LISTENER_TYPE].version_info),
         ("RDS", accepted[ROUTE_TYPE].version_info),
     ]
-    assert entry.synced_version == snapshot.version == status.served_version
+    assert entry.synced_version == snapshot.group_version == status.served_version
     assert not entry.behind
     assert not entry.HasField("behind_since")
     assert not entry.HasField("last_nack")

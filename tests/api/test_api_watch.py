@@ -79,11 +79,11 @@ async def test_connect_ack_sync_nack_disconnect_each_give_an_event(
     await proxy.bootstrap()
     connected = await watch.until(Kind.PROXY_CONNECTED, node_id="edge-1")
     assert connected.proxy.node_cluster == "edge"
-    assert connected.served_version == snapshot.version
+    assert connected.served_version == snapshot.group_version
     acked = await watch.until(Kind.PROXY_ACKED, node_id="edge-1")
     assert acked.sequence > connected.sequence
     synced = await watch.until(Kind.PROXY_SYNCED, node_id="edge-1")
-    assert synced.proxy.synced_version == snapshot.version
+    assert synced.proxy.synced_version == snapshot.group_version
     assert not synced.proxy.behind
 
     served.publish(make_snapshot({"c_v1": 50, "c_v2": 50}))
@@ -113,15 +113,15 @@ async def test_a_new_version_sends_the_full_status_with_proxies_behind(
     second = make_snapshot({"c_v1": 90, "c_v2": 10})
     served.publish(second)
     event = await watch.until(Kind.VERSION_SERVED)
-    assert event.status.served_version == second.version == event.served_version
+    assert event.status.served_version == second.group_version == event.served_version
     [entry] = event.status.proxies
     assert entry.behind
-    assert entry.synced_version != second.version
+    assert entry.synced_version != second.group_version
     with contextlib.suppress(TimeoutError):
         while True:  # CDS, EDS and RDS changed, each after the previous is ACKed
             await proxy.ack(await proxy.recv(0.5))
     synced = await watch.until(Kind.PROXY_SYNCED)
-    assert synced.proxy.synced_version == second.version
+    assert synced.proxy.synced_version == second.group_version
     assert not synced.proxy.behind
 
 

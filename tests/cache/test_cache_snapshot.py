@@ -45,7 +45,7 @@ def test_same_messages_give_same_versions() -> None:
     """Building twice from equal messages gives equal resource, type and whole versions."""
     one = make_snapshot({"a": 90, "b": 10}, mirror="c")
     two = make_snapshot({"a": 90, "b": 10}, mirror="c")
-    assert one.version == two.version
+    assert one.group_version == two.group_version
     for type_url in ORDER:
         assert one.type_version(type_url) == two.type_version(type_url)
         assert {n: r.version for n, r in one.resources(type_url).items()} == {
@@ -69,7 +69,7 @@ def test_versions_are_identical_across_processes() -> None:
     code = textwrap.dedent(
         """
         from turnout.testing import make_snapshot
-        print(make_snapshot({"a": 90, "b": 10}, mirror="c").version)
+        print(make_snapshot({"a": 90, "b": 10}, mirror="c").group_version)
         """
     )
     versions = set()
@@ -79,7 +79,7 @@ def test_versions_are_identical_across_processes() -> None:
             [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
         )
         versions.add(out.stdout.strip())
-    assert versions == {make_snapshot({"a": 90, "b": 10}, mirror="c").version}
+    assert versions == {make_snapshot({"a": 90, "b": 10}, mirror="c").group_version}
 
 
 def test_a_change_moves_only_its_resource_and_type() -> None:
@@ -87,7 +87,7 @@ def test_a_change_moves_only_its_resource_and_type() -> None:
     version, and nothing else."""
     before = make_snapshot({"a": 50, "b": 50})
     after = make_snapshot({"a": 50, "b": 50}, endpoints={"a": [("10.0.0.1", 80)]})
-    assert before.version != after.version
+    assert before.group_version != after.group_version
     for type_url in (CLUSTER_TYPE, LISTENER_TYPE, ROUTE_TYPE):
         assert before.type_version(type_url) == after.type_version(type_url)
     assert before.type_version(ENDPOINT_TYPE) != after.type_version(ENDPOINT_TYPE)
@@ -101,8 +101,8 @@ def test_type_version_is_content_version_of_its_resources() -> None:
     snapshot = make_snapshot({"a": 50, "b": 50})
     resources = list(snapshot.resources(CLUSTER_TYPE).values())
     assert snapshot.type_version(CLUSTER_TYPE) == content_version(reversed(resources))
-    assert len(snapshot.version) == 16
-    int(snapshot.version, 16)
+    assert len(snapshot.group_version) == 16
+    int(snapshot.group_version, 16)
 
 
 def test_pairs_version_is_content_version_of_the_same_pairs() -> None:

@@ -101,7 +101,7 @@ def test_an_unchanged_set_rebuilds_nothing() -> None:
     built = compiler.pool.built
     second = compiler.compile(_policies(5))
     assert compiler.pool.built == built
-    assert second.version == first.version
+    assert second.policy_version == first.policy_version
 
 
 def _moved(policies: PolicySet, index: int, port: int) -> PolicySet:

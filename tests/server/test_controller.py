@@ -26,10 +26,10 @@ def test_a_valid_set_is_published(tmp_path: Path) -> None:
     cache = SnapshotCache()
     controller = Controller(tmp_path, cache)
     assert controller.reload()
-    assert cache.version == controller.status()["version"]
+    assert cache.policy_version == controller.status()["version"]
     snapshot = cache.snapshot_for("any-proxy")
     assert snapshot is not None
-    assert snapshot.version == cache.version
+    assert snapshot.group_version == cache.policy_version  # one gateway set: the whole
 
 
 def test_a_rejected_set_keeps_the_last_good_version(tmp_path: Path) -> None:
@@ -60,8 +60,8 @@ def test_the_same_files_give_the_same_version_in_a_new_process(tmp_path: Path) -
     first, second = SnapshotCache(), SnapshotCache()
     Controller(tmp_path, first).reload()
     Controller(tmp_path, second).reload()
-    assert first.version is not None
-    assert first.version == second.version
+    assert first.policy_version is not None
+    assert first.policy_version == second.policy_version
 
 
 def test_an_unchanged_reload_publishes_nothing(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ PROXIES = ("public-1", "internal-1", "ops", "edge")
 
 def _served(cache: SnapshotCache) -> dict[str, str]:
     snapshots = {proxy: cache.snapshot_for(proxy) for proxy in PROXIES}
-    return {proxy: s.version for proxy, s in snapshots.items() if s is not None}
+    return {proxy: s.group_version for proxy, s in snapshots.items() if s is not None}
 
 
 def _edit(path: Path, old: str, new: str) -> None:

@@ -55,7 +55,7 @@ def test_streams_of_a_group_get_the_same_bytes(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(stream_module, "frame_body", counting)
     cache = SnapshotCache()
     snapshot = make_snapshot({"a": 60, "b": 40}, mirror="c")
-    cache.publish(snapshot.version, lambda _group: snapshot)
+    cache.publish(snapshot.group_version, lambda _group: snapshot)
     frames = [_stream(cache, i).next_response() for i in range(1, 51)]
 
     assert framed == [(CLUSTER_TYPE, snapshot.type_version(CLUSTER_TYPE))]
@@ -75,7 +75,7 @@ def test_a_repeated_response_gets_a_nonce_of_its_own() -> None:
     late ACK of the first cannot pass for an ACK of the second."""
     cache = SnapshotCache()
     snapshot = make_snapshot({"a": 100})
-    cache.publish(snapshot.version, lambda _group: snapshot)
+    cache.publish(snapshot.group_version, lambda _group: snapshot)
     stream = _stream(cache, 1)
     first_frame = stream.next_response()
     assert first_frame is not None
@@ -107,7 +107,7 @@ def test_a_new_version_is_framed_once_for_all_streams(monkeypatch: pytest.Monkey
 
     cache = SnapshotCache()
     one = make_snapshot({"a": 100})
-    cache.publish(one.version, lambda _group: one)
+    cache.publish(one.group_version, lambda _group: one)
     streams = [_stream(cache, i) for i in range(1, 21)]
     for stream in streams:
         frame = stream.next_response()
@@ -121,7 +121,7 @@ def test_a_new_version_is_framed_once_for_all_streams(monkeypatch: pytest.Monkey
         assert stream.next_response() is None
     monkeypatch.setattr(stream_module, "frame_body", counting)
     two = make_snapshot({"a": 50, "b": 50})
-    cache.publish(two.version, lambda _group: two)
+    cache.publish(two.group_version, lambda _group: two)
     responses = [stream.next_response() for stream in streams]
     assert all(r is not None for r in responses)
     assert calls == [CLUSTER_TYPE]
@@ -145,7 +145,7 @@ async def test_a_stuck_transport_holds_one_response_per_stream() -> None:
     publishes and requests build and queue nothing more for the stream."""
     cache = SnapshotCache()
     snapshot = make_snapshot({"a0": 100})
-    cache.publish(snapshot.version, lambda _group: snapshot)
+    cache.publish(snapshot.group_version, lambda _group: snapshot)
     written: list[bytes] = []
     never = asyncio.Event()
 
@@ -175,7 +175,7 @@ async def test_a_stuck_transport_holds_one_response_per_stream() -> None:
         await eventually(lambda: len(written) == 1)
         for step in range(1, 30):
             update = make_snapshot({f"a{step}": 100})
-            cache.publish(update.version, lambda _group, u=update: u)
+            cache.publish(update.group_version, lambda _group, u=update: u)
             requests.put_nowait(DiscoveryRequest(type_url=ENDPOINT_TYPE, resource_names=["a0"]))
             requests.put_nowait(DiscoveryRequest(type_url=LISTENER_TYPE))
             # the reader handles a request as it takes it: an empty queue means handled

@@ -26,17 +26,17 @@ class FixedSource:
     """One snapshot per proxy group, set by hand: the smallest SnapshotSource."""
 
     def __init__(self) -> None:
-        self.version: str | None = None
+        self.policy_version: str | None = None
         self.groups: dict[str, Snapshot] = {}
         self.wakes: list[Callable[[], None]] = []
 
     def set(self, version: str, groups: dict[str, Snapshot]) -> None:
-        self.version, self.groups = version, groups
+        self.policy_version, self.groups = version, groups
         for wake in list(self.wakes):
             wake()
 
-    def version_for(self, node_cluster: str, node_id: str) -> str | None:
-        return self.version
+    def policy_version_for(self, node_cluster: str, node_id: str) -> str | None:
+        return self.policy_version
 
     def snapshot_for(self, node_cluster: str, node_id: str) -> Snapshot | None:
         return self.groups.get(node_cluster)

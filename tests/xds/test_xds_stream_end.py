@@ -27,7 +27,7 @@ ADS = "/{}/{}".format(*SERVICES["ads"][:2])
 def _stream() -> Stream:
     cache = SnapshotCache()
     snapshot = make_snapshot({"a": 100})
-    cache.publish(snapshot.version, lambda _group: snapshot)
+    cache.publish(snapshot.group_version, lambda _group: snapshot)
     return Stream(
         stream_id=1,
         kind="ads",

@@ -31,6 +31,7 @@ class Staged:
     ``chosen(node_cluster, node_id)`` picks (a canary ring)."""
 
     version: str
+    """The staged policy version."""
     resolve: Callable[[str], Snapshot]
     """node.cluster -> Snapshot, like ``publish``'s resolver."""
     chosen: Callable[[str, str], bool]
@@ -53,11 +54,11 @@ class Watch:
 
 
 class SnapshotCache:
-    """Holds the published config version and resolves proxy groups to snapshots."""
+    """Holds the published policy version and resolves proxy groups to snapshots."""
 
     def __init__(self) -> None:
         """Start empty: ``snapshot_for`` returns None until the first publish."""
-        self._version: str | None = None
+        self._policy_version: str | None = None
         self._resolve: Callable[[str], Snapshot] | None = None
         self._snapshots: dict[str, Snapshot] = {}
         self._staged: Staged | None = None
@@ -67,9 +68,17 @@ class SnapshotCache:
         self._next_key = 0
 
     @property
+    def policy_version(self) -> str | None:
+        """The policy version of the last publish (what turnout serves, what a proxy
+        counts as synced to), or None before the first. Not a snapshot's
+        ``group_version`` nor a type version (see ``turnout.cache._snapshot``)."""
+        return self._policy_version
+
+    @property
     def version(self) -> str | None:
-        """The version string of the last publish (e.g. the policy commit), or None."""
-        return self._version
+        """The older name of :attr:`policy_version`, the same value (kept while code
+        written against it lands; new code says ``policy_version``)."""
+        return self._policy_version
 
     @property
     def watcher_count(self) -> int:
@@ -78,11 +87,15 @@ class SnapshotCache:
 
     @property
     def staged(self) -> Staged | None:
-        """The version served beside :attr:`version` to some proxies, if any."""
+        """The policy version served beside :attr:`policy_version` to some proxies, if any."""
         return self._staged
 
     def publish(
-        self, version: str, resolve: Callable[[str], Snapshot], *, staged: Staged | None = None
+        self,
+        policy_version: str,
+        resolve: Callable[[str], Snapshot],
+        *,
+        staged: Staged | None = None,
     ) -> None:
         """Make ``resolve`` (node.cluster -> Snapshot) current and wake every watcher.
 
@@ -91,7 +104,7 @@ class SnapshotCache:
         ``staged``, the proxies it chooses get its version instead (resolved the same
         way, once per proxy group); a publish without it ends the staging.
         """
-        self._version = version
+        self._policy_version = policy_version
         self._resolve = resolve
         self._snapshots = {}
         self._staged = staged
@@ -110,12 +123,16 @@ class SnapshotCache:
             chosen = self._chosen[key] = staged.chosen(node_cluster, node_id)
         return chosen
 
-    def version_for(self, node_cluster: str, node_id: str = "") -> str | None:
-        """The version a proxy is given: the staged one when it is chosen for it, else
-        :attr:`version` (None before the first publish)."""
+    def policy_version_for(self, node_cluster: str, node_id: str = "") -> str | None:
+        """The policy version a proxy is given: the staged one when it is chosen for
+        it, else :attr:`policy_version` (None before the first publish)."""
         if self._staged is not None and self._is_staged(node_cluster, node_id):
             return self._staged.version
-        return self._version
+        return self._policy_version
+
+    def version_for(self, node_cluster: str, node_id: str = "") -> str | None:
+        """The older name of :meth:`policy_version_for` (kept, like :attr:`version`)."""
+        return self.policy_version_for(node_cluster, node_id)
 
     def snapshot_for(self, node_cluster: str, node_id: str = "") -> Snapshot | None:
         """The current snapshot for a proxy (its group and, when a version is staged,

@@ -3,7 +3,16 @@
 Every version string here is a content hash (a sha256 hex prefix), never a counter or
 a timestamp: the same resources give the same versions in every process and after
 every restart, so a restarted control plane sends nothing new to an Envoy that already
-has the config, and replicas are interchangeable.
+has the config, and replicas are interchangeable. Three are kept apart:
+
+- a resource's ``version``: the hash of its serialized ``Any`` (Delta xDS's per-resource
+  version);
+- a **type version** (:meth:`Snapshot.type_version`, :func:`content_version`): the hash
+  of every resource of one type a proxy group gets, sent as ``version_info``;
+- the **group snapshot version** (:attr:`Snapshot.group_version`): the hash of a
+  snapshot's type versions. The **policy version** (``Compiled.policy_version``,
+  ``SnapshotCache.policy_version``) is the group snapshot version of the whole set
+  (every gateway): what turnout says it serves and a proxy is synced to.
 
 A set of resources is hashed as the sum of its members' digests (each a sha256 of the
 resource's name and version, computed once with the resource), so hashing a type of
@@ -227,7 +236,14 @@ class Snapshot:
     with the number of distinct things asked, not with the number of streams.
     """
 
-    __slots__ = ("_checked", "_memo", "_resources", "_selections", "_type_versions", "_version")
+    __slots__ = (
+        "_checked",
+        "_group_version",
+        "_memo",
+        "_resources",
+        "_selections",
+        "_type_versions",
+    )
 
     def __init__(
         self,
@@ -257,7 +273,7 @@ class Snapshot:
         whole = hashlib.sha256()
         for type_url in ORDER:
             whole.update(f"{type_url}\x00{self._type_versions[type_url]}\n".encode())
-        self._version = whole.hexdigest()[:HASH_CHARS]
+        self._group_version = whole.hexdigest()[:HASH_CHARS]
         self._selections: dict[tuple[str, frozenset[str]], Selection] = {}
         self._memo: dict[Hashable, object] = {}
         self._checked = False
@@ -298,12 +314,21 @@ class Snapshot:
         )
 
     @property
+    def group_version(self) -> str:
+        """The group snapshot version: the content hash of this snapshot, every type of
+        what one proxy group gets (a hash of the type versions). It is not the policy
+        version (``Compiled.policy_version``, the whole set's), nor sent to Envoy."""
+        return self._group_version
+
+    @property
     def version(self) -> str:
-        """Content hash of the whole snapshot."""
-        return self._version
+        """The older name of :attr:`group_version` (kept while code written against it
+        lands; new code says ``group_version``)."""
+        return self._group_version
 
     def type_version(self, type_url: str) -> str:
-        """Content hash of every resource of one type."""
+        """The type version: the content hash of every resource of one type, sent to
+        Envoy as a response's ``version_info`` (xDS's per-type version)."""
         return self._type_versions[type_url]
 
     def resources(self, type_url: str) -> Mapping[str, CachedResource]:
@@ -417,7 +442,9 @@ class Snapshot:
 
     def __repr__(self) -> str:
         counts = ", ".join(f"{len(self._resources[t])}" for t in ORDER)
-        return f"<Snapshot {self._version} clusters/endpoints/listeners/scopes/routes={counts}>"
+        return (
+            f"<Snapshot {self._group_version} clusters/endpoints/listeners/scopes/routes={counts}>"
+        )
 
 
 def _pairing_problems(

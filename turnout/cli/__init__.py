@@ -116,7 +116,7 @@ def render(directory: Path, proxy_cluster: str | None) -> None:
     resources = compiled.translation.all
     if proxy_cluster is not None:
         resources = compiled.translation.select(compiled.policies.gateways_for(proxy_cluster))
-    out: dict[str, object] = {"version": compiled.version, **to_json(resources)}
+    out: dict[str, object] = {"version": compiled.policy_version, **to_json(resources)}
     click.echo(json.dumps(out, indent=2, sort_keys=True))
 
 

@@ -374,7 +374,7 @@ def _policies_version(policies: Path) -> str:
     from turnout.policy import PolicySetError, load_policies
 
     try:
-        return compile_policies(load_policies(policies)).version
+        return compile_policies(load_policies(policies)).policy_version
     except PolicySetError as exc:
         for problem in exc.problems:
             click.echo(str(problem), err=True)

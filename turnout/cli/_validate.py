@@ -85,14 +85,14 @@ def validate(directory: Path, output: str) -> None:
     warnings = policy_warnings(policies)
     summary = (
         f"ok: {len(policies.gateways)} gateway(s), {len(policies.services)} service(s), "
-        f"version {compiled.version}"
+        f"version {compiled.policy_version}"
     )
     if warnings:
         summary += f", {len(warnings)} warning(s)"
     if output == "json":
         document = {
             "ok": True,
-            "version": compiled.version,
+            "version": compiled.policy_version,
             "gateways": len(policies.gateways),
             "services": len(policies.services),
             "errors": [],

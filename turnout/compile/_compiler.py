@@ -57,7 +57,7 @@ class Compiled:
     policies: PolicySet
     translation: Translation
     snapshot: Snapshot
-    """What an Envoy given every gateway gets (its version is the set's version)."""
+    """What an Envoy given every gateway gets (its ``group_version`` is the policy version)."""
     groups: Mapping[Gateways, Snapshot]
     """The checked snapshot of every gateway set checked at compile: the whole set and
     each gateway alone."""
@@ -66,8 +66,18 @@ class Compiled:
     _unions: dict[Gateways, Snapshot] = field(default_factory=dict, init=False, repr=False)
 
     @property
+    def policy_version(self) -> str:
+        """The policy version: what turnout serves and reports (``served_version``), what
+        a proxy is synced to once it ACKed every type. It is the group snapshot version
+        of the whole set (every gateway); a proxy given fewer gateways gets another
+        snapshot, with its own group version and type versions, synced to this one."""
+        return self.snapshot.group_version
+
+    @property
     def version(self) -> str:
-        return self.snapshot.version
+        """The older name of :attr:`policy_version` (kept while code written against it
+        lands; new code says ``policy_version``)."""
+        return self.snapshot.group_version
 
     def for_gateways(self, gateways: Gateways) -> Snapshot:
         """The checked snapshot of what an Envoy given ``gateways`` (sorted) gets.

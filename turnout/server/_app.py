@@ -148,7 +148,7 @@ class App:
 
     def _serving(self) -> bool:
         """Whether a policy version is served (/readyz), without building the status."""
-        return self.cache.version is not None
+        return self.cache.policy_version is not None
 
     def _proxies(self) -> list[ProxyStatus]:
         return self.xds.proxies()
@@ -277,7 +277,7 @@ class App:
             return min(self._grace / 2, self.xds.stream_count / DRAIN_RATE)
 
         while not stopping.done() and loop.time() < deadline - spread():
-            version = self.cache.version
+            version = self.cache.policy_version
             if all(p.synced_version == version for p in self.xds.proxies()):
                 break
             await asyncio.sleep(0.05)

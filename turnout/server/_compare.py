@@ -120,7 +120,9 @@ class Comparing:
         current = self._controller.current
         if current is None:
             return pb.CompareTargets()
-        return pb.CompareTargets(version=current.version, targets=compare_targets(current.policies))
+        return pb.CompareTargets(
+            version=current.policy_version, targets=compare_targets(current.policies)
+        )
 
     def published(self, *_args: object) -> None:
         """A new policy version is served (a cache watch): send the targets again."""

@@ -66,7 +66,7 @@ class Controller:
             return self._reject([f"{self.directory}: translated config is inconsistent: {exc}"])
         previous = self.current
         self.rejected = None
-        if previous is not None and previous.version == compiled.version:
+        if previous is not None and previous.policy_version == compiled.policy_version:
             if previous.policies != compiled.policies:
                 # Only what Envoy never sees changed (e.g. an incremental release's
                 # state): the same snapshot is served, the files' policies are current.
@@ -74,31 +74,31 @@ class Controller:
                 summary = summarize(previous.policies, compiled.policies)
                 log.info(
                     "policy set changed; Envoy's config unchanged",
-                    version=compiled.version,
+                    version=compiled.policy_version,
                     summary=summary,
                 )
                 if self.history is not None:
                     self.history.accepted(
-                        compiled.version, summary, previous.policies, compiled.policies
+                        compiled.policy_version, summary, previous.policies, compiled.policies
                     )
                 return True
-            log.info("policy set unchanged", version=compiled.version)
+            log.info("policy set unchanged", version=compiled.policy_version)
             return True
-        self.cache.publish(compiled.version, _resolver(compiled))
+        self.cache.publish(compiled.policy_version, _resolver(compiled))
         self.current = compiled
         self.accepted_at = _now()
         self.reloads["accepted"] += 1
         summary = summarize(previous.policies if previous else None, compiled.policies)
         log.info(
             "policy set accepted",
-            version=compiled.version,
-            previous=previous.version if previous else None,
+            version=compiled.policy_version,
+            previous=previous.policy_version if previous else None,
             summary=summary,
             ms=round((time.perf_counter() - started) * 1000, 1),
         )
         if self.history is not None:
             old = previous.policies if previous else None
-            self.history.accepted(compiled.version, summary, old, compiled.policies)
+            self.history.accepted(compiled.policy_version, summary, old, compiled.policies)
         return True
 
     def _unchanged(self, policies: PolicySet) -> bool:
@@ -108,13 +108,13 @@ class Controller:
         current = self.current
         if self.rejected is not None or current is None or policies != current.policies:
             return False
-        log.debug("policy files unchanged since the last reload", version=current.version)
+        log.debug("policy files unchanged since the last reload", version=current.policy_version)
         return True
 
     def _reject(self, errors: list[str]) -> bool:
         self.rejected = self.last_rejected = Rejection(_now(), errors)
         self.reloads["rejected"] += 1
-        serving = self.current.version if self.current else None
+        serving = self.current.policy_version if self.current else None
         log.error(
             "policy set rejected; still serving the last good set",
             version=serving,
@@ -128,7 +128,7 @@ class Controller:
 
     def status(self) -> dict[str, Any]:
         return {
-            "version": self.current.version if self.current else None,
+            "version": self.current.policy_version if self.current else None,
             "accepted_at": self.accepted_at,
             "policies": str(self.directory),
             "rejected": _rejection_json(self.rejected),

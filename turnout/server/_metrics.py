@@ -168,7 +168,7 @@ class _StateCollector(Collector):
     def collect(self) -> Iterable[Metric]:
         controller = self._controller
         current = controller.current
-        served = current.version if current is not None else None
+        served = current.policy_version if current is not None else None
 
         connected = GaugeMetricFamily(
             "turnout_proxies_connected",
@@ -266,7 +266,7 @@ class Metrics:
     def _on_publish(self) -> None:
         self._publishes += 1
         self._published_at = time.monotonic()
-        self._published_version = self._cache.version
+        self._published_version = self._cache.policy_version
 
     def _open_at_publish(self, stream_id: int) -> bool:
         opened = self._opened.get(stream_id)

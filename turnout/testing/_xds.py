@@ -637,15 +637,16 @@ class RunningXds:
 
     def publish(self, snapshots: Snapshot | Mapping[str, Snapshot], version: str = "") -> None:
         """Publish one snapshot for every proxy group, or one per group (others get an
-        empty snapshot)."""
+        empty snapshot), as policy version ``version`` (default: made of the snapshots'
+        group versions)."""
         if isinstance(snapshots, Snapshot):
             single = snapshots
-            self.cache.publish(version or single.version, lambda _group: single)
+            self.cache.publish(version or single.group_version, lambda _group: single)
             return
         groups = dict(snapshots)
         empty = Snapshot.of()
         self.cache.publish(
-            version or "+".join(s.version for _, s in sorted(groups.items())),
+            version or "+".join(s.group_version for _, s in sorted(groups.items())),
             lambda group: groups.get(group, empty),
         )
 

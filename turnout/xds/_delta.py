@@ -399,7 +399,7 @@ class DeltaStream(StreamBase[_DeltaTypeState, DeltaDiscoveryRequest]):
             if due or state.pending_ack:
                 held = True
         if synced and any(s.requested for s in self._states.values()):
-            policy_version = self._cache.version_for(self.node_cluster, self.node_id)
+            policy_version = self._cache.policy_version_for(self.node_cluster, self.node_id)
             if policy_version is not None and policy_version != self.synced_version:
                 self.synced_version, self.synced_at = policy_version, now()
                 self._call("on_synced", self.info, policy_version)

@@ -30,14 +30,15 @@ class SnapshotSource(Protocol):
     """The configuration an :class:`~turnout.xds.XdsServer` serves."""
 
     @property
-    def version(self) -> str | None:
-        """The version of what is published (the policy version), or None before the
-        first publish: a proxy that ACKed every requested type is synced with it."""
+    def policy_version(self) -> str | None:
+        """The policy version of what is published, or None before the first publish:
+        a proxy that ACKed every requested type is synced with it. (Envoy never sees
+        it: each response carries its type version, ``Snapshot.type_version``.)"""
 
-    def version_for(self, node_cluster: str, node_id: str) -> str | None:
-        """The version a proxy is given (``version``, or another one served beside it to
-        some proxies during a staged rollout): what it is synced with once it ACKed
-        every requested type."""
+    def policy_version_for(self, node_cluster: str, node_id: str) -> str | None:
+        """The policy version a proxy is given (``policy_version``, or another one
+        served beside it to some proxies during a staged rollout): what it is synced
+        with once it ACKed every requested type."""
 
     def snapshot_for(self, node_cluster: str, node_id: str) -> Snapshot | None:
         """The current snapshot of a proxy (its group, ``node.cluster``, and during a
@@ -45,7 +46,7 @@ class SnapshotSource(Protocol):
         the stream logs it and sends nothing until woken."""
 
     def watch(self, wake: Callable[[], None]) -> WatchHandle:
-        """Call ``wake()`` (on the event loop thread) whenever what ``version`` or
+        """Call ``wake()`` (on the event loop thread) whenever what ``policy_version`` or
         ``snapshot_for`` return may have changed, until the handle is cancelled."""
 
 

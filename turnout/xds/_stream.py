@@ -326,7 +326,7 @@ class Stream(StreamBase[_TypeState, DiscoveryRequest]):
         return None
 
     def _record_synced(self) -> None:
-        policy_version = self._cache.version_for(self.node_cluster, self.node_id)
+        policy_version = self._cache.policy_version_for(self.node_cluster, self.node_id)
         if policy_version is not None and policy_version != self.synced_version:
             self.synced_version, self.synced_at = policy_version, now()
             self._call("on_synced", self.info, policy_version)
