@@ -290,20 +290,24 @@ class Mirror(_message.Message):
     def __init__(self, to: _Optional[str] = ..., percent: _Optional[str] = ...) -> None: ...
 
 class IncrementalRelease(_message.Message):
-    __slots__ = ("to", "steps", "interval_seconds", "on_failure", "state", "analysis")
+    __slots__ = ("to", "steps", "interval_seconds", "on_failure", "state", "analysis", "window", "gates")
     TO_FIELD_NUMBER: _ClassVar[int]
     STEPS_FIELD_NUMBER: _ClassVar[int]
     INTERVAL_SECONDS_FIELD_NUMBER: _ClassVar[int]
     ON_FAILURE_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     ANALYSIS_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_FIELD_NUMBER: _ClassVar[int]
+    GATES_FIELD_NUMBER: _ClassVar[int]
     to: str
     steps: _containers.RepeatedScalarFieldContainer[str]
     interval_seconds: float
     on_failure: str
     state: ReleaseState
     analysis: ReleaseAnalysis
-    def __init__(self, to: _Optional[str] = ..., steps: _Optional[_Iterable[str]] = ..., interval_seconds: _Optional[float] = ..., on_failure: _Optional[str] = ..., state: _Optional[_Union[ReleaseState, _Mapping]] = ..., analysis: _Optional[_Union[ReleaseAnalysis, _Mapping]] = ...) -> None: ...
+    window: str
+    gates: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, to: _Optional[str] = ..., steps: _Optional[_Iterable[str]] = ..., interval_seconds: _Optional[float] = ..., on_failure: _Optional[str] = ..., state: _Optional[_Union[ReleaseState, _Mapping]] = ..., analysis: _Optional[_Union[ReleaseAnalysis, _Mapping]] = ..., window: _Optional[str] = ..., gates: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class ReleaseAnalysis(_message.Message):
     __slots__ = ("at", "kind", "outcome", "action", "reason", "reasons", "canary", "baseline", "window_start", "step_ends", "deadline", "checks", "confidence", "error", "window_note")
@@ -376,16 +380,28 @@ class Check(_message.Message):
     def __init__(self, name: _Optional[str] = ..., value: _Optional[float] = ..., limit: _Optional[float] = ..., breached: _Optional[bool] = ..., p_value: _Optional[float] = ..., significant: _Optional[bool] = ...) -> None: ...
 
 class ReleaseState(_message.Message):
-    __slots__ = ("phase", "step", "since", "reason")
+    __slots__ = ("phase", "step", "since", "reason", "approvals")
     PHASE_FIELD_NUMBER: _ClassVar[int]
     STEP_FIELD_NUMBER: _ClassVar[int]
     SINCE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    APPROVALS_FIELD_NUMBER: _ClassVar[int]
     phase: str
     step: int
     since: _timestamp_pb2.Timestamp
     reason: str
-    def __init__(self, phase: _Optional[str] = ..., step: _Optional[int] = ..., since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reason: _Optional[str] = ...) -> None: ...
+    approvals: _containers.RepeatedCompositeFieldContainer[Approval]
+    def __init__(self, phase: _Optional[str] = ..., step: _Optional[int] = ..., since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reason: _Optional[str] = ..., approvals: _Optional[_Iterable[_Union[Approval, _Mapping]]] = ...) -> None: ...
+
+class Approval(_message.Message):
+    __slots__ = ("step", "by", "at")
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    BY_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    step: int
+    by: str
+    at: _timestamp_pb2.Timestamp
+    def __init__(self, step: _Optional[int] = ..., by: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ProxyStatus(_message.Message):
     __slots__ = ("stream_id", "node_id", "node_cluster", "stream_kind", "connected_at", "types", "synced_version", "synced_at", "behind", "behind_since", "last_nack", "config_version", "rollout_role")
