@@ -120,7 +120,7 @@ class Release:
         args = ["--log-format", "json", *turnout_args]
         self.prometheus: PrometheusServer | None = None
         if prometheus:
-            prometheus_binary()  # skips (or fails in CI) before anything starts
+            prometheus_binary()  # a missing one fails the test before anything starts
             self.prometheus = PrometheusServer([], workdir / "prometheus")
             args += ["--metrics-source", "prometheus", "--prometheus-url", self.prometheus.url]
         self.turnout = TurnoutProcess(
