@@ -69,7 +69,7 @@ async def test_status_reports_services_segments_mirrors_and_release_state(
     served.publish(make_snapshot({"c_v1": 100}), PolicyView(None, services=(CHECKOUT,)))
     served.reject("a.yaml:3: traffic: shares sum to 90, not 100")
     status = await stub.GetStatus(pb.GetStatusRequest(), timeout=5)
-    assert status.served_version == served.cache.version
+    assert status.served_version == served.cache.policy_version
     assert status.HasField("accepted_at")
     assert list(status.rejected.errors) == ["a.yaml:3: traffic: shares sum to 90, not 100"]
     assert list(status.last_rejected.errors) == list(status.rejected.errors)

@@ -9,7 +9,7 @@ from turnout.testing import make_snapshot
 def test_nothing_before_the_first_publish() -> None:
     """Before any publish there is no version and no snapshot."""
     cache = SnapshotCache()
-    assert cache.version is None
+    assert cache.policy_version is None
     assert cache.snapshot_for("any") is None
 
 
@@ -31,7 +31,7 @@ def test_resolve_is_memoized_per_group_and_publish() -> None:
     cache.publish("v2", resolve)
     cache.snapshot_for("a")
     assert calls == ["a", "b", "a"]
-    assert cache.version == "v2"
+    assert cache.policy_version == "v2"
 
 
 def test_publish_wakes_watchers_until_cancelled() -> None:

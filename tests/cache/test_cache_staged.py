@@ -21,10 +21,10 @@ def test_staged_version_goes_only_to_the_chosen_proxies() -> None:
     )
     assert cache.snapshot_for("edge", "c-1") is new
     assert cache.snapshot_for("edge", "c-2") is new
-    assert cache.version_for("edge", "c-1") == "new"
+    assert cache.policy_version_for("edge", "c-1") == "new"
     assert cache.snapshot_for("edge", "e-1") is good
-    assert cache.version_for("edge", "e-1") == "good"
-    assert cache.version == "good"
+    assert cache.policy_version_for("edge", "e-1") == "good"
+    assert cache.policy_version == "good"
     assert cache.staged is not None
     assert cache.staged.version == "new"
 
@@ -50,6 +50,6 @@ def test_each_version_resolves_once_per_group_and_a_plain_publish_ends_staging()
     assert sorted(calls) == [("good", "edge"), ("new", "canary")]
     cache.publish("new", resolver("new"))
     assert cache.staged is None
-    assert cache.version_for("edge", "1") == "new"
+    assert cache.policy_version_for("edge", "1") == "new"
     cache.snapshot_for("edge", "1")
     assert calls[-1] == ("new", "edge")

@@ -84,7 +84,7 @@ class ChaosStack:
     def write(self, name: str, text: str) -> str:
         """Replace one policy file atomically; returns the version it will be served as."""
         write_atomically(self.stack.policy_dir / name, text)
-        return compile_policies(load_policies(self.stack.policy_dir)).version
+        return compile_policies(load_policies(self.stack.policy_dir)).policy_version
 
     def edit_service(
         self, shares: tuple[float, float], *, rule: tuple[float, float] | None = None

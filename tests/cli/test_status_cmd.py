@@ -56,7 +56,7 @@ class Fleet:
     def write(self, v1: str, v2: str) -> str:
         """Edit the service's shares; return the policy version the edit compiles to."""
         (self.policies / "web.yaml").write_text(SERVICE % (v1, v2))
-        return compile_policies(load_policies(self.policies)).version
+        return compile_policies(load_policies(self.policies)).policy_version
 
     async def proxy(self, node_id: str) -> AdsClient:
         return await AdsClient.connect(self.address, node_id=node_id, node_cluster="edge")

@@ -86,7 +86,7 @@ def _served_after_each_update(
 ) -> None:
     for share in shares:
         publish(_files(share))  # type: ignore[operator]
-        expected = compile_policies(load_policies(policy_dir)).version
+        expected = compile_policies(load_policies(policy_dir)).policy_version
         wait_until(
             lambda expected=expected: turnout.status()["served_version"] == expected,
             10.0,

@@ -127,7 +127,7 @@ def test_failover_between_replicas_changes_nothing_and_fails_nothing(tmp_path: P
 
         # 3. Configuration still flows, through a.
         write_atomically(policies / "web.yaml", service((50, 50)))
-        version = compile_policies(load_policies(policies)).version
+        version = compile_policies(load_policies(policies)).policy_version
         a.wait_settled([NODE], timeout=10, version=version)
 
         traffic.wait_flowing()

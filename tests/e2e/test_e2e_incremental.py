@@ -194,7 +194,7 @@ class Release:
         ACKed that version."""
 
         def served() -> bool:
-            version = compile_policies(load_policies(self.policy_dir)).version
+            version = compile_policies(load_policies(self.policy_dir)).policy_version
             status = self.turnout.status()
             return status["served_version"] == version and proxies_settled(
                 status, [self.envoy.node_id]

@@ -87,7 +87,7 @@ def test_wait_returns_once_envoy_acked_the_edit(shop: Shop) -> None:
     already routes by the new shares. Every type is listed ACKed, scoped routes too."""
     stack = shop.stack
     stack.write("shop.yaml", service_yaml(shop.v1, shop.v2, "{v1: 50, v2: 50}"))
-    version = compile_policies(load_policies(stack.policy_dir)).version
+    version = compile_policies(load_policies(stack.policy_dir)).policy_version
     started = time.monotonic()
     waited = turnout_cli(
         "wait", "--address", shop.address, "--policies", str(stack.policy_dir), "--timeout", "30s"

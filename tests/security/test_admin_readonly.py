@@ -62,5 +62,5 @@ async def test_state_changing_methods_are_405_everywhere(tmp_path: Path) -> None
             for path in PATHS[:5]:  # the served ones still answer GET and HEAD
                 assert (await http.get(path)).status_code == 200, path
                 assert (await http.head(path)).status_code == 200, path
-        assert app.cache.version == before["served_version"]
+        assert app.cache.policy_version == before["served_version"]
         assert (tmp_path / "policies" / "web.yaml").read_text() == SERVICE

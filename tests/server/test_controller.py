@@ -38,10 +38,10 @@ def test_a_rejected_set_keeps_the_last_good_version(tmp_path: Path) -> None:
     cache = SnapshotCache()
     controller = Controller(tmp_path, cache)
     controller.reload()
-    served = cache.version
+    served = cache.policy_version
     _write(tmp_path, "80", "10")
     assert not controller.reload()
-    assert cache.version == served
+    assert cache.policy_version == served
     status = controller.status()
     assert status["version"] == served
     assert status["rejected"]["errors"] == [
@@ -49,7 +49,7 @@ def test_a_rejected_set_keeps_the_last_good_version(tmp_path: Path) -> None:
     ]
     _write(tmp_path, "80", "20")
     assert controller.reload()
-    assert cache.version != served
+    assert cache.policy_version != served
     assert controller.status()["rejected"] is None
     assert controller.status()["last_rejected"] is not None
 

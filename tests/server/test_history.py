@@ -30,7 +30,7 @@ def test_accepted_and_rejected_reloads_are_recorded_with_their_summary(tmp_path:
     _write(tmp_path, "90", "10")
     controller = _controller(tmp_path)
     controller.reload()
-    first = controller.current.version if controller.current else ""
+    first = controller.current.policy_version if controller.current else ""
     controller.reload()  # nothing changed: nothing recorded
     _write(tmp_path, "80", "10")
     controller.reload()

@@ -51,7 +51,7 @@ async def ack_everything(client: AdsClient, quiet: float = 0.3) -> int:
 
 async def served(turnout: TurnoutProcess, policies: Path) -> str:
     """Wait until turnout serves what ``policies`` compiles to; return that version."""
-    version = compile_policies(load_policies(policies)).version
+    version = compile_policies(load_policies(policies)).policy_version
     await eventually(
         lambda: turnout.status()["served_version"] == version, 10, what=f"{version} served"
     )

@@ -42,7 +42,7 @@ def test_an_inconsistent_set_stays_rejected_on_retry_and_after_an_unrelated_edit
     cache = SnapshotCache()
     controller = Controller(policies, cache)
     assert controller.reload()
-    good, served = cache.version, _served(cache)
+    good, served = cache.policy_version, _served(cache)
     assert len(served) == len(PROXIES)
 
     inject_route("checkout", "ghost-cluster")
@@ -52,17 +52,17 @@ def test_an_inconsistent_set_stays_rejected_on_retry_and_after_an_unrelated_edit
     _edit(policies / "services" / "search.yml", "10.0.0.7:8080", "10.0.0.8:8080")
     assert not controller.reload()
     assert controller.reloads == {"accepted": 1, "rejected": 3}
-    assert cache.version == good
+    assert cache.policy_version == good
     assert _served(cache) == served
     assert controller.current is not None
-    assert controller.current.version == good
+    assert controller.current.policy_version == good
     assert controller.rejected is not None
     assert any("no cluster 'ghost-cluster'" in e for e in controller.rejected.errors)
 
     monkeypatch.undo()
     _edit(policies / "services" / "checkout.yaml", "{v1: 90, v2: 10}", "{v1: 80, v2: 20}")
     assert controller.reload()
-    assert cache.version != good
+    assert cache.policy_version != good
     assert controller.rejected is None
 
 
@@ -77,12 +77,12 @@ def test_a_set_inconsistent_for_some_proxies_only_is_rejected_whole(
     cache = SnapshotCache()
     controller = Controller(policies, cache)
     assert controller.reload()
-    good, served = cache.version, _served(cache)
+    good, served = cache.policy_version, _served(cache)
 
     inject_route("billing", "checkout_v1")
     _edit(policies / "services" / "billing.yaml", "interval: 30s", "interval: 45s")
     _edit(policies / "services" / "checkout.yaml", "{v1: 95, v2: 5}", "{v1: 90, v2: 10}")
     assert not controller.reload()
     assert not controller.reload()
-    assert cache.version == good
+    assert cache.policy_version == good
     assert _served(cache) == served

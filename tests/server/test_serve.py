@@ -50,7 +50,7 @@ def test_a_burst_of_edits_is_coalesced_into_the_last_one(tmp_path: Path) -> None
     with TurnoutProcess(policies, log_path=tmp_path / "t.log") as turnout:
         for share in range(1, 11):
             (policies / "web.yaml").write_text(SERVICE % (100 - share, share))
-        last = compile_policies(load_policies(policies)).version
+        last = compile_policies(load_policies(policies)).policy_version
 
         def served_last() -> dict[str, Any] | None:
             status = turnout.status()

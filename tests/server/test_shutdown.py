@@ -71,7 +71,7 @@ async def test_streams_in_step_are_ended_at_once(tmp_path: Path) -> None:
         try:
             await client.bootstrap()
             await eventually(
-                lambda: [p.synced_version for p in app.xds.proxies()] == [app.cache.version]
+                lambda: [p.synced_version for p in app.xds.proxies()] == [app.cache.policy_version]
             )
             loop = asyncio.get_running_loop()
             started = loop.time()
