@@ -22,6 +22,7 @@ def test_public_names() -> None:
             "ReleaseAnalysisView",
             "ReleaseService",
             "ReleaseStateView",
+            "ApprovalView",
             "SegmentView",
             "ServiceView",
             "ShareView",

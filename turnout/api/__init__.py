@@ -10,6 +10,7 @@ from turnout.api._compare import CompareView, comparison_message
 from turnout.api._convert import proxy_message, service_message, status_message
 from turnout.api._json import to_json
 from turnout.api._model import (
+    ApprovalView,
     DarkView,
     IncrementalView,
     MirrorView,
@@ -26,6 +27,7 @@ from turnout.api._service import SERVICE_NAME, ProxySource, ReleaseService
 
 __all__ = [
     "SERVICE_NAME",
+    "ApprovalView",
     "CompareView",
     "DarkView",
     "IncrementalView",

@@ -124,6 +124,8 @@ def service_message(service: ServiceView) -> pb.ServiceStatus:
                 steps=incremental.steps,
                 interval_seconds=incremental.interval_seconds,
                 on_failure=incremental.on_failure,
+                window=incremental.window,
+                gates=incremental.gates,
             )
         )
         state = incremental.state
@@ -133,6 +135,10 @@ def service_message(service: ServiceView) -> pb.ServiceStatus:
             )
             if state.since is not None:
                 message.incremental.state.since.CopyFrom(timestamp(state.since))
+            for approval in state.approvals:
+                record = message.incremental.state.approvals.add(step=approval.step, by=approval.by)
+                if approval.at is not None:
+                    record.at.CopyFrom(timestamp(approval.at))
         if incremental.analysis is not None:
             message.incremental.analysis.CopyFrom(analysis_message(incremental.analysis))
     message.dark.extend(dark_message(d) for d in service.dark)

@@ -16,6 +16,7 @@ from turnout.analysis import Check, Figures
 from turnout.api._compare import CompareView
 
 __all__ = [
+    "ApprovalView",
     "DarkView",
     "IncrementalView",
     "MirrorView",
@@ -58,6 +59,15 @@ class SegmentView:
 
 
 @dataclass(frozen=True, slots=True)
+class ApprovalView:
+    """One ``incremental.state.approvals`` entry: who let the release enter ``step``."""
+
+    step: int
+    by: str
+    at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ReleaseStateView:
     """``incremental.state``: where an incremental release is."""
 
@@ -65,6 +75,7 @@ class ReleaseStateView:
     step: int = 0
     since: datetime | None = None
     reason: str = ""
+    approvals: tuple[ApprovalView, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +131,8 @@ class IncrementalView:
     interval_seconds: float
     on_failure: str
     state: ReleaseStateView | None = None
+    window: str = ""  # `incremental.window` in words; "": any time
+    gates: tuple[int, ...] = ()  # the steps an `approve` gate comes before
     analysis: ReleaseAnalysisView | None = field(default=None, compare=False)
 
 

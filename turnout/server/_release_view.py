@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from turnout.api import (
+    ApprovalView,
     DarkView,
     IncrementalView,
     MirrorView,
@@ -51,6 +52,7 @@ def service_view(service: Service) -> ServiceView:
                 step=inc.state.step,
                 since=inc.state.since,
                 reason=inc.state.reason or "",
+                approvals=tuple(ApprovalView(a.step, a.by, a.at) for a in inc.state.approvals),
             )
         incremental = IncrementalView(
             to=inc.to,
@@ -58,6 +60,8 @@ def service_view(service: Service) -> ServiceView:
             interval_seconds=inc.interval_seconds,
             on_failure=inc.on_failure,
             state=state,
+            window=inc.window.describe() if inc.window is not None else "",
+            gates=inc.gates,
         )
     return ServiceView(
         name=service.name,
