@@ -19,6 +19,10 @@
   receiver: the driver's tick and the event loop's lateness, what notifying costs the
   tick per event, and the delivery latency of a burst (not in the default set).
 
+- compare: one comparator (turnout compare) behind a real Envoy: mirrored requests
+  compared a second, and the light path's latency with compare on and off side by
+  side, and with the comparator dead (not in the default set: it needs Debian's hey).
+
 Run one with `python -m bench translate`, `python -m bench delta`,
 `python -m bench fleet` or `python -m bench propagation`.
 """
@@ -95,6 +99,10 @@ def main(argv: list[str] | None = None) -> int:
             notify.main([])
         elif which == "propagation":
             propagation.run(envoys=args.envoys, changes=args.changes)
+        elif which == "compare":
+            from bench import compare
+
+            compare.run()
         else:
             parser.error(f"unknown benchmark {which!r}")
     return 0

@@ -288,6 +288,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fail", type=float, default=0.0, help="share of requests failed (0..1)")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added per request")
     parser.add_argument("--unhealthy", action="store_true", help="/healthz answers 503")
+    parser.add_argument("--catalog", action="store_true", help="answer the JSON catalog")
+    parser.add_argument("--drift", type=float, default=0.0, help="share of catalog totals off by 1")
+    parser.add_argument(
+        "--empty-path", action="append", default=[], help="a path answering an empty catalog"
+    )
     args = parser.parse_args(argv)
     backend = Backend(
         args.version,
@@ -297,6 +302,9 @@ def main(argv: list[str] | None = None) -> int:
         fail=args.fail,
         latency=args.latency,
         healthy=not args.unhealthy,
+        catalog=args.catalog,
+        drift=args.drift,
+        empty_paths=tuple(args.empty_path),
     ).start()
     print(
         f"backend {backend.instance} serving version {backend.version} on {backend.address}",
