@@ -174,10 +174,10 @@ def _service_changes(old: Service, new: Service) -> list[Change]:
         )
     changes.extend(_mirror_changes(name, DEFAULT, old.mirror, new.mirror))
     changes.extend(_rules(old, new))
-    if old.pin_header != new.pin_header:
+    if (old.pin_header, old.pin_when) != (new.pin_header, new.pin_when):
         add(
             "pinHeader",
-            f"pin header: {old.pin_header or 'off'} -> {new.pin_header or 'off'}",
+            f"pin header: {_pin(old)} -> {_pin(new)}",
             old.pin_header,
             new.pin_header,
         )
@@ -420,9 +420,25 @@ def _state_json(state: IncrementalState | None) -> dict[str, Any] | None:
     }
 
 
+def _pin(service: Service) -> str:
+    """`x-turnout-version`, `x-turnout-version when matching x-employee`, or `off`."""
+    if service.pin_header is None:
+        return "off"
+    when = service.pin_when
+    if when is None:
+        return service.pin_header
+    names = [*(h for h, _ in when.headers), *(f"cookie {c}" for c, _ in when.cookies)]
+    names += [f"query {q}" for q, _ in when.query] + (["path"] if when.path else [])
+    return f"{service.pin_header} when matching {', '.join(names)}"
+
+
 def _release(release: Incremental) -> str:
-    steps = ", ".join(f"{percent(s)}%" for s in release.steps)
-    return f"to {release.to}, steps {steps}, every {_seconds(release.interval_seconds)}"
+    steps = ", ".join(
+        ("approve, " if index in release.gates else "") + f"{percent(s)}%"
+        for index, s in enumerate(release.steps)
+    )
+    window = f", inside {release.window.describe()}" if release.window is not None else ""
+    return f"to {release.to}, steps {steps}, every {_seconds(release.interval_seconds)}{window}"
 
 
 def _release_json(release: Incremental | None) -> dict[str, Any] | None:
@@ -447,7 +463,13 @@ def _incremental(service: str, old: Incremental | None, new: Incremental | None)
     if new is None or old is None:
         return [Change("incremental", f"{service} incremental: removed", service=service, old=was)]
     lines: list[str] = []
-    if (old.to, old.steps, old.interval_seconds) != (new.to, new.steps, new.interval_seconds):
+    if (old.to, old.steps, old.gates, old.interval_seconds, old.window) != (
+        new.to,
+        new.steps,
+        new.gates,
+        new.interval_seconds,
+        new.window,
+    ):
         lines.append(f"{_release(old)} -> {_release(new)}")
     if old.analysis != new.analysis or old.on_failure != new.on_failure:
         lines.append("analysis or onFailure changed")
