@@ -15,6 +15,10 @@
   one-service change on a 500-service gateway, SotW and Delta (`--wildcard`: the same
   gateway kept on one route configuration).
 
+- dashboard: the release dashboard in Chromium with 500 services and 1,000 simulated
+  Envoys: first paint, file write -> shown in the page, a soak (not in the default set:
+  it needs Chromium and Playwright; `--soak SECONDS`).
+
 - notify: webhook notifications against no, a slow (1 s per answer) and a dead
   receiver: the driver's tick and the event loop's lateness, what notifying costs the
   tick per event, and the delivery latency of a burst (not in the default set).
@@ -32,7 +36,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench import delta_bytes, envoy_bytes, fleet, propagation, scale, translate_scale
+from bench import dashboard, delta_bytes, envoy_bytes, fleet, propagation, scale, translate_scale
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--wildcard", action="store_true", help="one route configuration (envoy-bytes)"
     )
+    parser.add_argument(
+        "--soak", type=float, default=60.0, help="seconds the dashboard stays open (dashboard)"
+    )
     args = parser.parse_args(argv)
     for which in args.which:
         if which == "translate":
@@ -80,6 +87,14 @@ def main(argv: list[str] | None = None) -> int:
                 changes=args.changes,
                 debounce_ms=args.debounce_ms,
                 delta_every=args.delta_every,
+            )
+        elif which == "dashboard":
+            dashboard.run(
+                services=args.services if args.services != 100 else 500,
+                streams=args.streams,
+                soak=args.soak,
+                clients=args.clients,
+                channels=args.channels,
             )
         elif which == "scale":
             full = args.full

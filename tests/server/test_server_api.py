@@ -9,10 +9,15 @@ def test_public_surface() -> None:
     """turnout.server exports exactly its documented names, all importable."""
     assert sorted(turnout.server.__all__) == sorted(
         [
+            "ACTIONS",
+            "ActionError",
+            "ActionResult",
+            "Actions",
             "AdminServer",
             "App",
             "CertificateError",
             "Controller",
+            "Dashboard",
             "ControllerView",
             "Driving",
             "DrivingError",
@@ -43,6 +48,7 @@ def test_public_surface() -> None:
             "link_parents",
             "load_identity_map",
             "metrics_node",
+            "read_token_file",
             "rejection_summary",
             "service_view",
             "split_address",

@@ -8,17 +8,21 @@ from __future__ import annotations
 
 from turnout.api._compare import CompareView, comparison_message
 from turnout.api._convert import proxy_message, service_message, status_message
+from turnout.api._fast_json import fast_to_json
 from turnout.api._json import to_json
 from turnout.api._model import (
     ApprovalView,
     DarkView,
+    EndpointsView,
     IncrementalView,
     MirrorView,
+    PolicyChangeView,
     PolicySource,
     PolicyView,
     RejectionView,
     ReleaseAnalysisView,
     ReleaseStateView,
+    ReleaseTransitionView,
     SegmentView,
     ServiceView,
     ShareView,
@@ -30,8 +34,10 @@ __all__ = [
     "ApprovalView",
     "CompareView",
     "DarkView",
+    "EndpointsView",
     "IncrementalView",
     "MirrorView",
+    "PolicyChangeView",
     "PolicySource",
     "PolicyView",
     "ProxySource",
@@ -39,10 +45,12 @@ __all__ = [
     "ReleaseAnalysisView",
     "ReleaseService",
     "ReleaseStateView",
+    "ReleaseTransitionView",
     "SegmentView",
     "ServiceView",
     "ShareView",
     "comparison_message",
+    "fast_to_json",
     "proxy_message",
     "service_message",
     "status_message",

@@ -13,6 +13,7 @@ from turnout.analysis import Check, Figures
 from turnout.api._compare import comparison_message
 from turnout.api._model import (
     DarkView,
+    PolicyChangeView,
     PolicyView,
     RejectionView,
     ReleaseAnalysisView,
@@ -105,6 +106,23 @@ def _rejection(rejection: RejectionView) -> pb.Rejection:
     return message
 
 
+def _change(change: PolicyChangeView) -> pb.PolicyChange:
+    message = pb.PolicyChange(
+        at=timestamp(change.at),
+        accepted=change.accepted,
+        version=change.version,
+        summary=change.summary,
+        commit=change.commit,
+    )
+    for release in change.releases:
+        entry = message.releases.add(
+            service=release.service, phase=release.phase, step=release.step, reason=release.reason
+        )
+        if release.since is not None:
+            entry.since.CopyFrom(timestamp(release.since))
+    return message
+
+
 def service_message(service: ServiceView) -> pb.ServiceStatus:
     """One service's release state."""
     message = pb.ServiceStatus(name=service.name, stable=service.stable, versions=service.versions)
@@ -142,6 +160,11 @@ def service_message(service: ServiceView) -> pb.ServiceStatus:
         if incremental.analysis is not None:
             message.incremental.analysis.CopyFrom(analysis_message(incremental.analysis))
     message.dark.extend(dark_message(d) for d in service.dark)
+    for endpoints in service.endpoints:
+        counts = message.endpoints.add(version=endpoints.version, total=endpoints.total)
+        if endpoints.healthy is not None:
+            counts.healthy = endpoints.healthy
+    message.pin_header = service.pin_header
     return message
 
 
@@ -250,6 +273,7 @@ def status_message(
     if policy.last_rejected is not None:
         message.last_rejected.CopyFrom(_rejection(policy.last_rejected))
     message.services.extend(service_message(s) for s in policy.services)
+    message.history.extend(_change(c) for c in policy.history)
     message.proxies.extend(
         proxy_message(p, policy.version, policy.accepted_at)
         for p in sorted(proxies, key=lambda p: p.stream_id)

@@ -18,13 +18,16 @@ from turnout.api._compare import CompareView
 __all__ = [
     "ApprovalView",
     "DarkView",
+    "EndpointsView",
     "IncrementalView",
     "MirrorView",
+    "PolicyChangeView",
     "PolicySource",
     "PolicyView",
     "RejectionView",
     "ReleaseAnalysisView",
     "ReleaseStateView",
+    "ReleaseTransitionView",
     "SegmentView",
     "ServiceView",
     "ShareView",
@@ -137,6 +140,16 @@ class IncrementalView:
 
 
 @dataclass(frozen=True, slots=True)
+class EndpointsView:
+    """One deployed version's endpoints: ``total`` in the policy, ``healthy`` as the
+    proxies report them (None: not reported)."""
+
+    version: str
+    total: int
+    healthy: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ServiceView:
     """One served service: stable version, every segment in match order, its release."""
 
@@ -147,6 +160,9 @@ class ServiceView:
     incremental: IncrementalView | None = None
     dark: tuple[DarkView, ...] = field(default=(), compare=False)
     """The live dark judgements (not part of the policy: not compared)."""
+    endpoints: tuple[EndpointsView, ...] = field(default=(), compare=False)
+    """Per version, its endpoints (the healthy count is live: not compared)."""
+    pin_header: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +171,29 @@ class RejectionView:
 
     at: datetime | None
     errors: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseTransitionView:
+    """An incremental release's state as one accepted change left it."""
+
+    service: str
+    phase: str
+    step: int
+    reason: str = ""
+    since: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyChangeView:
+    """One accepted or rejected reload (see PolicyChange in the proto)."""
+
+    at: datetime
+    accepted: bool
+    version: str
+    summary: str
+    commit: str = ""
+    releases: tuple[ReleaseTransitionView, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +212,8 @@ class PolicyView:
     reloads_rejected: int = 0
     release_driver: str = ""
     """"driving", "standby: ..." or "off": whether this turnout drives releases."""
+    history: tuple[PolicyChangeView, ...] = field(default=(), compare=False)
+    """The recent accepted and rejected changes, oldest first."""
 
 
 PolicySource = Callable[[], PolicyView]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -100,6 +100,7 @@ class ReleaseService:
         self._policy_dirty = False
         self._decided: list[str] = []
         self._dark: list[str] = []
+        self._figures: list[str] = []
         self._wake = asyncio.Event()
         self._hub: asyncio.Task[None] | None = None
         self._last_policy: PolicyView | None = None
@@ -146,6 +147,13 @@ class ReleaseService:
             self._dark.append(service)
             self._wake.set()
 
+    def release_figures(self, service: str) -> None:
+        """``service``'s release or dark figures moved: one RELEASE_FIGURES event
+        carrying the service with its analysis and dark judgements."""
+        if self._watchers:
+            self._figures.append(service)
+            self._wake.set()
+
     def status(self) -> pb.Status:
         """The current status (what GetStatus answers)."""
         return status_message(self._policy(), self._proxies())
@@ -179,6 +187,16 @@ class ReleaseService:
     ) -> AsyncIterator[pb.StatusEvent]:
         if self._closed:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "turnout is stopping")
+        async with contextlib.aclosing(self.watch()) as events:  # ends with the call
+            async for event in events:
+                yield event
+
+    async def watch(self) -> AsyncGenerator[pb.StatusEvent, None]:
+        """WatchStatus's events, in process (the admin address streams them to the
+        dashboard as server-sent events): a SNAPSHOT first, then one event per change;
+        ends when the service closes."""
+        if self._closed:
+            return
         watcher = _Watcher()
         if not self._watchers:
             # Start recording from a clean slate, with this snapshot as the baseline.
@@ -187,6 +205,7 @@ class ReleaseService:
             self._policy_dirty = False
             self._decided.clear()
             self._dark.clear()
+            self._figures.clear()
         self._watchers.add(watcher)
         self._ensure_hub()
         sequence = 0
@@ -266,6 +285,7 @@ class ReleaseService:
         policy_dirty, self._policy_dirty = self._policy_dirty, False
         decided, self._decided = self._decided, []
         dark, self._dark = self._dark, []
+        figures, self._figures = self._figures, []
         if not self._watchers:
             return []
         policy = self._policy()
@@ -288,6 +308,13 @@ class ReleaseService:
             if name in services:
                 events.append(
                     self._event(Kind.DARK_VERDICT, served, service=service_message(services[name]))
+                )
+        for name in dict.fromkeys(figures):
+            if name in services:
+                events.append(
+                    self._event(
+                        Kind.RELEASE_FIGURES, served, service=service_message(services[name])
+                    )
                 )
         for stream_id, kinds in pending.items():
             status = current.get(stream_id)

@@ -61,6 +61,14 @@ def main() -> None:
     help="Seconds to let streams finish on SIGTERM.",
 )
 @comparator_option  # --comparator HOST:PORT (turnout/cli/_compare_cmd.py)
+@click.option(
+    "--admin-token-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Turn on the dashboard's release actions (rollback, pause, resume, promote, "
+    "set-traffic): they need this file's token as a bearer token. Without it the "
+    "dashboard is read-only.",
+)
 @security_options  # --tls-*, --identity-map, --max-* (turnout/cli/_tls_options.py)
 @release_options  # --[no-]drive-releases, --metrics-source... (_release_options.py)
 def serve(
@@ -71,10 +79,11 @@ def serve(
     log_level: str,
     debounce_ms: int,
     grace: float,
+    admin_token_file: Path | None,
     **security: Any,
 ) -> None:
     """Serve the policies in DIR to Envoy over xDS, reloading on change."""
-    from turnout.server import App, DrivingError, HeapKeeper
+    from turnout.server import App, DrivingError, HeapKeeper, read_token_file
 
     configure_logging("json" if log_format == "json" else "console", log_level)
     if not policies.is_dir():
@@ -82,6 +91,12 @@ def serve(
     releases = pop_release_options(security)
     comparators = security.pop("comparators", ())
     tls, guard = security_from_options(**security)
+    token = None
+    if admin_token_file is not None:
+        try:
+            token = read_token_file(admin_token_file)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--admin-token-file") from None
     try:
         app = App(
             policies,
@@ -92,6 +107,7 @@ def serve(
             tls=tls,
             guard=guard,
             releases=releases,
+            admin_token=token,
             comparators=comparators,
             heap=HeapKeeper(),  # this process runs long: tune its garbage collection
         )

@@ -9,10 +9,12 @@ dark judgement, and the heap keeping a long-lived server wants. It imports no cl
 
 from __future__ import annotations
 
+from turnout.server._actions import ACTIONS, ActionError, ActionResult, Actions
 from turnout.server._admin import AdminServer
 from turnout.server._analysis import VersionClusters, version_clusters
 from turnout.server._app import RETENTION, RETENTION_MARGIN, App, split_address
 from turnout.server._controller import Controller, Rejection, rejection_summary
+from turnout.server._dashboard import Dashboard, read_token_file
 from turnout.server._driving import (
     Driving,
     DrivingError,
@@ -38,13 +40,18 @@ from turnout.server._tls import (
 from turnout.server._watch import link_parents, watch_policies
 
 __all__ = [
+    "ACTIONS",
     "RETENTION",
     "RETENTION_MARGIN",
+    "ActionError",
+    "ActionResult",
+    "Actions",
     "AdminServer",
     "App",
     "CertificateError",
     "Controller",
     "ControllerView",
+    "Dashboard",
     "Driving",
     "DrivingError",
     "FanOut",
@@ -71,6 +78,7 @@ __all__ = [
     "load_identity_map",
     "load_webhooks",
     "metrics_node",
+    "read_token_file",
     "rejection_summary",
     "service_view",
     "sign",

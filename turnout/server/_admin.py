@@ -5,8 +5,10 @@
 reachable; `/api/v1/status` serves the same document.
 
 Nothing served here changes state: `/healthz` (liveness), `/readyz` (a policy version
-is being served), `/status`, and when wired: `/metrics` (Prometheus text format)
-and `/api/v1/status` (the same document).
+is being served), `/status`, and when wired: `/metrics` (Prometheus text format),
+`/api/v1/status` (the same document as `/status`) and the release
+dashboard (`/`, see `_dashboard`). The one exception to read-only is the dashboard's
+`POST /api/v1/actions/ACTION`, token-guarded, and refused whole without a token file.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+
+from turnout.server._dashboard import ACTIONS_PREFIX, Dashboard
 
 StatusSource = Callable[[], dict[str, Any]]
 MetricsSource = Callable[[], bytes]
@@ -36,21 +40,25 @@ class AdminServer:
         *,
         metrics: MetricsSource | None = None,
         ready: Callable[[], bool] | None = None,
+        dashboard: Dashboard | None = None,
     ) -> None:
         self._status = status
         self._metrics = metrics
         self._ready = ready
+        self._dashboard = dashboard
         self._runner: web.AppRunner | None = None
         self.port = 0
 
     async def start(self, host: str, port: int) -> int:
-        app = web.Application(middlewares=[_read_only])
+        app = web.Application(middlewares=[_read_only(self._dashboard is not None)])
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
         app.router.add_get("/status", self._status_json)
         app.router.add_get("/api/v1/status", self._status_json)  # the same document
         if self._metrics is not None:
             app.router.add_get("/metrics", self._metrics_text)
+        if self._dashboard is not None:
+            self._dashboard.add_routes(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port, reuse_address=True)
@@ -82,15 +90,25 @@ class AdminServer:
         return web.Response(body=self._metrics(), headers={"Content-Type": METRICS_CONTENT_TYPE})
 
 
-@web.middleware
-async def _read_only(request: web.Request, handler: Handler) -> web.StreamResponse:
+def _read_only(actions: bool) -> Any:
     """Any method but GET/HEAD, on any path (known or not), is 405 before routing: the
-    admin address changes nothing, so a request that would is refused the same way."""
-    if request.method not in ("GET", "HEAD"):
+    admin address changes nothing, so a request that would is refused the same way.
+    The exception, with the dashboard (``actions``): POST under /api/v1/actions/, whose
+    handler refuses it (403/401) unless turnout has a token file and the request
+    carries the token from this same origin."""
+
+    @web.middleware
+    async def read_only(request: web.Request, handler: Handler) -> web.StreamResponse:
+        method = request.method
+        if method in ("GET", "HEAD") or (
+            actions and method == "POST" and request.path.startswith(ACTIONS_PREFIX)
+        ):
+            return await handler(request)
         return web.Response(
             status=405, text="the admin address is read-only\n", headers={"Allow": "GET, HEAD"}
         )
-    return await handler(request)
+
+    return read_only
 
 
 def _dumps(obj: Any) -> str:

@@ -17,13 +17,16 @@ from turnout.cache import SnapshotCache
 from turnout.compile import Compiler
 from turnout.policy import Endpoint, PolicySet
 from turnout.release import DarkJudgement, longest_window
+from turnout.server._actions import Actions
 from turnout.server._admin import AdminServer
 from turnout.server._analysis import VersionClusters
 from turnout.server._compare import Comparing
 from turnout.server._controller import Controller
+from turnout.server._dashboard import Dashboard
 from turnout.server._driving import Driving, ReleaseOptions
 from turnout.server._fanout import FanOut
 from turnout.server._heap import HeapKeeper
+from turnout.server._history import PolicyHistory
 from turnout.server._metrics import Metrics
 from turnout.server._notify import Notifier
 from turnout.server._release_view import ControllerView
@@ -37,6 +40,10 @@ RETENTION = 1800.0
 """The sink's windows keep at least 30 minutes of figures (more when a release needs)."""
 RETENTION_MARGIN = 60.0
 """Kept beyond the longest window a release may judge (a slot, a late flush)."""
+
+FIGURES_INTERVAL = 1.0
+"""Seconds between RELEASE_FIGURES events for a release or dark judgement whose
+figures moved (only while someone watches): the dashboard's charts gain a point."""
 
 DRAIN_RATE = 100.0
 """Streams ended per second at shutdown (spread over at most half the grace period):
@@ -67,16 +74,19 @@ class App:
         releases: ReleaseOptions | None = None,
         comparators: Sequence[Endpoint] = (),
         heap: HeapKeeper | None = None,
+        admin_token: str | None = None,
     ) -> None:
         """``tls`` serves the xDS port (xDS, ReleaseService, metrics) over TLS, mutual
         when it has a client CA; ``guard`` authorizes nodes and applies limits;
         ``heap`` tunes garbage collection for a long-lived process (what `turnout serve`
-        gives; without it, as in a test, the process's collector is left alone)."""
+        gives; without it, as in a test, the process's collector is left alone);
+        ``admin_token`` turns the dashboard's release actions on (a bearer token)."""
         self.cache = SnapshotCache()
         self.heap = heap
         self.controller = Controller(
             policies,
             self.cache,
+            history=PolicyHistory(policies),
             compiling=heap.compiling if heap is not None else contextlib.nullcontext,
         )
         # dark response diffing: mirrors with compare: copy to the comparators (--comparator)
@@ -130,7 +140,17 @@ class App:
             ],
             guard=self.guard,
         )
-        self.admin = AdminServer(self.status, metrics=self.metrics.exposition, ready=self._serving)
+        actions = None
+        if admin_token is not None:
+            commit = (releases or ReleaseOptions()).commit
+            actions = Actions(policies, commit=commit, on_write=self.reload)
+        self.dashboard = Dashboard(self.release.watch, actions=actions, token=admin_token)
+        self.admin = AdminServer(
+            self.status,
+            metrics=self.metrics.exposition,
+            ready=self._serving,
+            dashboard=self.dashboard,
+        )
         self._xds_address = xds_address
         self._admin_address = admin_address
         self._debounce_ms = debounce_ms
@@ -232,17 +252,41 @@ class App:
         ):
             self.reload()
 
+    async def _announce_figures(self) -> None:
+        """Once a second, while someone watches, a RELEASE_FIGURES event for each
+        service whose release or dark figures (or verdict) moved since the last one: a
+        judgement of the same figures (no traffic) is not news."""
+        seen: dict[str, object] = {}
+        while True:
+            await asyncio.sleep(FIGURES_INTERVAL)
+            if not self.release.watcher_count:
+                seen.clear()
+                continue
+            marks: dict[str, object] = {
+                name: (v.outcome, v.action, v.canary, v.baseline, v.error)
+                for name, v in self._release_analyses().items()
+            }
+            for name, views in self._dark_views().items():
+                dark = tuple((v.to, v.outcome, v.dark, v.light_figures, v.error) for v in views)
+                marks[name] = (marks.get(name), dark)
+            for name, mark in marks.items():
+                if seen.get(name) != mark:
+                    self.release.release_figures(name)
+            seen = marks
+
     async def run(self) -> None:
         await self.start()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
         watcher = asyncio.create_task(self.watch())
+        figures = asyncio.create_task(self._announce_figures(), name="release-figures")
         self.driving.start()
         try:
             await self._stop.wait()
         finally:
             self._stop.set()
+            figures.cancel()
             await self.driving.stop()  # no release step while draining
             await self.notifier.stop()  # what is queued gets a last chance
             await self.release.close()  # WatchStatus streams would hold the drain

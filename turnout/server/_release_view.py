@@ -10,18 +10,22 @@ from datetime import datetime
 from turnout.api import (
     ApprovalView,
     DarkView,
+    EndpointsView,
     IncrementalView,
     MirrorView,
+    PolicyChangeView,
     PolicyView,
     RejectionView,
     ReleaseAnalysisView,
     ReleaseStateView,
+    ReleaseTransitionView,
     SegmentView,
     ServiceView,
     ShareView,
 )
 from turnout.policy import INSTANCES, Mirror, Service, Traffic, percent
 from turnout.server._controller import Controller
+from turnout.server._history import PolicyChange
 
 __all__ = ["ControllerView", "service_view"]
 
@@ -69,6 +73,8 @@ def service_view(service: Service) -> ServiceView:
         versions=tuple(v.name for v in service.versions),
         segments=tuple(segments),
         incremental=incremental,
+        endpoints=tuple(EndpointsView(v.name, len(v.endpoints)) for v in service.versions),
+        pin_header=service.pin_header or "",
     )
 
 
@@ -78,6 +84,20 @@ def _time(text: str | None) -> datetime | None:
 
 def _rejection(at: str, errors: list[str]) -> RejectionView:
     return RejectionView(at=_time(at), errors=tuple(errors))
+
+
+def _change(change: PolicyChange) -> PolicyChangeView:
+    return PolicyChangeView(
+        at=change.at,
+        accepted=change.accepted,
+        version=change.version,
+        summary=change.summary,
+        commit=change.commit,
+        releases=tuple(
+            ReleaseTransitionView(r.service, r.phase, r.step, r.reason, r.since)
+            for r in change.releases
+        ),
+    )
 
 
 class ControllerView:
@@ -96,6 +116,7 @@ class ControllerView:
         this turnout drives releases; ``dark``: the dark judgements per service."""
         self._controller = controller
         self._services: tuple[object, tuple[ServiceView, ...]] = (None, ())
+        self._history: tuple[object, tuple[PolicyChangeView, ...]] = (None, ())
         self._releases = releases
         self._driver = driver
         self._dark = dark
@@ -122,7 +143,17 @@ class ControllerView:
             reloads_accepted=controller.reloads["accepted"],
             reloads_rejected=controller.reloads["rejected"],
             release_driver=self._driver() if self._driver is not None else "",
+            history=self._changes(),
         )
+
+    def _changes(self) -> tuple[PolicyChangeView, ...]:
+        """The controller's history, converted once per new entry."""
+        history = self._controller.history
+        entries = history.entries if history is not None else ()
+        newest = entries[-1] if entries else None
+        if self._history[0] is not newest:
+            self._history = (newest, tuple(_change(c) for c in entries))
+        return self._history[1]
 
     def _with_analyses(self, services: tuple[ServiceView, ...]) -> tuple[ServiceView, ...]:
         analyses = self._releases() if self._releases is not None else {}
