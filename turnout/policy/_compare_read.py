@@ -77,10 +77,6 @@ def _unique(ctx: Ctx, at: At, read: Callable[[Ctx, At], str], what: str) -> tupl
     return tuple(found)
 
 
-_STRINGS = {"type": "array", "items": {"type": "string"}}
-
-
-@described({**_STRINGS, "items": {"type": "string", "pattern": "^[A-Z][A-Z0-9-]*$"}, "minItems": 1})
 def _methods(ctx: Ctx, at: At) -> tuple[str, ...]:
     methods = _unique(ctx, at, _method, "method")
     if not methods:
