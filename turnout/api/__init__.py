@@ -7,7 +7,12 @@ composition root hands it a :data:`PolicySource` returning a :class:`PolicyView`
 from __future__ import annotations
 
 from turnout.api._compare import CompareView, comparison_message
-from turnout.api._convert import proxy_message, service_message, status_message
+from turnout.api._convert import (
+    proxy_message,
+    rollout_message,
+    service_message,
+    status_message,
+)
 from turnout.api._fast_json import fast_to_json
 from turnout.api._json import to_json
 from turnout.api._model import (
@@ -23,6 +28,8 @@ from turnout.api._model import (
     ReleaseAnalysisView,
     ReleaseStateView,
     ReleaseTransitionView,
+    RolloutAbortError,
+    RolloutView,
     SegmentView,
     ServiceView,
     ShareView,
@@ -46,12 +53,15 @@ __all__ = [
     "ReleaseService",
     "ReleaseStateView",
     "ReleaseTransitionView",
+    "RolloutAbortError",
+    "RolloutView",
     "SegmentView",
     "ServiceView",
     "ShareView",
     "comparison_message",
     "fast_to_json",
     "proxy_message",
+    "rollout_message",
     "service_message",
     "status_message",
     "to_json",

@@ -3,7 +3,7 @@ turnout.v1 messages: the one place they are converted to the API's model."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -17,6 +17,7 @@ from turnout.api._model import (
     PolicyView,
     RejectionView,
     ReleaseAnalysisView,
+    RolloutView,
     ServiceView,
 )
 from turnout.cache import ORDER, short_name
@@ -54,9 +55,16 @@ def _nack(type_url: str, record: NackRecord) -> pb.Nack:
 
 
 def proxy_message(
-    status: ProxyStatus, served_version: str | None, accepted_at: datetime | None = None
+    status: ProxyStatus,
+    served_version: str | None,
+    accepted_at: datetime | None = None,
+    assignment: Callable[[str, str], tuple[str, str]] | None = None,
 ) -> pb.ProxyStatus:
-    """One proxy stream; ``behind`` is judged against ``served_version``."""
+    """One proxy stream; ``behind`` is judged against the version it is given:
+    ``served_version``, or during a config rollout what ``assignment`` says."""
+    config_version, role = served_version or "", ""
+    if assignment is not None:
+        config_version, role = assignment(status.node_cluster, status.node_id)
     message = pb.ProxyStatus(
         stream_id=status.stream_id,
         node_id=status.node_id,
@@ -64,7 +72,10 @@ def proxy_message(
         stream_kind=status.kind,
         connected_at=timestamp(status.connected_at),
         synced_version=status.synced_version or "",
+        config_version=config_version,
+        rollout_role=role,
     )
+    served_version = config_version or served_version
     if status.synced_at is not None:
         message.synced_at.CopyFrom(timestamp(status.synced_at))
     last_nack: tuple[datetime, pb.Nack] | None = None
@@ -275,8 +286,35 @@ def status_message(
     message.services.extend(service_message(s) for s in policy.services)
     message.history.extend(_change(c) for c in policy.history)
     message.proxies.extend(
-        proxy_message(p, policy.version, policy.accepted_at)
+        proxy_message(p, policy.version, policy.accepted_at, policy.assignment)
         for p in sorted(proxies, key=lambda p: p.stream_id)
         if is_proxy(p)
     )
+    if policy.rollout is not None:
+        message.rollout.CopyFrom(rollout_message(policy.rollout))
+    return message
+
+
+def rollout_message(rollout: RolloutView) -> pb.ConfigRollout:
+    """The config rollout."""
+    message = pb.ConfigRollout(
+        phase=rollout.phase,
+        gateways=rollout.gateways,
+        version=rollout.version,
+        last_good_version=rollout.last_good_version,
+        bake_seconds=rollout.bake_seconds,
+        baked_seconds=rollout.baked_seconds,
+        reason=rollout.reason,
+        canary=rollout.canary,
+        max_error_rate_increase=rollout.max_error_rate_increase,
+        summary=rollout.summary,
+    )
+    if rollout.started_at is not None:
+        message.started_at.CopyFrom(timestamp(rollout.started_at))
+    if rollout.bake_started_at is not None:
+        message.bake_started_at.CopyFrom(timestamp(rollout.bake_started_at))
+    if rollout.canary_figures is not None:
+        message.canary_figures.CopyFrom(figures_message(rollout.canary_figures))
+    if rollout.rest_figures is not None:
+        message.rest_figures.CopyFrom(figures_message(rollout.rest_figures))
     return message

@@ -28,6 +28,8 @@ __all__ = [
     "ReleaseAnalysisView",
     "ReleaseStateView",
     "ReleaseTransitionView",
+    "RolloutAbortError",
+    "RolloutView",
     "SegmentView",
     "ServiceView",
     "ShareView",
@@ -197,6 +199,36 @@ class PolicyChangeView:
 
 
 @dataclass(frozen=True, slots=True)
+class RolloutView:
+    """The config rollout (pb.ConfigRollout): the canary ring runs ``version``, the rest
+    ``last_good_version``; ``phase`` empty when nothing is rolling out."""
+
+    phase: str
+    gateways: tuple[str, ...] = ()
+    version: str = ""
+    last_good_version: str = ""
+    started_at: datetime | None = None
+    bake_started_at: datetime | None = None
+    bake_seconds: float = 0.0
+    baked_seconds: float = field(default=0.0, compare=False)
+    reason: str = ""
+    canary: tuple[str, ...] = ()
+    canary_figures: Figures | None = field(default=None, compare=False)
+    rest_figures: Figures | None = field(default=None, compare=False)
+    max_error_rate_increase: float = 0.0
+    summary: str = ""
+
+
+class RolloutAbortError(Exception):
+    """An abort the server refused: ``code`` is "not-found" (no such gateway) or
+    "not-rolling" (nothing is rolling out there)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True)
 class PolicyView:
     """The served policy set and the reload history, as of one moment."""
 
@@ -214,6 +246,11 @@ class PolicyView:
     """"driving", "standby: ..." or "off": whether this turnout drives releases."""
     history: tuple[PolicyChangeView, ...] = field(default=(), compare=False)
     """The recent accepted and rejected changes, oldest first."""
+    rollout: RolloutView | None = None
+    """The config rollout; None when no gateway has a ``rollout:``."""
+    assignment: Callable[[str, str], tuple[str, str]] | None = field(default=None, compare=False)
+    """(node.cluster, node.id) -> (the policy version that proxy is given, its rollout
+    role "canary", "rest" or ""); None: everyone is given ``version``."""
 
 
 PolicySource = Callable[[], PolicyView]

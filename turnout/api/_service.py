@@ -24,8 +24,14 @@ import grpc.aio
 import structlog
 
 from turnout._proto.v1 import release_pb2 as pb
-from turnout.api._convert import is_proxy, proxy_message, service_message, status_message
-from turnout.api._model import PolicySource, PolicyView
+from turnout.api._convert import (
+    is_proxy,
+    proxy_message,
+    rollout_message,
+    service_message,
+    status_message,
+)
+from turnout.api._model import PolicySource, PolicyView, RolloutAbortError, RolloutView
 from turnout.xds import ProxyStatus, StreamInfo, XdsCallbacks
 
 __all__ = ["SERVICE_NAME", "ProxySource", "ReleaseService"]
@@ -85,12 +91,15 @@ class ReleaseService:
         *,
         window: float = 0.005,
         max_queue: int = 10_000,
+        abort: Callable[[str], RolloutView] | None = None,
     ) -> None:
         """``window``: the shortest coalescing window in seconds (it grows to twice the
         time a hub round took); ``max_queue``: events a watcher may lag before it is
-        reset with a SNAPSHOT."""
+        reset with a SNAPSHOT; ``abort(gateway)``: `turnout rollout abort` (raises
+        RolloutAbortError; None: AbortRollout answers UNIMPLEMENTED)."""
         self._policy = policy
         self._proxies = proxies
+        self._abort = abort
         self._window = window
         self._max_queue = max_queue
         self.callbacks: XdsCallbacks = _Hooks(self)
@@ -123,6 +132,11 @@ class ReleaseService:
                     self._watch_status,
                     request_deserializer=pb.WatchStatusRequest.FromString,
                     response_serializer=pb.StatusEvent.SerializeToString,
+                ),
+                "AbortRollout": grpc.unary_unary_rpc_method_handler(
+                    self._abort_rollout,
+                    request_deserializer=pb.AbortRolloutRequest.FromString,
+                    response_serializer=pb.AbortRolloutResponse.SerializeToString,
                 ),
             },
         )
@@ -176,6 +190,25 @@ class ReleaseService:
             self._hub = None
 
     # -- RPCs ------------------------------------------------------------------------
+
+    async def _abort_rollout(
+        self, request: pb.AbortRolloutRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.AbortRolloutResponse:
+        if self._abort is None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "no config rollout here")
+            raise AssertionError("unreachable")  # context.abort raises
+        try:
+            view = self._abort(request.gateway)
+        except RolloutAbortError as exc:
+            code = (
+                grpc.StatusCode.NOT_FOUND
+                if exc.code == "not-found"
+                else grpc.StatusCode.FAILED_PRECONDITION
+            )
+            await context.abort(code, str(exc))
+            raise AssertionError("unreachable") from exc
+        self.policy_changed()
+        return pb.AbortRolloutResponse(rollout=rollout_message(view))
 
     async def _get_status(
         self, _request: pb.GetStatusRequest, _context: grpc.aio.ServicerContext[Any, Any]
@@ -319,7 +352,9 @@ class ReleaseService:
         for stream_id, kinds in pending.items():
             status = current.get(stream_id)
             if status is not None:
-                message = proxy_message(status, policy.version, policy.accepted_at)
+                message = proxy_message(
+                    status, policy.version, policy.accepted_at, policy.assignment
+                )
             else:
                 message = self._last_proxies.get(stream_id) or _gone(infos[stream_id])
             for kind in kinds:
@@ -341,6 +376,14 @@ class ReleaseService:
             kind = Kind.VERSION_SERVED if changed_version else Kind.POLICY_REJECTED
             events.append(self._event(kind, served, status=status))
             self._last_proxies = {p.stream_id: p for p in status.proxies}
+        if (
+            not changed_version
+            and previous is not None
+            and _rollout_mark(previous) != _rollout_mark(policy)
+        ):
+            events.append(
+                self._event(Kind.ROLLOUT_CHANGED, served, status=status_message(policy, proxies))
+            )
         before = {s.name: s.incremental for s in previous.services} if previous else {}
         for service in policy.services:
             if service.incremental != before.get(service.name):
@@ -348,6 +391,14 @@ class ReleaseService:
                     self._event(Kind.RELEASE_CHANGED, served, service=service_message(service))
                 )
         return events
+
+
+def _rollout_mark(policy: PolicyView) -> tuple[str, str, str, str] | None:
+    """What a ROLLOUT_CHANGED event is about: the phase, the set, why."""
+    rollout = policy.rollout
+    if rollout is None:
+        return None
+    return (rollout.phase, rollout.version, rollout.last_good_version, rollout.reason)
 
 
 def _gone(info: StreamInfo) -> pb.ProxyStatus:

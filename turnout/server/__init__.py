@@ -29,6 +29,7 @@ from turnout.server._logging import configure_logging
 from turnout.server._metrics import Metrics
 from turnout.server._notify import Notifier, NotifyConfigError, Webhook, load_webhooks, sign
 from turnout.server._release_view import ControllerView, service_view
+from turnout.server._rollout import ConfigRollout, RolloutError, RolloutState, only_safer
 from turnout.server._tls import (
     CertificateError,
     SecurityCollector,
@@ -49,6 +50,7 @@ __all__ = [
     "AdminServer",
     "App",
     "CertificateError",
+    "ConfigRollout",
     "Controller",
     "ControllerView",
     "Dashboard",
@@ -64,6 +66,8 @@ __all__ = [
     "Rejection",
     "ReleaseOptions",
     "ReleaseTransition",
+    "RolloutError",
+    "RolloutState",
     "SecurityCollector",
     "ServerCertificates",
     "Timer",
@@ -78,6 +82,7 @@ __all__ = [
     "load_identity_map",
     "load_webhooks",
     "metrics_node",
+    "only_safer",
     "read_token_file",
     "rejection_summary",
     "service_view",

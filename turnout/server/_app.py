@@ -12,7 +12,14 @@ from typing import Any
 import structlog
 
 from turnout.analysis import MetricsSink, WindowStore
-from turnout.api import DarkView, ReleaseAnalysisView, ReleaseService, to_json
+from turnout.api import (
+    DarkView,
+    ReleaseAnalysisView,
+    ReleaseService,
+    RolloutAbortError,
+    RolloutView,
+    to_json,
+)
 from turnout.cache import SnapshotCache
 from turnout.compile import Compiler
 from turnout.policy import Endpoint, PolicySet
@@ -29,7 +36,8 @@ from turnout.server._heap import HeapKeeper
 from turnout.server._history import PolicyHistory
 from turnout.server._metrics import Metrics
 from turnout.server._notify import Notifier
-from turnout.server._release_view import ControllerView
+from turnout.server._release_view import ControllerView, rollout_view
+from turnout.server._rollout import STATE_FILE, ConfigRollout, RolloutError
 from turnout.server._tls import SecurityCollector, ServerCertificates, metrics_node
 from turnout.server._watch import watch_policies
 from turnout.xds import ProxyStatus, StreamGuard, XdsServer
@@ -44,6 +52,9 @@ RETENTION_MARGIN = 60.0
 FIGURES_INTERVAL = 1.0
 """Seconds between RELEASE_FIGURES events for a release or dark judgement whose
 figures moved (only while someone watches): the dashboard's charts gain a point."""
+
+ROLLOUT_TICK = 0.25
+"""Seconds between looks at a config rollout's canary."""
 
 DRAIN_RATE = 100.0
 """Streams ended per second at shutdown (spread over at most half the grace period):
@@ -100,6 +111,14 @@ class App:
         clusters = VersionClusters(self.controller)
         self.analysis = WindowStore(clusters, retention=RETENTION)
         self.sink = MetricsSink(self.analysis)
+        # staged config rollout (a gateway's rollout:): its canary proxies get a change
+        # first, the rest after the bake; the last fully rolled-out set survives restarts
+        self.rollout = ConfigRollout(
+            self.cache,
+            state_file=policies / STATE_FILE,
+            figures=lambda nodes, since, name: self.analysis.node_figures(nodes, since, name=name),
+        )
+        self.controller.rollout = self.rollout
         # webhooks (--notify): release decisions, rejected sets, NACKs; never waited on
         self.notifier = Notifier((releases or ReleaseOptions()).webhooks)
         self.metrics.registry.register(self.notifier.collector())
@@ -123,8 +142,10 @@ class App:
             releases=self._release_analyses,
             driver=self._driver_state,
             dark=self._dark_views,
+            rollout=self.rollout,
         )
-        self.release = ReleaseService(view, self._proxies)
+        self.release = ReleaseService(view, self._proxies, abort=self._abort_rollout)
+        self.rollout.on_change = self.release.policy_changed  # ROLLOUT_CHANGED events
         if heap is not None:
             self.cache.watch(heap.published)  # a long-lived heap: frozen after each publish
         self.tls = tls
@@ -274,18 +295,37 @@ class App:
                     self.release.release_figures(name)
             seen = marks
 
+    async def _roll(self) -> None:
+        """Every ROLLOUT_TICK, look at the config rollout's canary (ACKs, NACKs, bake,
+        5xx rate) and hold or promote it."""
+        while True:
+            await asyncio.sleep(ROLLOUT_TICK)
+            try:
+                self.rollout.tick(self.xds.proxies())
+            except Exception:
+                log.exception("config rollout tick failed")
+
+    def _abort_rollout(self, gateway: str) -> RolloutView:
+        """`turnout rollout abort GATEWAY` (ReleaseService.AbortRollout)."""
+        try:
+            return rollout_view(self.rollout.abort(gateway))
+        except RolloutError as exc:
+            raise RolloutAbortError(exc.code, str(exc)) from exc
+
     async def run(self) -> None:
         await self.start()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
         watcher = asyncio.create_task(self.watch())
+        rolling = asyncio.create_task(self._roll(), name="config-rollout")
         figures = asyncio.create_task(self._announce_figures(), name="release-figures")
         self.driving.start()
         try:
             await self._stop.wait()
         finally:
             self._stop.set()
+            rolling.cancel()
             figures.cancel()
             await self.driving.stop()  # no release step while draining
             await self.notifier.stop()  # what is queued gets a last chance
@@ -321,8 +361,10 @@ class App:
             return min(self._grace / 2, self.xds.stream_count / DRAIN_RATE)
 
         while not stopping.done() and loop.time() < deadline - spread():
-            version = self.cache.policy_version
-            if all(p.synced_version == version for p in self.xds.proxies()):
+            given = self.cache.policy_version_for  # a config rollout's canary: another
+            if all(
+                p.synced_version == given(p.node_cluster, p.node_id) for p in self.xds.proxies()
+            ):
                 break
             await asyncio.sleep(0.05)
         window = max(0.0, min(spread(), deadline - loop.time()))

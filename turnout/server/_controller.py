@@ -13,14 +13,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from turnout.cache import InconsistentSnapshotError, Snapshot, SnapshotCache
 from turnout.compile import Compiled, Compiler
-from turnout.policy import PolicySet, PolicySetError, load_policies, summarize
+from turnout.policy import PolicySet, PolicySetError, load_policies, loaded_sources, summarize
 from turnout.server._history import PolicyHistory
+
+if TYPE_CHECKING:
+    from turnout.server._rollout import ConfigRollout
 
 log = structlog.get_logger("turnout.reload")
 
@@ -45,6 +48,9 @@ class Controller:
     compiler: Compiler = field(default_factory=Compiler)
     history: PolicyHistory | None = None
     """When set, every accepted change and rejection is recorded (the dashboard's History)."""
+    rollout: ConfigRollout | None = None
+    """When set, accepted sets are published through it (a gateway's ``rollout:``: the
+    canary proxies first); otherwise straight to every proxy."""
     compiling: Callable[[], contextlib.AbstractContextManager[None]] = contextlib.nullcontext
     """Entered around each compile: the server process's tuning for it (``turnout
     serve`` pauses the cyclic collector, ``HeapKeeper.compiling``); nothing by default."""
@@ -84,7 +90,11 @@ class Controller:
                 return True
             log.info("policy set unchanged", version=compiled.policy_version)
             return True
-        self.cache.publish(compiled.policy_version, _resolver(compiled))
+        if self.rollout is not None:
+            how = self.rollout.publish(compiled, loaded_sources(self.directory), self.compiler)
+        else:
+            self.cache.publish(compiled.policy_version, _resolver(compiled))
+            how = "everywhere"
         self.current = compiled
         self.accepted_at = _now()
         self.reloads["accepted"] += 1
@@ -94,6 +104,7 @@ class Controller:
             version=compiled.policy_version,
             previous=previous.policy_version if previous else None,
             summary=summary,
+            to=how,
             ms=round((time.perf_counter() - started) * 1000, 1),
         )
         if self.history is not None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
 from turnout.api import (
     ApprovalView,
@@ -19,6 +20,7 @@ from turnout.api import (
     ReleaseAnalysisView,
     ReleaseStateView,
     ReleaseTransitionView,
+    RolloutView,
     SegmentView,
     ServiceView,
     ShareView,
@@ -26,8 +28,33 @@ from turnout.api import (
 from turnout.policy import INSTANCES, Mirror, Service, Traffic, percent
 from turnout.server._controller import Controller
 from turnout.server._history import PolicyChange
+from turnout.server._rollout import ConfigRollout, RolloutState
 
-__all__ = ["ControllerView", "service_view"]
+__all__ = ["ControllerView", "rollout_view", "service_view"]
+
+
+def rollout_view(state: RolloutState) -> RolloutView:
+    """The config rollout, as the api shows it."""
+    return RolloutView(
+        phase=state.phase,
+        gateways=state.gateways,
+        version=state.version,
+        last_good_version=state.last_good_version,
+        started_at=_at(state.started_at),
+        bake_started_at=_at(state.bake_started_at),
+        bake_seconds=state.bake_seconds,
+        baked_seconds=state.baked_seconds,
+        reason=state.reason,
+        canary=state.canary,
+        canary_figures=state.canary_figures,
+        rest_figures=state.rest_figures,
+        max_error_rate_increase=state.max_error_rate_increase,
+        summary=state.summary,
+    )
+
+
+def _at(seconds: float | None) -> datetime | None:
+    return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
 
 
 def _segment(name: str, is_rule: bool, traffic: Traffic, mirror: Mirror | None) -> SegmentView:
@@ -111,6 +138,7 @@ class ControllerView:
         releases: Callable[[], Mapping[str, ReleaseAnalysisView]] | None = None,
         driver: Callable[[], str] | None = None,
         dark: Callable[[], Mapping[str, tuple[DarkView, ...]]] | None = None,
+        rollout: ConfigRollout | None = None,
     ) -> None:
         """``releases``: the release driver's live view per service; ``driver``: whether
         this turnout drives releases; ``dark``: the dark judgements per service."""
@@ -120,6 +148,7 @@ class ControllerView:
         self._releases = releases
         self._driver = driver
         self._dark = dark
+        self._rollout = rollout
 
     def __call__(self) -> PolicyView:
         """What the controller serves and has rejected, now."""
@@ -144,7 +173,27 @@ class ControllerView:
             reloads_rejected=controller.reloads["rejected"],
             release_driver=self._driver() if self._driver is not None else "",
             history=self._changes(),
+            **self._rollout_fields(),
         )
+
+    def _rollout_fields(self) -> dict[str, Any]:
+        """The config rollout's view and who is given which set, when a gateway has
+        a ``rollout:``."""
+        rollout = self._rollout
+        if rollout is None:
+            return {}
+        state = rollout.state()
+        if not state.configured:
+            return {}
+        fields: dict[str, Any] = {"rollout": rollout_view(state)}
+        if state.phase:
+            version_for, role = rollout.cache.policy_version_for, rollout.role
+
+            def assignment(cluster: str, node: str) -> tuple[str, str]:
+                return version_for(cluster, node) or "", role(cluster, node)
+
+            fields["assignment"] = assignment
+        return fields
 
     def _changes(self) -> tuple[PolicyChangeView, ...]:
         """The controller's history, converted once per new entry."""

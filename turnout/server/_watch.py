@@ -56,6 +56,13 @@ def _resolve(directory: Path) -> Path:
     return directory.resolve()
 
 
+_NOT_TURNOUT_STATE = watchfiles.DefaultFilter(
+    ignore_dirs=(*watchfiles.DefaultFilter.ignore_dirs, ".turnout")
+)
+"""watchfiles' default filter, and changes under the policy directory's ``.turnout/``
+(turnout's own state: the config rollout's last good set) are not policy changes."""
+
+
 async def watch_policies(
     directory: Path, *, debounce_ms: int, stop: asyncio.Event
 ) -> AsyncIterator[None]:
@@ -65,7 +72,12 @@ async def watch_policies(
 
     async def follow(paths: Sequence[Path], *, recursive: bool, until: _Event) -> None:
         async for _changes in watchfiles.awatch(
-            *paths, debounce=debounce_ms, step=20, stop_event=until, recursive=recursive
+            *paths,
+            debounce=debounce_ms,
+            step=20,
+            stop_event=until,
+            recursive=recursive,
+            watch_filter=_NOT_TURNOUT_STATE,
         ):
             changed.set()
 
