@@ -282,7 +282,7 @@ def test_public_surface() -> None:
         "Traffic", "Version", "load_policies", "loaded_sources", "parse_policies",
         "AnalysisQuery", "Approval", "ReleaseWindow", "policy_schema", "policy_warnings",
         "DURATION_HELP", "INSTANCES_TEXT", "parse_duration", "percent", "shares_text",
-        "summarize", "traffic_change", "traffic_text",
+        "summarize", "traffic_change", "traffic_text", "duration_text",
         "Compare", "field_under", "json_path", "path_key",
     }  # fmt: skip
     assert all(hasattr(turnout.policy, name) for name in turnout.policy.__all__)

@@ -9,6 +9,7 @@ import pytest
 from turnout.policy import (
     INSTANCES,
     PolicySet,
+    duration_text,
     parse_duration,
     parse_policies,
     percent,
@@ -103,3 +104,13 @@ def test_bare_seconds_only_where_asked() -> None:
         parse_duration("45")
     with pytest.raises(ValueError, match='must be longer than 0, got "0ms"'):
         parse_duration("0ms")
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0.5, "500ms"), (8, "8s"), (1.5, "1.5s"), (90, "1m30s"), (900, "15m"), (5400, "1h30m")],
+)
+def test_durations_are_written_as_a_policy_writes_them(seconds: float, text: str) -> None:
+    """Messages name a duration in the policy syntax, which reads back to the same value."""
+    assert duration_text(seconds) == text
+    assert parse_duration(text) == seconds

@@ -29,6 +29,7 @@ from turnout.policy import (
     Sticky,
     StringMatch,
     Traffic,
+    duration_text,
     percent,
     shares_text,
     traffic_change,
@@ -352,22 +353,12 @@ def _rules(old: Service, new: Service) -> list[Change]:
     return changes
 
 
-def _seconds(value: float) -> str:
-    if value >= 3600 and value % 3600 == 0:
-        return f"{int(value // 3600)}h"
-    if value >= 60 and value % 60 == 0:
-        return f"{int(value // 60)}m"
-    if value < 1:
-        return f"{round(value * 1000)}ms"
-    return f"{value:g}s"
-
-
 def _sticky(sticky: Sticky | None) -> str:
     if sticky is None:
         return "off"
     if sticky.header is not None:
         return f"header {sticky.header}"
-    ttl = f" (ttl {_seconds(sticky.ttl_seconds)})" if sticky.ttl_seconds else ""
+    ttl = f" (ttl {duration_text(sticky.ttl_seconds)})" if sticky.ttl_seconds else ""
     return f"cookie {sticky.cookie}{ttl}"
 
 
@@ -381,8 +372,8 @@ def _health(check: HealthCheck | None) -> str:
     if check is None:
         return "off"
     return (
-        f"{check.path} every {_seconds(check.interval_seconds)} "
-        f"(timeout {_seconds(check.timeout_seconds)}, "
+        f"{check.path} every {duration_text(check.interval_seconds)} "
+        f"(timeout {duration_text(check.timeout_seconds)}, "
         f"unhealthy after {check.unhealthy_threshold}, healthy after {check.healthy_threshold})"
     )
 
@@ -438,7 +429,9 @@ def _release(release: Incremental) -> str:
         for index, s in enumerate(release.steps)
     )
     window = f", inside {release.window.describe()}" if release.window is not None else ""
-    return f"to {release.to}, steps {steps}, every {_seconds(release.interval_seconds)}{window}"
+    return (
+        f"to {release.to}, steps {steps}, every {duration_text(release.interval_seconds)}{window}"
+    )
 
 
 def _release_json(release: Incremental | None) -> dict[str, Any] | None:

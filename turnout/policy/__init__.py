@@ -9,7 +9,7 @@ parse_duration("1m30s")           -> 90.0 (policy fields and the command line al
 from __future__ import annotations
 
 from ._compare import Compare, field_under, json_path, path_key
-from ._durations import DURATION_HELP, parse_duration
+from ._durations import DURATION_HELP, duration_text, parse_duration
 from ._errors import PolicyError, PolicySetError, Problem
 from ._loader import load_policies, loaded_sources, parse_policies
 from ._model import (
@@ -86,6 +86,7 @@ __all__ = [
     "StringMatch",
     "Traffic",
     "Version",
+    "duration_text",
     "field_under",
     "json_path",
     "load_policies",

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
 from ._compare_read import read_compare
+from ._durations import duration_text
 from ._model import (
     DEFAULT_BAKE_SECONDS,
     DEFAULT_ROLLOUT_MAX_ERROR_RATE_INCREASE,
@@ -831,8 +832,8 @@ def _incremental(ctx: Ctx, at: At) -> Incremental:
             ctx.report(
                 fields.where["progressDeadline"].line,
                 fields.where["progressDeadline"].path,
-                f"must be at least the {what} ({show_seconds(longest)}), "
-                f"got {show_seconds(deadline)}",
+                f"must be at least the {what} ({duration_text(longest)}), "
+                f"got {duration_text(deadline)}",
             )
             raise Invalid
     values = valid(fields)
@@ -849,16 +850,6 @@ def _incremental(ctx: Ctx, at: At) -> Incremental:
         require_dark=dark,
         progress_deadline_seconds=deadline,
     )
-
-
-def show_seconds(seconds: float) -> str:
-    """120.0 -> "2m", 90.0 -> "1m30s", 1.5 -> "1.5s" (for messages)."""
-    whole, rest = divmod(seconds, 60)
-    if whole and not rest:
-        return f"{int(whole)}m"
-    if whole:
-        return f"{int(whole)}m{rest:g}s"
-    return f"{seconds:g}s"
 
 
 def _check_dark_mirror(ctx: Ctx, fields: Fields) -> None:

@@ -2,7 +2,8 @@
 
 One parser for every place turnout reads one: policy fields (`interval`, `ttl`,
 `progressDeadline`...) and the command line (`--timeout`, `--dark-window`), which
-also takes a bare number of seconds.
+also takes a bare number of seconds; and one writer (:func:`duration_text`) for every
+message that names a duration, in the same syntax, so it can be pasted back.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-__all__ = ["DURATION_HELP", "DURATION_PATTERN", "parse_duration"]
+__all__ = ["DURATION_HELP", "DURATION_PATTERN", "duration_text", "parse_duration"]
 
 DURATION_PATTERN = r"(?:\d+(?:\.\d+)?(?:ms|s|m|h))+"
 """A duration as a regular expression (the policy schema's pattern)."""
@@ -40,3 +41,16 @@ def parse_duration(text: str, *, bare_seconds: bool = False) -> float:
     if seconds <= 0:
         raise ValueError(f'must be longer than 0, got "{text}"')
     return float(seconds)
+
+
+def duration_text(seconds: float) -> str:
+    """A duration as a policy would write it: ``30s``, ``1m30s``, ``24h``, ``500ms``,
+    ``1.5s`` (:func:`parse_duration` reads it back to the same seconds)."""
+    total = Decimal(str(seconds))
+    if total < 1:
+        return f"{format((total * 1000).normalize(), 'f')}ms" if total > 0 else "0s"
+    hours, rest = divmod(total, 3600)
+    minutes, rest = divmod(rest, 60)
+    parts = [f"{int(hours)}h" if hours else "", f"{int(minutes)}m" if minutes else ""]
+    parts.append(f"{format(rest.normalize(), 'f')}s" if rest else "")
+    return "".join(parts)

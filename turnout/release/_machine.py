@@ -76,6 +76,7 @@ from turnout.policy import (
     Phase,
     Service,
     Traffic,
+    duration_text,
     percent,
     traffic_text,
 )
@@ -227,12 +228,6 @@ def _release(service: Service) -> Incremental:
 
 def _where(release: Incremental, step: int) -> str:
     return f"step {step + 1}/{len(release.steps)} ({percent(release.steps[step])}%)"
-
-
-def _seconds(value: float) -> str:
-    if value >= 60 and value % 60 == 0:
-        return f"{int(value // 60)}m"
-    return f"{value:g}s"
 
 
 def _ms(seconds: float | None) -> str:
@@ -399,7 +394,7 @@ def _deadline(service: Service, step: int, why: str, win: Window) -> Decision:
     release = _release(service)
     length = win.deadline - win.since
     what = "dark run" if win.kind == "dark" else _where(release, step)
-    reason = f"{what}: no verdict within the progress deadline ({_seconds(length)}): {why}"
+    reason = f"{what}: no verdict within the progress deadline ({duration_text(length)}): {why}"
     if win.kind == "canary" and release.on_failure == "rollback":
         return Decision(
             "fail",
@@ -458,7 +453,7 @@ def decide(service: Service, verdict: Verdict | None, now: float, *, error: str 
                 "dark",
                 "dark",
                 0,
-                f"dark run of {release.to}: {_seconds(dark.for_seconds)} on mirrored "
+                f"dark run of {release.to}: {duration_text(dark.for_seconds)} on mirrored "
                 f"requests (at least {dark.min_requests}), judged against {service.stable}",
             )
         return _forward(
