@@ -147,3 +147,23 @@ def test_a_short_or_missing_token_file_is_refused(tmp_path: Path) -> None:
         read_token_file(tmp_path / "missing")
     (tmp_path / "good").write_text(f"  {TOKEN}\n")
     assert read_token_file(tmp_path / "good") == TOKEN
+
+
+async def test_approve_records_who_approved_the_next_gate(tmp_path: Path) -> None:
+    """approve is turnout approve: it needs a name (the token names no one) and records
+    the approval of the release's next gate in incremental.state."""
+    (tmp_path / "gw.yaml").write_text(GATEWAY)
+    (tmp_path / "web.yaml").write_text(
+        SERVICE.replace("traffic: {v1: 90, v2: 10}  # the canary\n", "traffic: {v1: 95, v2: 5}\n")
+        + "incremental:\n  to: v2\n  steps: [5, approve, 50, 100]\n  interval: 60s\n"
+        "  state: {phase: running, step: 0, since: '2026-01-02T03:04:05Z'}\n"
+    )
+    actions = Actions(tmp_path, commit=False, on_write=lambda: None)
+    with pytest.raises(ActionError) as nameless:
+        await actions.run("approve", {"service": "web", "dry_run": True})
+    assert nameless.value.status == 400
+    preview = await actions.run("approve", {"service": "web", "by": "ana", "dry_run": True})
+    assert "ana" in preview.diff
+    done = await actions.run("approve", {"service": "web", "by": "ana", "preview": preview.digest})
+    assert done.applied
+    assert "ana" in (tmp_path / "web.yaml").read_text()

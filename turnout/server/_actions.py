@@ -1,7 +1,7 @@
 """The dashboard's release actions: the CLI's release steps, asked for over HTTP.
 
 Each action is the same `turnout.edit` function the CLI calls (`turnout rollback`,
-`pause`, `resume`, `promote`, `set-traffic`): the whole resulting set is validated
+`pause`, `resume`, `promote`, `set-traffic`, `approve`): the whole resulting set is validated
 before anything is written, the file is replaced atomically, and when `turnout serve`
 commits release steps (`--commit-releases`) the change is committed too. A preview
 (dry run) returns the unified diff the action would make and a digest of it;
@@ -24,6 +24,7 @@ import structlog
 from turnout.edit import (
     Edit,
     EditError,
+    approve,
     commit,
     parse_shares,
     pause,
@@ -38,8 +39,8 @@ __all__ = ["ACTIONS", "ActionError", "ActionResult", "Actions"]
 
 log = structlog.get_logger("turnout.actions")
 
-ACTIONS = ("rollback", "pause", "resume", "promote", "set-traffic")
-"""What the dashboard can do (`approve` joins when turnout.edit has it)."""
+ACTIONS = ("rollback", "pause", "resume", "promote", "set-traffic", "approve")
+"""What the dashboard can do."""
 
 
 class ActionError(Exception):
@@ -122,6 +123,10 @@ class Actions:
             version = _text(body, "version")
             assert version is not None
             return promote(directory, service, version)
+        if action == "approve":
+            by = _text(body, "by")  # who approves: the page asks (the token names no one)
+            assert by is not None
+            return approve(directory, service, by=by)
         if action == "set-traffic":
             shares = body.get("shares")
             if not isinstance(shares, Mapping) or not all(

@@ -296,7 +296,10 @@
     if (inc) {
       controls.push(button("pause", "pause", data, phase === "running" ? true : `the release is ${phase}`));
       controls.push(button("resume", "resume", data, phase === "paused" ? true : `the release is ${phase}`));
-      controls.push(`<button type="button" data-action="approve" disabled title="approve is not available in this build (turnout approve, issue 13)">approve</button>`);
+      const gated = (inc.gates || []).length > 0;
+      const approvable = ["pending", "dark", "running", "waiting", "paused", "holding"].includes(phase);
+      controls.push(button("approve", "approve…", data,
+        !gated ? "this release has no approve gate" : approvable ? true : `the release is ${phase}`));
     }
     return `<div class="card" data-service="${esc(service.name)}">`
       + `<div class="head"><h3>${esc(service.name)}</h3>${release}${pin}`
@@ -633,12 +636,15 @@
       inputs.innerHTML = '<div class="inputs-grid">' + (service.versions || []).map((v) => `<label for="share-${esc(v)}">${esc(v)} %</label>`
         + `<input id="share-${esc(v)}" data-version="${esc(v)}" inputmode="decimal" value="${esc(shares.get(v) || "0")}">`).join("")
         + "</div>";
+    } else if (action === "approve") {
+      inputs.innerHTML = '<label>approve as <input id="approve-by" autocomplete="name" '
+        + `value="${esc(sessionStorage.getItem("turnout-approver") || "")}" placeholder="your name"></label>`;
     } else if (action === "promote") {
       inputs.innerHTML = `<label>version <select id="promote-version">${(service.versions || [])
         .filter((v) => v !== service.stable).map((v) => `<option${service.incremental && service.incremental.to === v ? " selected" : ""}>${esc(v)}</option>`).join("")}</select></label>`;
     }
     $("action-dialog").showModal();
-    if (action !== "set-traffic" && action !== "promote") preview();
+    if (!["set-traffic", "promote", "approve"].includes(action)) preview();
   }
 
   function collect() {
@@ -651,6 +657,9 @@
       pending.body.shares = shares;
     } else if (pending.action === "promote") {
       pending.body.version = $("promote-version").value;
+    } else if (pending.action === "approve") {
+      pending.body.by = $("approve-by").value.trim();
+      sessionStorage.setItem("turnout-approver", pending.body.by);
     }
   }
 
