@@ -9,9 +9,9 @@ stream, and (with `--admin-token-file`) the release actions.
   sequence). The first event is the SNAPSHOT, whose `status` is GetStatus's answer:
   the page paints from it (one request, the status built and converted once), then
   applies each event. The browser never polls.
-- `POST /api/v1/actions/ACTION` (rollback, pause, resume, promote, set-traffic) is the
-  one exception to the admin address being read-only, and only when turnout was
-  started with a token file. It is refused with 403 when actions are off, when the
+- `POST /api/v1/actions/ACTION` (rollback, pause, resume, promote, set-traffic,
+  approve) is the one exception to the admin address being read-only, and only when
+  turnout was started with a token file. It is refused with 403 when actions are off, when the
   request comes from another site (`Sec-Fetch-Site` other than same-origin/none, or
   an `Origin` that is not this address), and with 401 without the bearer token in the
   `Authorization` header. The token is never a cookie: a browser never sends it by
