@@ -358,7 +358,8 @@ def test_status_shows_the_comparison(stack: Stack) -> None:
 def test_light_path_latency_with_compare_on_and_off(stack: Stack) -> None:
     """The light path is not slowed by comparing, even with a dark version 300 ms slow:
     requests mirrored to the comparator and requests of a rule without a mirror, sent
-    side by side in one run, have the same latency (p99 within 50 ms)."""
+    side by side in one run, have the same latency (p50 well under the dark's 300 ms
+    more, p99 within 50 ms)."""
     load: Load = stack.load  # type: ignore[attr-defined]
     compared(stack, "slow", 300)
     on, off = list(load.latency["on"]), list(load.latency["off"])
@@ -371,6 +372,7 @@ def test_light_path_latency_with_compare_on_and_off(stack: Stack) -> None:
         f"p99 {p99_on * 1000:.1f} ms ({len(on)} requests); off: p50 {p50_off * 1000:.1f} ms, "
         f"p99 {p99_off * 1000:.1f} ms ({len(off)} requests)"
     )
-    assert p99_on < 0.3, "a light request waited for the dark version"
+    # Waiting for the dark version would add its 300 ms to every mirrored request.
+    assert p50_on < p50_off + 0.1, "light requests waited for the dark version"
     assert p99_on < p99_off + 0.05
     assert load.answers.get(0, 0) == 0
