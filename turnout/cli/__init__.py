@@ -15,6 +15,7 @@ from turnout.cli._compare_cmd import COMMANDS as COMPARE_COMMANDS
 from turnout.cli._compare_cmd import comparator_option
 from turnout.cli._ops import COMMANDS as OPS_COMMANDS
 from turnout.cli._release_options import pop_release_options, release_options
+from turnout.cli._rollout_cmd import COMMANDS as ROLLOUT_COMMANDS
 from turnout.cli._status_cmd import COMMANDS as STATUS_COMMANDS
 from turnout.cli._tls_options import security_from_options, security_options
 from turnout.cli._validate import COMMANDS as VALIDATE_COMMANDS
@@ -140,6 +141,9 @@ for _command in OPS_COMMANDS:  # set-traffic, promote, rollback, pause, resume, 
     main.add_command(_command)
 
 for _command in STATUS_COMMANDS:  # status, wait
+    main.add_command(_command)
+
+for _command in ROLLOUT_COMMANDS:  # rollout abort
     main.add_command(_command)
 
 for _command in VALIDATE_COMMANDS:  # validate, schema

@@ -33,6 +33,7 @@ from turnout.cache import short_name
 from turnout.cli._dark_status import render_dark, render_dark_detail
 from turnout.cli._release_status import render_releases
 from turnout.cli._render import seconds, table
+from turnout.cli._rollout_status import render_rollout
 from turnout.cli._tls_options import client_credentials_from_options, client_tls_options
 from turnout.policy import parse_duration, shares_text
 
@@ -199,6 +200,9 @@ def render_status(status: pb.Status, now: datetime | None = None) -> str:
     dark = render_dark(status, now)  # turnout/cli/_dark_status.py
     if dark:
         lines += ["", *dark]
+    rollout = render_rollout(status, now)  # turnout/cli/_rollout_status.py
+    if rollout:
+        lines += ["", *rollout]
 
     lines.append("")
     rows = []
