@@ -17,7 +17,7 @@ from turnout.server import App, ReleaseOptions
 from turnout.testing import eventually
 
 GATEWAY = "kind: Gateway\nname: public\nport: 10000\n"
-PROBE = "kind: Gateway\nname: probe\nport: {port}\nproxies: [nobody]\n"
+PROBE = "kind: Gateway\nname: probe\nport: 20000\nproxies: [nobody]\n"
 CHECKOUT = """kind: Service
 name: checkout
 gateways: [public]
@@ -90,14 +90,15 @@ async def test_a_driver_step_is_reloaded_once(
     try:
         await eventually(lambda: app.admin_port != 0 or run.done(), timeout=10)
         assert not run.done(), run
-        # The watcher is up once a write of ours is served (retried: it starts with run()).
-        port = iter(range(20000, 21000))
 
+        # The watcher is up once a write of ours is served (written again until then:
+        # the watch starts with run(); the same text each time, so what is served is
+        # what the files say and a late event of it changes nothing).
         def served_probe() -> bool:
             current = app.controller.current
             if current is not None and len(current.policies.gateways) == 2:
                 return True
-            (policies / "probe.yaml").write_text(PROBE.format(port=next(port)))
+            (policies / "probe.yaml").write_text(PROBE)
             return False
 
         await eventually(served_probe, timeout=10, interval=0.2, what="the watcher to reload")
