@@ -358,8 +358,8 @@ def test_status_shows_the_comparison(stack: Stack) -> None:
 def test_light_path_latency_with_compare_on_and_off(stack: Stack) -> None:
     """The light path is not slowed by comparing, even with a dark version 300 ms slow:
     requests mirrored to the comparator and requests of a rule without a mirror, sent
-    side by side in one run, have the same latency (p50 well under the dark's 300 ms
-    more, p99 within 50 ms)."""
+    side by side in one run, have the same latency: the p50 is not 300 ms more, and no
+    more of them take 300 ms than of the others."""
     load: Load = stack.load  # type: ignore[attr-defined]
     compared(stack, "slow", 300)
     on, off = list(load.latency["on"]), list(load.latency["off"])
@@ -372,7 +372,11 @@ def test_light_path_latency_with_compare_on_and_off(stack: Stack) -> None:
         f"p99 {p99_on * 1000:.1f} ms ({len(on)} requests); off: p50 {p50_off * 1000:.1f} ms, "
         f"p99 {p99_off * 1000:.1f} ms ({len(off)} requests)"
     )
-    # Waiting for the dark version would add its 300 ms to every mirrored request.
+    # Waiting for the dark version would add its 300 ms to every mirrored request: then
+    # nearly all of them would take longer than 300 ms. (The tails themselves move with
+    # the machine's load, on both sides alike: printed above, not asserted.)
     assert p50_on < p50_off + 0.1, "light requests waited for the dark version"
-    assert p99_on < p99_off + 0.05
+    slow_on = sum(1 for t in on if t >= 0.3) / len(on)
+    slow_off = sum(1 for t in off if t >= 0.3) / len(off)
+    assert slow_on < slow_off + 0.03, (slow_on, slow_off)
     assert load.answers.get(0, 0) == 0

@@ -32,6 +32,7 @@ from typing import Any, TextIO
 
 from turnout.policy import Match, PolicySet, PolicySetError, Service, load_policies
 from turnout.testing.backend import Backend
+from turnout.testing.comparator import ComparatorProcess
 from turnout.testing.control import TurnoutError, TurnoutProcess, proxies_settled
 from turnout.testing.envoy import EnvoyError, EnvoyProcess
 from turnout.testing.net import free_port
@@ -428,12 +429,22 @@ def run(
         f"demo: {sum(len(b) for b in backends.values())} backends for "
         f"{len(policies.services)} services from {source}"
     )
+    comparator_port = free_port()
     turnout = TurnoutProcess(
-        policies_dir, xds_port=xds_port, admin_port=admin_port, log_path=workdir / "turnout.log"
+        policies_dir,
+        xds_port=xds_port,
+        admin_port=admin_port,
+        log_path=workdir / "turnout.log",
+        extra_args=("--comparator", f"127.0.0.1:{comparator_port}"),
     )
     exits.callback(turnout.stop)
     turnout.start()
     started["turnout"] = turnout.pid or 0
+    # one comparator: mirrors with `compare:` copy to it and it judges v3's answers
+    comparator = ComparatorProcess(xds_port, port=comparator_port, log_path=workdir / "compare.log")
+    exits.callback(comparator.stop)
+    comparator.start()
+    say(f"demo: comparator (turnout compare) on {comparator.address}")
     say(
         f"demo: turnout serving xDS on 127.0.0.1:{xds_port}, admin http://127.0.0.1:{admin_port}/status"
     )

@@ -41,10 +41,15 @@ class BackendCounts:
     by_path: dict[str, int]
     by_host: dict[str, int]
     by_header: dict[str, dict[str, int]]
+    replays: int = 0  # requests a comparator replayed to this dark version
 
     def shadow(self) -> int:
-        """Requests whose Host ends in `-shadow`: Envoy's mark on mirrored copies."""
-        return sum(n for host, n in self.by_host.items() if host.split(":")[0].endswith("-shadow"))
+        """Requests whose Host ends in `-shadow` (Envoy's mark on mirrored copies), and
+        copies a comparator replayed here as the dark version (`x-turnout-replay: dark`)."""
+        copies = sum(
+            n for host, n in self.by_host.items() if host.split(":")[0].endswith("-shadow")
+        )
+        return copies + self.replays
 
 
 class _Server(ThreadingHTTPServer):
@@ -168,6 +173,7 @@ class Backend:
         self._requests = 0
         self._health_checks = 0
         self._failed = 0
+        self._replays = 0
         self._by_path: Counter[str] = Counter()
         self._by_host: Counter[str] = Counter()
         self._by_header: dict[str, Counter[str]] = {h: Counter() for h in self.watch_headers}
@@ -234,6 +240,8 @@ class Backend:
             self._by_host[host] += 1
             for name in self.watch_headers:
                 self._by_header[name][str(headers.get(name, ""))] += 1
+            if headers.get("x-turnout-replay") == "dark":
+                self._replays += 1
             fail = self.fail > 0 and self._random.random() < self.fail
             if fail:
                 self._failed += 1
@@ -268,6 +276,7 @@ class Backend:
                 by_path=dict(self._by_path),
                 by_host=dict(self._by_host),
                 by_header={h: dict(c) for h, c in self._by_header.items()},
+                replays=self._replays,
             )
 
     def reset(self) -> None:
