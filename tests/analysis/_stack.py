@@ -8,17 +8,19 @@ while Envoy streams to it; everything started is stopped by the ExitStack given.
 from __future__ import annotations
 
 import asyncio
+import json
+import math
 import shutil
 import subprocess
 import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import httpx
 from system_tools import require_tool  # tests/ (rootdir)
@@ -30,6 +32,23 @@ from turnout.testing.net import free_port, http_get, wait_until
 from turnout.xds import XdsServer
 
 
+class RecordingSink(MetricsSink):
+    """The metrics sink, noting when each proxy's reports arrive (Envoy sends one every
+    flush, with or without traffic): what the tests wait for instead of sleeping."""
+
+    def __init__(self, store: WindowStore) -> None:
+        super().__init__(store)
+        self.arrivals: dict[str, list[float]] = {}
+
+    def ingest(self, node: str, message: Any, at: float | None = None) -> None:
+        super().ingest(node, message, at)
+        self.arrivals.setdefault(node, []).append(self.store.clock())
+
+    def reported_after(self, node: str, moment: float) -> list[float]:
+        """When `node`'s reports after `moment` arrived."""
+        return [at for at in list(self.arrivals.get(node, ())) if at > moment]
+
+
 class InProcessTurnout:
     """turnout's reload path, xDS server and metrics sink on one gRPC port, on an event
     loop in a background thread."""
@@ -39,7 +58,7 @@ class InProcessTurnout:
         self.cache = SnapshotCache()
         self.controller = Controller(policy_dir, self.cache)
         self.store = WindowStore(VersionClusters(self.controller), resolution=1.0, retention=600.0)
-        self.sink = MetricsSink(self.store)
+        self.sink = RecordingSink(self.store)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._xds: XdsServer | None = None
@@ -126,6 +145,18 @@ class PrometheusServer:
 
         wait_until(up, timeout, what="Prometheus to scrape Envoy")
 
+    def wait_scraped_after(self, moment: float, timeout: float = 15.0) -> None:
+        """Wait until every target's latest scrape began after `moment` (Unix seconds):
+        Prometheus then holds the counters as they were after it."""
+
+        def scraped() -> bool:
+            query = "min(timestamp(up))"
+            status, body = http_get(f"{self.url}/api/v1/query?query={query}", timeout=1.0)
+            result = json.loads(body)["data"]["result"] if status == 200 else []
+            return bool(result) and float(result[0]["value"][1]) > moment
+
+        wait_until(scraped, timeout, interval=0.1, what="a Prometheus scrape after the traffic")
+
     def stop(self) -> None:
         process, self._process = self._process, None
         if process is not None and process.poll() is None:
@@ -185,17 +216,56 @@ def tmpdir(exits: ExitStack, prefix: str) -> Path:
     return path
 
 
-def settle(seconds: float) -> float:
-    """Sleep, then return the time (the sink and Prometheus need a flush and a scrape)."""
-    time.sleep(seconds)
+def flushed(turnout: InProcessTurnout, nodes: Sequence[str], moment: float) -> float:
+    """Wait until each of `nodes` (Envoy node ids) has reported to the sink twice since
+    `moment` (Unix seconds): the second report's stats were taken after the first
+    arrived, so they hold everything done before `moment`. Returns when the last of
+    those second reports arrived: no report carrying earlier traffic lands after it."""
+
+    def twice() -> float | None:
+        seconds = [turnout.sink.reported_after(node, moment)[1:2] for node in nodes]
+        return max(at for (at,) in seconds) if all(seconds) else None
+
+    return wait_until(twice, 15, interval=0.05, what=f"two reports from {list(nodes)}")
+
+
+def window_start(
+    turnout: InProcessTurnout, nodes: Sequence[str], prometheus: PrometheusServer | None = None
+) -> float:
+    """The start of a window holding nothing done before it: once every earlier report
+    has landed (`flushed`), in a one-second slot of the sink before this moment, and
+    Prometheus (if given) has scraped the quiet counters (the window's baseline)."""
+    now = time.time()
+    last = flushed(turnout, nodes, now)
+    if prometheus is not None:
+        prometheus.wait_scraped_after(now)
+    resolution = turnout.store.resolution
+    slot = math.floor(last / resolution + 1) * resolution
+    wait_until(lambda: time.time() >= slot, 2 * resolution, what="the sink's next slot")
+    return time.time()
+
+
+def window_end(
+    turnout: InProcessTurnout,
+    nodes: Sequence[str],
+    done: float,
+    prometheus: PrometheusServer | None = None,
+) -> float:
+    """The end of a window whose traffic was done at `done`: once the sink (and
+    Prometheus, if given) hold all of it."""
+    flushed(turnout, nodes, done)
+    if prometheus is not None:
+        prometheus.wait_scraped_after(done)
     return time.time()
 
 
 __all__ = [
     "InProcessTurnout",
     "PrometheusServer",
+    "flushed",
     "send",
-    "settle",
     "tmpdir",
     "version_clusters",
+    "window_end",
+    "window_start",
 ]

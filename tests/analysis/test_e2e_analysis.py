@@ -7,6 +7,7 @@ judges its own window, from both sources.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -27,7 +28,16 @@ from turnout.testing.backend import Backend
 from turnout.testing.envoy import EnvoyProcess
 from turnout.testing.net import free_port
 
-from ._stack import InProcessTurnout, PrometheusServer, send, settle, tmpdir, version_clusters
+from ._stack import (
+    InProcessTurnout,
+    PrometheusServer,
+    flushed,
+    send,
+    tmpdir,
+    version_clusters,
+    window_end,
+    window_start,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -127,10 +137,11 @@ def run_window(stack: Stack, n: int, **behaviour: dict[str, float]) -> Window:
         backend.fail = settings.get("fail", 0.0)
         backend.latency = settings.get("latency", 0.0)
     before = {v: b.counts() for v, b in stack.backends.items()}
-    since = settle(1.5)  # a quiet scrape before the traffic
+    nodes = [stack.envoy.node_id]
+    since = window_start(stack.turnout, nodes, stack.prometheus)
     statuses = send(stack.gateway_port, HOST, n)
     assert sum(statuses.values()) == n
-    until = settle(3.5)  # Envoy flushes every 1 s, Prometheus scrapes every 1 s
+    until = window_end(stack.turnout, nodes, time.time(), stack.prometheus)
     after = {v: b.counts() for v, b in stack.backends.items()}
     clusters = stack.clusters
     return Window(
@@ -237,13 +248,14 @@ def test_proxy_restart_and_reconnect_lose_nothing(stack: Stack) -> None:
 
         first = second_envoy()
         before = {v: b.counts().requests for v, b in stack.backends.items()}
-        since = settle(2.0)  # its first report: the baseline
+        turnout, nodes = stack.turnout, [first.node_id]
+        since = window_start(turnout, nodes)  # its first reports: the baseline
         assert send(stack.second_port, HOST, 150) == {200: 150}
-        settle(1.5)
+        flushed(turnout, nodes, time.time())  # the first burst reported before the restart
         first.stop()
         second_envoy()
         assert send(stack.second_port, HOST, 150) == {200: 150}
-        until = settle(3.5)
+        until = window_end(turnout, nodes, time.time())
         served = {v: b.counts().requests - before[v] for v, b in stack.backends.items()}
     assert served["v1"] + served["v2"] == 300
     for version in ("v1", "v2", "v3"):
