@@ -134,15 +134,16 @@ def run(
                 "() => performance.getEntriesByName('services-painted')[0].startTime"
             )
             cards = page.locator("#services .card").count()
-            status_bytes = page.evaluate(
-                "() => performance.getEntriesByType('resource')"
-                ".filter(r => r.name.endsWith('/api/v1/status'))[0]?.encodedBodySize || 0"
+            # when the SNAPSHOT arrived (the server's part), against the page's clock
+            snapshot = page.evaluate(
+                "() => { const t = window.turnoutDashboard.trace.find(e => e[0] === "
+                "'first-event'); return t ? t[1] - performance.timeOrigin : 0; }"
             )
             paints.append(mark / 1000)
             print(
                 f"  first paint #{attempt + 1}: {mark:.0f} ms after navigation start "
-                f"({wall * 1000:.0f} ms wall from goto), {cards} service cards, "
-                f"/api/v1/status {status_bytes / 1024:.0f} KB",
+                f"({wall * 1000:.0f} ms wall from goto); the SNAPSHOT arrived at "
+                f"{snapshot:.0f} ms; {cards} service cards",
                 flush=True,
             )
         page.wait_for_selector("#live.up", timeout=30000)

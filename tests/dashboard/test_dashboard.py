@@ -162,7 +162,8 @@ class Load:
 def test_the_services_view_shows_the_served_shares(
     stack: Stack, page: Any, screenshots: Path
 ) -> None:
-    """The page shows each segment's shares in Envoy's match order, as Envoy serves them."""
+    """The page shows each segment's shares in Envoy's match order, as Envoy serves them,
+    and each version's healthy/total endpoints as Envoy reports them."""
     stack.write(stack.shop())
     open_dashboard(page, stack.url)
     page.wait_for_function(
@@ -173,6 +174,11 @@ def test_the_services_view_shows_the_served_shares(
     assert segments == ["default", "dogfood"]  # the order Envoy matches them in
     assert shares_text(page, "dogfood") == "v1 50% v2 50%"
     assert "x-turnout-version" in page.locator('.card[data-service="shop"] .head').inner_text()
+    page.wait_for_function(  # healthy/total: Envoy's membership_healthy, once it reported
+        "() => document.querySelector('.card[data-service=shop] .versions')"
+        "?.innerText.includes('1/1')",
+        timeout=10000,
+    )
     versions = page.locator('.card[data-service="shop"] .versions').inner_text()
     assert "v1" in versions
     assert "/1" in versions

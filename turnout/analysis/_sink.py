@@ -19,7 +19,9 @@ identifier on the first message only. What Envoy 1.40 sends, as checked:
 Per cluster we read: `upstream_rq_completed` (requests), `upstream_rq_5xx` (errors),
 `upstream_cx_connect_fail`, `upstream_cx_destroy_remote_with_active_rq`,
 `upstream_rq_rx_reset`, `upstream_rq_timeout` (resets: no answer), and
-`upstream_rq_time` (latency). Everything else is skipped unparsed beyond the name.
+`upstream_rq_time` (latency); and the gauge `membership_healthy` (the endpoints Envoy's
+health checks pass, as each proxy sees them: the dashboard's healthy/total). Everything
+else is skipped unparsed beyond the name.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ _COUNTERS: dict[str, str] = {
     "upstream_rq_timeout": "resets",
 }
 _LATENCY = "upstream_rq_time"
+_HEALTHY = "membership_healthy"
 _UPTIME = "server.uptime"
 
 
@@ -71,6 +74,25 @@ class MetricsSink:
         self._streams: dict[int, str] = {}
         self._next_stream = 0
         self.messages = 0
+        self._healthy: dict[str, dict[str, int]] = {}  # cluster -> node -> healthy endpoints
+        self.health_version = 0
+        """Counts changes of :meth:`healthy`'s answer (a cheap "anything new?")."""
+
+    def healthy(self) -> dict[str, int]:
+        """Per cluster, its healthy endpoints as the proxies streaming now report them
+        (`membership_healthy`): the lowest over the proxies, the worst view."""
+        return {cluster: min(nodes.values()) for cluster, nodes in self._healthy.items() if nodes}
+
+    def _set_healthy(self, cluster: str, node: str, value: int) -> None:
+        nodes = self._healthy.setdefault(cluster, {})
+        if nodes.get(node) != value:
+            nodes[node] = value
+            self.health_version += 1
+
+    def _forget_health(self, node: str) -> None:
+        for nodes in self._healthy.values():
+            if nodes.pop(node, None) is not None:
+                self.health_version += 1
 
     def handler(self) -> grpc.GenericRpcHandler:
         """The grpc handler for MetricsService/StreamMetrics."""
@@ -105,6 +127,8 @@ class MetricsSink:
         finally:
             if self._streams.pop(stream, None) is not None:
                 log.info("analysis.metrics_stream_closed", node=node)
+                if node not in self._streams.values():
+                    self._forget_health(node)
         return _wire.StreamMetricsResponse()
 
     @staticmethod
@@ -134,6 +158,8 @@ class MetricsSink:
             kind = family.type
             if kind == _wire.COUNTER and stat in _COUNTERS:
                 counters[name] = sum(float(m.counter.value) for m in family.metric)
+            elif kind == _wire.GAUGE and stat == _HEALTHY and family.metric:
+                self._set_healthy(_split(name)[0], node, int(family.metric[0].gauge.value))
             elif kind == _wire.HISTOGRAM and stat == _LATENCY:
                 histogram = _histogram(family)
                 if histogram is not None:
@@ -153,7 +179,7 @@ class MetricsSink:
             self.store.add(cluster, node, when, latency=latencies.get(cluster), **figures)
 
 
-_WANTED = (*(f".{stat}" for stat in _COUNTERS), f".{_LATENCY}", _UPTIME)
+_WANTED = (*(f".{stat}" for stat in _COUNTERS), f".{_LATENCY}", f".{_HEALTHY}", _UPTIME)
 _SECONDS: dict[tuple[float, ...], tuple[float, ...]] = {}  # Envoy's ms bounds, converted once
 
 

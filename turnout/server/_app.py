@@ -142,6 +142,7 @@ class App:
             releases=self._release_analyses,
             driver=self._driver_state,
             dark=self._dark_views,
+            health=self.sink,  # healthy endpoints per version, from Envoy's stats
             rollout=self.rollout,
         )
         self.release = ReleaseService(view, self._proxies, abort=self._abort_rollout)

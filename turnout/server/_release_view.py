@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from turnout.api import (
     ApprovalView,
@@ -29,6 +29,7 @@ from turnout.policy import INSTANCES, Mirror, Service, Traffic, percent
 from turnout.server._controller import Controller
 from turnout.server._history import PolicyChange
 from turnout.server._rollout import ConfigRollout, RolloutState
+from turnout.translate import cluster_name
 
 __all__ = ["ControllerView", "rollout_view", "service_view"]
 
@@ -127,6 +128,14 @@ def _change(change: PolicyChange) -> PolicyChangeView:
     )
 
 
+class HealthSource(Protocol):
+    """Healthy endpoints per Envoy cluster as the proxies report them (the sink's)."""
+
+    health_version: int
+
+    def healthy(self) -> Mapping[str, int]: ...
+
+
 class ControllerView:
     """A :data:`~turnout.api.PolicySource` over a Controller: called per GetStatus and
     per WatchStatus round, so the services of a served set are converted once."""
@@ -138,6 +147,7 @@ class ControllerView:
         releases: Callable[[], Mapping[str, ReleaseAnalysisView]] | None = None,
         driver: Callable[[], str] | None = None,
         dark: Callable[[], Mapping[str, tuple[DarkView, ...]]] | None = None,
+        health: HealthSource | None = None,
         rollout: ConfigRollout | None = None,
     ) -> None:
         """``releases``: the release driver's live view per service; ``driver``: whether
@@ -145,6 +155,8 @@ class ControllerView:
         self._controller = controller
         self._services: tuple[object, tuple[ServiceView, ...]] = (None, ())
         self._history: tuple[object, tuple[PolicyChangeView, ...]] = (None, ())
+        self._health = health
+        self._healthy: tuple[object, int, tuple[ServiceView, ...]] = (None, -1, ())
         self._releases = releases
         self._driver = driver
         self._dark = dark
@@ -168,7 +180,7 @@ class ControllerView:
             last_rejected=None
             if controller.last_rejected is None
             else _rejection(controller.last_rejected.at, controller.last_rejected.errors),
-            services=self._with_analyses(self._services[1]),
+            services=self._with_analyses(self._with_health(self._services[1])),
             reloads_accepted=controller.reloads["accepted"],
             reloads_rejected=controller.reloads["rejected"],
             release_driver=self._driver() if self._driver is not None else "",
@@ -194,6 +206,28 @@ class ControllerView:
 
             fields["assignment"] = assignment
         return fields
+
+    def _with_health(self, services: tuple[ServiceView, ...]) -> tuple[ServiceView, ...]:
+        """Each version's healthy endpoints, redone only when the set or the gauges moved."""
+        health = self._health
+        if health is None or not health.health_version:
+            return services
+        cached, version, result = self._healthy
+        if cached is services and version == health.health_version:
+            return result
+        healthy = health.healthy()
+        result = tuple(
+            replace(
+                s,
+                endpoints=tuple(
+                    replace(e, healthy=healthy.get(cluster_name(s.name, e.version)))
+                    for e in s.endpoints
+                ),
+            )
+            for s in services
+        )
+        self._healthy = (services, health.health_version, result)
+        return result
 
     def _changes(self) -> tuple[PolicyChangeView, ...]:
         """The controller's history, converted once per new entry."""
