@@ -86,7 +86,7 @@ async def stream_metrics(app: App, pki: Pki, identity: KeyPair, messages: Sequen
     async def requests() -> AsyncIterator[Any]:
         for message in messages:
             yield message
-            await asyncio.sleep(0)
+            await asyncio.sleep(0)  # a yield to the loop (each message sent alone), no wait
 
     credentials = pki.credentials(identity)
     async with grpc.aio.secure_channel(f"127.0.0.1:{app.xds_port}", credentials) as channel:
