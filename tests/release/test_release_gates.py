@@ -62,7 +62,7 @@ async def test_release_waits_at_the_gate_until_approved(tmp_path: Path) -> None:
     )
     assert run.traffic() == {"v1": 90.0, "v2": 10.0}
     assert await run.traffic_for(30, {"v1": 90, "v2": 20}) == []
-    assert events.actions() == ["start", "wait", "await-approval"]  # said once, not per tick
+    assert events.actions() == ["start", "wait"]  # said once, not again per tick
     edit = approve(run.directory, "checkout", by="alice", now=run.when())
     assert edit.summary == (
         "approve checkout: step 2 of 3 (50%) of the release to v2, by alice (the release goes on)"
