@@ -333,6 +333,8 @@ class Driver:
         self._reports[name] = Report(name, decision, now, since, _share(service, decision))
         self._log(service, decision, now, written_ms=round((written - now) * 1000, 1))
         self._event(service, decision, now)
+        if decision.action == "wait":  # said now: the ticks waiting after it are not news
+            self._announced[name] = ("await-approval", "waiting", decision.step, since)
         if self._on_decision is not None:
             self._on_decision(name)
         if self._commit and edit.changed:
