@@ -28,7 +28,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -157,6 +157,12 @@ class Driver:
         self._queries = queries
         self._on_event = on_event
         self._compare = compare  # the comparators' figures (dark runs with compare:)
+        self.config_reached: Callable[[Service], float | None] | None = None
+        """When a service's current config reached every proxy (a config rollout may
+        hold a step at the canary proxies first): None while it has not. A step counts
+        its interval from then, not from ``state.since``; until then it is judged only
+        to fail (a failing step is rolled back, and a rollback goes everywhere at once).
+        Unset: every step counts from ``state.since``."""
         self._marks: dict[str, Mark] = {}
         self._reports: dict[str, Report] = {}
         self._announced: dict[str, tuple[str, str, int, float | None]] = {}
@@ -223,7 +229,10 @@ class Driver:
         error = note = ""
         if decision is None:
             self._marks[name] = basis
-            win = window(service, now)
+            shift, rolling, since = self._config_shift(service)
+            win = window(service, now - shift)
+            if win is not None and shift:  # the step's figures count from when it reached all
+                win = replace(win, since=win.since + shift, until=now)
             verdict: Verdict | None = None
             if win is not None:
                 note = self._window_note(win, now)
@@ -237,7 +246,12 @@ class Driver:
                     verdict = judge_window(win, canary, baseline, measured, comparison)
                 except Exception as exc:  # a source down must not stop the driver
                     error = f"metrics source: {exc}"
-            decision = decide(service, verdict, now, error=error)
+            if rolling and (verdict is None or verdict.outcome != "fail"):
+                # observed as at the start of the step: nothing advances, nothing times out
+                decision = decide(service, verdict, since, error=error)
+                decision = replace(decision, reason=f"{rolling}; {decision.reason}")
+            else:
+                decision = decide(service, verdict, now - shift, error=error)
         if decision.writes:
             return await self._write(service, decision, basis, now)
         last = self._reports.get(name)
@@ -251,6 +265,23 @@ class Driver:
         self._report(service, decision, now, error, note)
         self._announce_hold(service, decision, now)
         return None
+
+    def _config_shift(self, service: Service) -> tuple[float, str, float]:
+        """(seconds the step's interval starts after ``state.since``: the time its config
+        took to reach every proxy; why it has not started, or ""; ``state.since``)."""
+        release = service.incremental
+        state = release.state if release is not None else None
+        if self.config_reached is None or state is None or state.since is None:
+            return 0.0, "", 0.0
+        reached = self.config_reached(service)
+        since = state.since.timestamp()
+        if reached is None:  # at the canary only: the interval has not started
+            why = (
+                "config rollout: this step is at the canary proxies only; its interval "
+                "starts when every proxy has it"
+            )
+            return 0.0, why, since
+        return max(0.0, reached - since), "", since
 
     async def _measure(self, win: Window) -> tuple[QueryResult, ...]:
         if not win.queries:

@@ -147,6 +147,8 @@ class App:
         )
         self.release = ReleaseService(view, self._proxies, abort=self._abort_rollout)
         self.rollout.on_change = self.release.policy_changed  # ROLLOUT_CHANGED events
+        if self.driving.driver is not None:  # a step held at the canary is not yet timed
+            self.driving.driver.config_reached = self.rollout.reached
         if heap is not None:
             self.cache.watch(heap.published)  # a long-lived heap: frozen after each publish
         self.tls = tls

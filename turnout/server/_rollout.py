@@ -140,6 +140,8 @@ class ConfigRollout:
         self._canary: tuple[str, ...] = ()
         self._sources: Mapping[str, str] = {}
         self._restored = False
+        self._reached: dict[str, float] = {}
+        """Per service, when its config last changed on every proxy (by a promotion)."""
 
     # -- publishing --------------------------------------------------------------------
 
@@ -193,6 +195,11 @@ class ConfigRollout:
     def _promote(self, compiled: Compiled, sources: Mapping[str, str], why: str) -> None:
         """``compiled`` becomes the last good set and everyone's."""
         ended = self.phase
+        if self.good is not None:
+            now, before = self._clock(), {s.name: s for s in self.good.policies.services}
+            for service in compiled.policies.services:
+                if _config(service) != _config(before.get(service.name)):
+                    self._reached[service.name] = now
         self.good, self.baking = compiled, None
         self.rolling, self._canary, self._verdict = (), (), None
         self.started_at = self.bake_started_at = None
@@ -221,6 +228,17 @@ class ConfigRollout:
             g.rollout is not None and g.rollout.is_canary(node_cluster, node_id) for g in rolling
         )
         return "canary" if canary else "rest"
+
+    def reached(self, service: Service) -> float | None:
+        """When ``service``'s current config reached every proxy: None while a rollout
+        holds it at the canary, 0.0 when it has been everywhere since turnout started
+        (the release driver counts a step's interval from then: Driver.config_reached)."""
+        good, baking = self.good, self.baking
+        if baking is not None and self.phase and good is not None:
+            before = {s.name: s for s in good.policies.services}
+            if _config(service) != _config(before.get(service.name)):
+                return None
+        return self._reached.get(service.name, 0.0)
 
     @property
     def bake_seconds(self) -> float:
@@ -457,6 +475,13 @@ def _rolling(good: Compiled, new: Compiled) -> tuple[str, ...]:
         and g.name in before
         and new.for_gateways((g.name,)).group_version != good.for_gateways((g.name,)).group_version
     )
+
+
+def _config(service: Service | None) -> Service | None:
+    """What of a service reaches Envoy: all but its incremental release's state."""
+    if service is None or service.incremental is None:
+        return service
+    return replace(service, incremental=replace(service.incremental, state=None))
 
 
 def only_safer(old: PolicySet, new: PolicySet) -> str:
