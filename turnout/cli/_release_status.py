@@ -73,6 +73,24 @@ def _analysis_lines(analysis: pb.ReleaseAnalysis, now: datetime) -> list[str]:
     return lines
 
 
+def _gate_lines(service: pb.ServiceStatus) -> list[str]:
+    """The release window and the approve gates, with who approved which and when."""
+    inc = service.incremental
+    lines: list[str] = []
+    if inc.window:
+        lines.append(f"  window: {inc.window} (steps advance only inside it)")
+    approved = {a.step: a for a in inc.state.approvals} if inc.HasField("state") else {}
+    for gate in inc.gates:
+        where = f"step {gate + 1}/{len(inc.steps)} ({inc.steps[gate]}%)"
+        record = approved.get(gate)
+        if record is None:
+            lines.append(f"  approve before {where}: not yet (turnout approve {service.name})")
+            continue
+        when = f" at {_at(record.at):%Y-%m-%dT%H:%M:%SZ}" if record.HasField("at") else ""
+        lines.append(f"  approve before {where}: approved by {record.by}{when}")
+    return lines
+
+
 def render_releases(status: pb.Status, now: datetime | None = None) -> list[str]:
     """The release section's lines (empty when no service has a release)."""
     now = now or datetime.now(UTC)
@@ -84,6 +102,7 @@ def render_releases(status: pb.Status, now: datetime | None = None) -> list[str]
     for service in services:
         inc = service.incremental
         lines.append(_headline(service, now))
+        lines += _gate_lines(service)
         if inc.HasField("analysis"):
             lines += _analysis_lines(inc.analysis, now)
         if inc.HasField("state") and inc.state.reason:
