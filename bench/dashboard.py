@@ -136,8 +136,7 @@ def run(
             cards = page.locator("#services .card").count()
             # when the SNAPSHOT arrived (the server's part), against the page's clock
             snapshot = page.evaluate(
-                "() => { const t = window.turnoutDashboard.trace.find(e => e[0] === "
-                "'first-event'); return t ? t[1] - performance.timeOrigin : 0; }"
+                "() => window.turnoutDashboard.state.firstEventAt - performance.timeOrigin"
             )
             paints.append(mark / 1000)
             print(

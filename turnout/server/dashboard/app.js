@@ -698,7 +698,7 @@
     source.onopen = () => { $("live").textContent = "live"; $("live").className = "meta up"; };
     source.onerror = () => { $("live").textContent = "reconnecting…"; $("live").className = "meta down"; };
     source.onmessage = (message) => {
-      if (!state.status) note("first-event");
+      if (!state.status) state.firstEventAt = Date.now(); // the SNAPSHOT's arrival (bench)
       applyEvent(JSON.parse(message.data));
     };
   }
