@@ -100,17 +100,20 @@ def validate(directory: Path, output: str) -> None:
         }
         click.echo(json.dumps(document, indent=2))
         return
-    for warning in warnings:
-        if output == "github":
-            click.echo(github_command("warning", warning))
-        else:
-            click.echo(_warning_line(warning), err=True)
+    _print(warnings, "warning", output)
     click.echo(summary)
 
 
-def _warning_line(warning: Problem) -> str:
-    where = f"{warning.file}:{warning.line}" if warning.line else warning.file
-    return f"{where}: {warning.path}: warning: {warning.message}"
+def _print(problems: list[Problem], level: str, output: str) -> None:
+    """Each problem as a workflow command (github, on stdout) or a line on stderr."""
+    for problem in problems:
+        if output == "github":
+            click.echo(github_command(level, problem))
+        elif level == "warning":
+            where = f"{problem.file}:{problem.line}" if problem.line else problem.file
+            click.echo(f"{where}: {problem.path}: warning: {problem.message}", err=True)
+        else:
+            click.echo(str(problem), err=True)
 
 
 def _refused(problems: list[Problem], output: str) -> None:
@@ -119,11 +122,7 @@ def _refused(problems: list[Problem], output: str) -> None:
         document = {"ok": False, "errors": [_problem_json(p) for p in problems], "warnings": []}
         click.echo(json.dumps(document, indent=2))
         return
-    for problem in problems:
-        if output == "github":
-            click.echo(github_command("error", problem))
-        else:
-            click.echo(str(problem), err=True)
+    _print(problems, "error", output)
     click.echo(summary, err=True)
 
 
