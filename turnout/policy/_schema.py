@@ -21,7 +21,7 @@ from ._read import Field, schema_of
 
 __all__ = ["SCHEMA_ID", "missing_schemas", "policy_schema"]
 
-SCHEMA_ID = "https://turnout.dev/schemas/policy.json"
+SCHEMA_ID = "urn:turnout:policy:v1"  # an identifier, not a place: the schema is `turnout schema`
 
 
 def policy_schema() -> dict[str, Any]:
