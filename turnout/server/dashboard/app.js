@@ -11,7 +11,8 @@
 (function () {
   const ACTIONS_ON = document.querySelector('meta[name="turnout-actions"]').content === "on";
   const PAGE_SIZE = 100;
-  const MAX_POINTS = 900; // per chart: 15 minutes at one point a second
+  const MAX_POINTS = 900; // per release chart: 15 minutes at one point a second
+  const MAX_DARK_POINTS = 300; // per dark chart: 5 minutes
   const PALETTE = ["#2457c5", "#d9480f", "#2b8a3e", "#ae3ec9", "#e8590c", "#0b7285",
                    "#c2255c", "#5f3dc4", "#66a80f", "#1098ad"];
 
@@ -130,28 +131,38 @@
     schedule("header");
   }
 
-  // Chart points: one per judgement the driver (or the dark watch) made, kept in the
-  // page while it is open (bounded), taken from every event carrying a service.
+  // Chart points: one per judgement whose figures moved (a release's driver judges
+  // every tick, the dark watch every second), from every event carrying a service,
+  // kept by the page while it is open. A point is its numbers only, and each chart's
+  // series is bounded: 500 mirrored services stay a few MB.
   function record(service) {
     const analysis = service.incremental && service.incremental.analysis;
     if (analysis && analysis.canary) {
-      push(`${service.name}|release`, analysis.at, analysis.window_start, analysis.canary,
-           analysis.baseline, analysis.checks);
+      push(`${service.name}|release`, MAX_POINTS, analysis.at, analysis.window_start,
+           analysis.canary, analysis.baseline, analysis.checks);
     }
     for (const d of service.dark || []) {
-      if (d.dark) push(`${service.name}|dark|${d.to}`, d.at, d.window_start, d.dark,
-                       d.light_figures, d.checks);
+      if (d.dark) push(`${service.name}|dark|${d.to}`, MAX_DARK_POINTS, d.at, d.window_start,
+                       d.dark, d.light_figures, d.checks);
     }
   }
 
-  function push(key, at, windowStart, a, b, checks) {
+  function push(key, bound, at, windowStart, a, b, checks) {
+    a = a || {};
+    b = b || {};
+    const figures = [a.requests, a.errors, a.p50_seconds, a.p99_seconds,
+                     b.requests, b.errors, b.p50_seconds, b.p99_seconds].join();
     let s = state.series.get(key);
-    if (!s) { s = { points: [], last: null }; state.series.set(key, s); }
-    if (s.last === at) return;
+    if (!s) { s = { points: [], last: null, figures: null }; state.series.set(key, s); }
+    if (s.last === at || s.figures === figures) return; // the same judgement, or no news
     s.last = at;
-    s.points.push({ t: seconds(at), ws: seconds(windowStart), a: a || {}, b: b || {},
-                    checks: checks || [] });
-    if (s.points.length > MAX_POINTS) s.points.splice(0, s.points.length - MAX_POINTS);
+    s.figures = figures;
+    const t = seconds(at);
+    const p = { t, ws: seconds(windowStart), checks: checks || [], a, b };
+    const point = [t];
+    for (const [metric, , get] of METRICS) point.push(get(a, p), get(b, p), limitFor(metric, p));
+    s.points.push(point);
+    if (s.points.length > bound) s.points.splice(0, s.points.length - bound);
     s.changed = true;
   }
 
@@ -471,11 +482,12 @@
   function drawCharts(container, key, aLabel, bLabel) {
     const series = state.series.get(key) || { points: [] };
     const points = series.points;
-    const xs = points.map((p) => p.t);
-    for (const [metric, title, get] of METRICS) {
+    const xs = points.map((p) => p[0]);
+    METRICS.forEach(([metric, title], i) => {
       const id = `${key}|${metric}`;
-      const data = [xs, points.map((p) => get(p.a, p)), points.map((p) => get(p.b, p)),
-                    points.map((p) => limitFor(metric, p))];
+      const at = 1 + 3 * i; // a point: [t, then per metric: a, b, limit]
+      const data = [xs, points.map((p) => p[at]), points.map((p) => p[at + 1]),
+                    points.map((p) => p[at + 2])];
       let u = charts.get(id);
       if (u && u.root.parentNode.parentNode !== container) { dropChart(id); u = null; }
       if (!u) {
@@ -499,7 +511,7 @@
         u.setData(data);
       }
       u.root.parentNode.dataset.points = String(points.length);
-    }
+    });
     series.changed = false;
   }
 
