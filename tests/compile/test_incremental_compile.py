@@ -42,13 +42,13 @@ def _wire(snapshot: Snapshot) -> dict[str, dict[str, bytes]]:
 
 def test_one_service_change_is_byte_identical_to_a_fresh_compile() -> None:
     """Compiling a changed set after the original gives exactly the snapshot (bytes,
-    resource versions, type versions, whole version) a fresh compile gives."""
+    resource versions, type versions, policy version) a fresh compile gives."""
     compiler = Compiler()
     compiler.compile(_policies(20))
     incremental = compiler.compile(_policies(20, changed_share=30))
     fresh = compile_policies(_policies(20, changed_share=30))
     assert _wire(incremental.snapshot) == _wire(fresh.snapshot)
-    assert incremental.version == fresh.version
+    assert incremental.policy_version == fresh.policy_version
     for type_url in ORDER:
         assert incremental.snapshot.type_version(type_url) == fresh.snapshot.type_version(type_url)
 

@@ -92,7 +92,7 @@ rules:
 """
         path = self.policy_dir / "web.yaml"
         write_atomically(path, text)
-        return compile_policies(load_policies(self.policy_dir)).version
+        return compile_policies(load_policies(self.policy_dir)).policy_version
 
     def status(self) -> pb.Status:
         with grpc.insecure_channel(f"127.0.0.1:{self.turnout.xds_port}") as channel:

@@ -89,7 +89,7 @@ async def test_envoy_keeps_the_last_good_config_while_sets_are_rejected(
     async with running_xds() as xds:
         controller = Controller(policies, xds.cache)
         assert controller.reload()
-        good = xds.cache.version
+        good = xds.cache.policy_version
         envoy = EnvoyProcess(xds.port, workdir=tmp_path / "envoy", stats_flush_interval=None)
         try:
             await asyncio.to_thread(envoy.start)
@@ -104,7 +104,7 @@ async def test_envoy_keeps_the_last_good_config_while_sets_are_rejected(
             assert not controller.reload()
             (policies / "web.yaml").write_text(WEB.format(endpoint=backends["web-b"].address))
             assert not controller.reload()
-            assert xds.cache.version == good
+            assert xds.cache.policy_version == good
             await eventually(lambda: _synced(xds, good), timeout=10, what="Envoy on the good set")
             routes = await asyncio.to_thread(envoy.config_dump, "dynamic_route_configs")
             assert "ghost-cluster" not in json.dumps(routes)
@@ -119,7 +119,7 @@ async def test_envoy_keeps_the_last_good_config_while_sets_are_rejected(
                 CHECKOUT.format(v1=v1, v2=v2, traffic="{v1: 50, v2: 50}")
             )
             assert controller.reload()
-            fixed = xds.cache.version
+            fixed = xds.cache.policy_version
             assert fixed != good
             await eventually(lambda: _synced(xds, fixed), timeout=10, what="Envoy on the fix")
             both = await asyncio.to_thread(_served, port, "checkout.example.com", 40)

@@ -75,12 +75,6 @@ class SnapshotCache:
         return self._policy_version
 
     @property
-    def version(self) -> str | None:
-        """The older name of :attr:`policy_version`, the same value (kept while code
-        written against it lands; new code says ``policy_version``)."""
-        return self._policy_version
-
-    @property
     def watcher_count(self) -> int:
         """How many watches are registered (streams hold one each)."""
         return len(self._watchers)
@@ -129,10 +123,6 @@ class SnapshotCache:
         if self._staged is not None and self._is_staged(node_cluster, node_id):
             return self._staged.version
         return self._policy_version
-
-    def version_for(self, node_cluster: str, node_id: str = "") -> str | None:
-        """The older name of :meth:`policy_version_for` (kept, like :attr:`version`)."""
-        return self.policy_version_for(node_cluster, node_id)
 
     def snapshot_for(self, node_cluster: str, node_id: str = "") -> Snapshot | None:
         """The current snapshot for a proxy (its group and, when a version is staged,

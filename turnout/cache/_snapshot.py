@@ -320,12 +320,6 @@ class Snapshot:
         version (``Compiled.policy_version``, the whole set's), nor sent to Envoy."""
         return self._group_version
 
-    @property
-    def version(self) -> str:
-        """The older name of :attr:`group_version` (kept while code written against it
-        lands; new code says ``group_version``)."""
-        return self._group_version
-
     def type_version(self, type_url: str) -> str:
         """The type version: the content hash of every resource of one type, sent to
         Envoy as a response's ``version_info`` (xDS's per-type version)."""

@@ -73,12 +73,6 @@ class Compiled:
         snapshot, with its own group version and type versions, synced to this one."""
         return self.snapshot.group_version
 
-    @property
-    def version(self) -> str:
-        """The older name of :attr:`policy_version` (kept while code written against it
-        lands; new code says ``policy_version``)."""
-        return self.snapshot.group_version
-
     def for_gateways(self, gateways: Gateways) -> Snapshot:
         """The checked snapshot of what an Envoy given ``gateways`` (sorted) gets.
 
