@@ -146,7 +146,8 @@ class App:
             rollout=self.rollout,
         )
         self.release = ReleaseService(view, self._proxies, abort=self._abort_rollout)
-        self.rollout.on_change = self.release.policy_changed  # ROLLOUT_CHANGED events
+        self.rollout.on_change = self._rollout_changed  # ROLLOUT_CHANGED, webhooks
+        self._rollout_phase = ""
         if self.driving.driver is not None:  # a step held at the canary is not yet timed
             self.driving.driver.config_reached = self.rollout.reached
         if heap is not None:
@@ -307,6 +308,14 @@ class App:
                 self.rollout.tick(self.xds.proxies())
             except Exception:
                 log.exception("config rollout tick failed")
+
+    def _rollout_changed(self) -> None:
+        """The config rollout changed phase: a ROLLOUT_CHANGED event, and a webhook when
+        it was held, aborted or completed."""
+        self.release.policy_changed()
+        state = self.rollout.state()
+        self.notifier.rollout(state, self._rollout_phase)
+        self._rollout_phase = state.phase
 
     def _abort_rollout(self, gateway: str) -> RolloutView:
         """`turnout rollout abort GATEWAY` (ReleaseService.AbortRollout)."""

@@ -57,6 +57,7 @@ from ruamel.yaml.error import YAMLError
 from turnout.policy import Problem, shares_text
 from turnout.release import ReleaseEvent
 from turnout.server._metrics import _Histogram
+from turnout.server._rollout import RolloutState
 from turnout.xds import StreamInfo, XdsCallbacks
 
 __all__ = [
@@ -185,7 +186,13 @@ def _webhook(path: Path, index: int, item: object, env: Mapping[str, str]) -> We
     )
 
 
-_OTHER_EVENTS = ("policy.rejected", "proxy.nack")
+_OTHER_EVENTS = (
+    "policy.rejected",
+    "policy.rollout-held",
+    "policy.rollout-aborted",
+    "policy.rollout-complete",
+    "proxy.nack",
+)
 
 
 def sign(secret: bytes, body: bytes) -> str:
@@ -413,6 +420,35 @@ class Notifier:
                 "errors": lines,
                 "text": f"turnout: policy set rejected ({len(lines)} error(s)); "
                 "the last good set is still served:\n" + "\n".join(lines[:10]),
+            },
+        )
+
+    def rollout(self, state: RolloutState, before: str) -> None:
+        """A config rollout changed phase (``before`` -> ``state.phase``): held, aborted,
+        or complete (baked and now everywhere) is said once each time."""
+        good = state.last_good_version[:10]
+        if state.phase == "held":
+            name = "policy.rollout-held"
+            text = (
+                f"turnout: config rollout of {state.version[:10]} held at the canary "
+                f"({state.reason}); the other proxies stay on {good}"
+            )
+        elif state.phase == "aborted":
+            name = "policy.rollout-aborted"
+            text = f"turnout: config rollout of {state.version[:10]} aborted; every proxy on {good}"
+        elif not state.phase and before in ("waiting", "baking"):
+            name = "policy.rollout-complete"
+            text = f"turnout: config {good} rolled out to every proxy ({state.reason})"
+        else:
+            return
+        self.publish(
+            name,
+            {
+                "version": state.version or state.last_good_version,
+                "last_good": state.last_good_version,
+                "gateways": list(state.gateways),
+                "reason": state.reason,
+                "text": text,
             },
         )
 

@@ -485,23 +485,27 @@ def _config(service: Service | None) -> Service | None:
 
 
 def only_safer(old: PolicySet, new: PolicySet) -> str:
-    """What makes ``new`` only safer than ``old`` ("rollback of checkout"), or "" when
-    it is not: the same gateways and services, every difference a share moved toward
-    ``stable`` (no other version's share grows) or an incremental release's state."""
+    """What makes ``new`` only safer than ``old`` ("rollback of checkout", "release state
+    of web"), or "" when it is not: the same gateways and services, every difference a
+    share moved toward ``stable`` (no other version's share grows) or an incremental
+    release's state."""
     if old.gateways != new.gateways:
         return ""
     before = {s.name: s for s in old.services}
     if set(before) != {s.name for s in new.services}:
         return ""
     moved: list[str] = []
+    state: list[str] = []
     for service in new.services:
         was = before[service.name]
         if was == service:
             continue
         if not _toward_stable_only(was, service):
             return ""
-        moved.append(service.name)
-    return "rollback of " + ", ".join(moved) if moved else ""
+        (moved if _config(was) != _config(service) else state).append(service.name)
+    parts = [f"rollback of {', '.join(moved)}"] if moved else []
+    parts += [f"release state of {', '.join(state)}"] if state else []
+    return "; ".join(parts)
 
 
 def _toward_stable_only(old: Service, new: Service) -> bool:
