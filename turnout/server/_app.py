@@ -304,6 +304,8 @@ class App:
         5xx rate) and hold or promote it."""
         while True:
             await asyncio.sleep(ROLLOUT_TICK)
+            if not self.rollout.active:
+                continue  # idle or held: no proxy list built (10,000 streams, 4 times a second)
             try:
                 self.rollout.tick(self.xds.proxies())
             except Exception:

@@ -261,6 +261,11 @@ class ConfigRollout:
 
     # -- deciding ----------------------------------------------------------------------
 
+    @property
+    def active(self) -> bool:
+        """Whether a change waits for the canary or bakes (what :meth:`tick` looks at)."""
+        return self.baking is not None and self.phase in ("waiting", "baking")
+
     def tick(self, proxies: Sequence[ProxyStatus]) -> None:
         """Look at the canary once: its ACKs and NACKs, the bake, its 5xx rate; hold or
         promote. Cheap when nothing is rolling out."""
