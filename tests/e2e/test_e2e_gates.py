@@ -76,7 +76,12 @@ def test_release_waits_at_approve_and_notifies_signed_retried_events(
     )
     release = release_env(turnout_args=("--notify", str(notify)))
     load = release.start_load(rate=150, threads=8)
-    release.begin("[20, approve, 50, 100]", "3s")
+    # Errors only: latency on a busy shared machine must not decide this test.
+    block = (
+        "incremental:\n  to: v2\n  steps: [20, approve, 50, 100]\n  interval: 3s\n"
+        "  analysis: {minRequests: 50, maxErrorRate: 0.05}\n  onFailure: rollback\n"
+    )
+    write_atomically(release.file, release._service(block))
     waiting = release.wait_phase("waiting", "rolled-back", "failed", timeout=30)
     assert waiting.phase == "waiting", waiting.reason
     assert (waiting.reason or "").startswith("waiting for approval to go on to step 2/3 (50%)")
@@ -137,7 +142,7 @@ def test_closed_window_holds_a_passing_step_and_a_failing_one_rolls_back(
     since = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     block = (
         "incremental:\n  to: v2\n  steps: [20, 50, 100]\n  interval: 2s\n"
-        "  analysis: {minRequests: 50, maxErrorRate: 0.05, maxLatencyP99: 100ms}\n"
+        "  analysis: {minRequests: 50, maxErrorRate: 0.05}\n"
         f'  window: {{days: {_closed_day()}, hours: "00:00-24:00", timezone: UTC}}\n'
         f'  state: {{phase: running, step: 0, since: "{since}", reason: started by CI}}\n'
     )
@@ -167,9 +172,9 @@ def test_closed_window_holds_a_passing_step_and_a_failing_one_rolls_back(
 def test_custom_query_breach_fails_a_release_envoys_figures_pass(
     release_env: Callable[..., Release],
 ) -> None:
-    """A v2 30 ms slower than v1 passes Envoy's checks (no errors, p99 under 100 ms) but
-    breaches a custom Prometheus query (its p50 more than 20 ms above v1's): rolled back,
-    the reason naming the query and its values."""
+    """A v2 30 ms slower than v1 passes Envoy's checks (no errors) but breaches a custom
+    Prometheus query (its p50 more than 20 ms above v1's): rolled back, the reason naming
+    the query and its values."""
     release = release_env(prometheus=True)
     release.backends["v2"].latency = 0.03
     release.start_load(rate=150, threads=8)
@@ -179,7 +184,7 @@ def test_custom_query_breach_fails_a_release_envoys_figures_pass(
     )
     block = (
         "incremental:\n  to: v2\n  steps: [20, 50, 100]\n  interval: 30s\n"
-        "  analysis:\n    minRequests: 50\n    maxErrorRate: 0.05\n    maxLatencyP99: 100ms\n"
+        "  analysis:\n    minRequests: 50\n    maxErrorRate: 0.05\n"
         f"    queries:\n      - name: p50-ms\n        query: '{query}'\n        maxIncrease: 20\n"
         "  onFailure: rollback\n"
     )
