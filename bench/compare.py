@@ -102,6 +102,14 @@ def _hey(port: int, rate: int, seconds: float, off: bool) -> subprocess.Popen[st
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
+def _cpu_seconds(pid: int | None) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _copies(envoy: EnvoyProcess) -> int:
     """Envoy's own count of copies it sent to the comparators (answered or not)."""
     stats = envoy.stats("shop__compare")
@@ -135,8 +143,10 @@ def _comparison(turnout: TurnoutProcess) -> dict[str, Any]:
         capture_output=True,
         text=True,
         timeout=30,
-        check=True,
+        check=False,
     )
+    if done.returncode != 0:
+        raise RuntimeError(f"turnout status: {done.stderr[-2000:]}")
     status = json.loads(done.stdout)
     (service,) = status["services"]
     dark = (service.get("dark") or [{}])[0]
@@ -156,7 +166,54 @@ def _phase(name: str, port: int, on: int, off: int, seconds: float) -> None:
         )
 
 
-def run(rate: int = 600, side: int = 250, seconds: float = 20.0) -> None:
+def _settled(turnout: TurnoutProcess) -> int:
+    """turnout's count of compared copies once it stops growing (the comparator reports
+    every second; what is still in flight lands within its timeout)."""
+    last = -1
+    while True:
+        now = int(_comparison(turnout).get("compared", 0) or 0)
+        if now == last:
+            return now
+        last = now
+        time.sleep(1.5)
+
+
+def _direct(turnout: TurnoutProcess, comparator: ComparatorProcess, copies: int) -> None:
+    """The comparator alone: `hey` sends it copies as Envoy would (the mark and the
+    `-shadow` Host), 20 at a time, as fast as it takes them; compared a second and its
+    CPU time per copy."""
+    before = int(_comparison(turnout).get("compared", 0) or 0)
+    cpu = _cpu_seconds(comparator.pid)
+    started = time.perf_counter()
+    subprocess.run(
+        [
+            "hey",
+            "-n",
+            str(copies),
+            "-c",
+            "20",
+            "-host",
+            f"{HOST}-shadow",
+            "-H",
+            "x-turnout-compare: shop/default",
+            f"http://{comparator.address}/items/a",
+        ],
+        stdout=subprocess.DEVNULL,
+        check=True,
+    )
+
+    compared = _settled(turnout) - before
+    took = time.perf_counter() - started
+    cpu = _cpu_seconds(comparator.pid) - cpu
+    print(
+        f"  comparator alone: {compared} copies compared in {took:.1f}s = {compared / took:.0f}/s "
+        f"(copies sent straight to it by hey, 20 at a time; light and dark backends here); "
+        f"{cpu / compared * 1000:.2f} CPU-ms per copy = {compared / cpu:.0f} copies per "
+        f"CPU-second; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    )
+
+
+def run(rate: int = 600, side: int = 250, seconds: float = 20.0, direct: int = 10_000) -> None:
     if shutil.which("hey") is None:
         print("bench compare needs Debian's hey (apt-get install hey)")
         return
@@ -183,7 +240,7 @@ def run(rate: int = 600, side: int = 250, seconds: float = 20.0) -> None:
                 "--comparator",
                 f"127.0.0.1:{comparator_port}",
                 "--dark-window",
-                f"{seconds + 5:g}s",
+                "30m",
             ),
         ).start()
         stack.callback(turnout.stop)
@@ -197,23 +254,25 @@ def run(rate: int = 600, side: int = 250, seconds: float = 20.0) -> None:
         )
         stack.enter_context(envoy)
         envoy.wait_for_listener(port)
-        before = _copies(envoy)
+        _direct(turnout, comparator, copies=direct)
+        before, cpu = _copies(envoy), _cpu_seconds(comparator.pid)
+        compared_before = _settled(turnout)
         _phase("throughput:      ", port, rate, 0, seconds)
         sent = _copies(envoy) - before
-        time.sleep(2.0)  # the comparator's last report (every second) lands
-
-        def reported() -> dict[str, Any] | None:
-            found = _comparison(turnout)
-            return found if int(found.get("compared", 0)) > 0 else None
-
-        found = wait_until(reported, 10, what="the comparison in turnout's status")
-        compared = int(found.get("compared", 0))
+        found = _comparison(turnout)
+        compared = _settled(turnout) - compared_before
+        cpu = _cpu_seconds(comparator.pid) - cpu
         print(
             f"  compared {compared} in {seconds:g}s = {compared / seconds:.0f}/s by one "
             f"comparator (Envoy sent it {sent} copies; skipped {found.get('skipped') or 'none'}"
             f"; differing beyond noise {found.get('differing', 0)}, noise "
             f"{found.get('noise', 0)}); load average {os.getloadavg()[0]:.1f} on "
             f"{os.cpu_count()} cores"
+        )
+        print(
+            f"  the comparator used {cpu:.1f} CPU-seconds: {cpu / max(compared, 1) * 1000:.2f} ms "
+            f"per compared copy, i.e. {compared / max(cpu, 1e-9):.0f} copies per CPU-second "
+            "(one core's worth of a comparator process)"
         )
         _phase("side by side:    ", port, side, side, seconds)
         comparator.stop()

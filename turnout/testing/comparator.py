@@ -47,6 +47,10 @@ class ComparatorProcess:
         return f"127.0.0.1:{self.port}"
 
     @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    @property
     def command(self) -> list[str]:
         return [
             sys.executable,
