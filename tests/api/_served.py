@@ -19,7 +19,7 @@ class Served:
     cache: SnapshotCache
     service: ReleaseService
     port: int
-    view: PolicyView = field(default_factory=lambda: PolicyView(version=None))
+    view: PolicyView = field(default_factory=lambda: PolicyView(policy_version=None))
     clients: list[AdsClient] = field(default_factory=list)
 
     @property
@@ -37,7 +37,7 @@ class Served:
         base = view if view is not None else self.view
         self.view = replace(
             base,
-            version=snapshot.group_version,
+            policy_version=snapshot.group_version,
             accepted_at=datetime.now(UTC),
             reloads_accepted=self.view.reloads_accepted + 1,
         )

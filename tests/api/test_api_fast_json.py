@@ -55,7 +55,7 @@ def _rich_status() -> pb.Status:
         AT, True, "p2", "web traffic", "abc123", (ReleaseTransitionView("web", "running", 0),)
     )
     policy = PolicyView(
-        version="p2",
+        policy_version="p2",
         accepted_at=AT,
         policies="/srv",
         rejected=RejectionView(AT, ("web.yaml:8: traffic: shares sum to 95, not 100",)),

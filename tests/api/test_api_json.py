@@ -31,7 +31,7 @@ def _status() -> pb.Status:
         synced_at=AT,
     )
     policy = PolicyView(
-        version="p2",
+        policy_version="p2",
         accepted_at=AT,
         policies="/srv/policies",
         rejected=RejectionView(AT, ("web.yaml:8: traffic: shares sum to 95, not 100",)),
@@ -72,7 +72,7 @@ def test_the_status_document_carries_what_status_showed() -> None:
 def test_every_field_is_present_and_it_reads_back() -> None:
     """Fields at their defaults are written (an empty fleet is `proxies: []`, nothing
     served is `served_version: ""`), and the document parses back to the same message."""
-    empty = to_json(status_message(PolicyView(version=None), [], now=AT))
+    empty = to_json(status_message(PolicyView(policy_version=None), [], now=AT))
     assert (empty["served_version"], empty["proxies"], empty["services"]) == ("", [], [])
     status = _status()
     assert ParseDict(to_json(status), pb.Status()) == status

@@ -156,7 +156,7 @@ async def test_a_rejected_reload_and_a_release_state_change_are_events(
 
 async def test_a_watcher_that_falls_behind_gets_a_fresh_snapshot() -> None:
     """When a watcher's queue overflows, what it missed is replaced by one SNAPSHOT."""
-    view = PolicyView(version="v")
+    view = PolicyView(policy_version="v")
     service = ReleaseService(lambda: view, list, max_queue=2)
     context: Any = None
     stream = service._watch_status(pb.WatchStatusRequest(), context)

@@ -35,7 +35,7 @@ async def test_each_decision_is_one_watch_event(tmp_path: Path) -> None:
         if report is not None and view.incremental is not None:
             analysis = analysis_view(report)
             view = replace(view, incremental=replace(view.incremental, analysis=analysis))
-        return PolicyView(version="v", services=(view,), release_driver="driving")
+        return PolicyView(policy_version="v", services=(view,), release_driver="driving")
 
     def decided(name: str) -> None:
         assert service is not None

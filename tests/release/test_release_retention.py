@@ -119,7 +119,7 @@ async def test_status_says_when_the_window_is_shorter_than_asked(
     view = service_view(load_policies(directory).service("checkout"))
     assert view.incremental is not None
     view = replace(view, incremental=replace(view.incremental, analysis=analysis_view(report)))
-    status = status_message(PolicyView(version="x", services=(view,)), [])
+    status = status_message(PolicyView(policy_version="x", services=(view,)), [])
     assert status.services[0].incremental.analysis.window_note == note
     text = "\n".join(render_releases(status, datetime.fromtimestamp(clock.now, UTC)))
     if note:

@@ -33,7 +33,7 @@ async def driven(tmp_path: Path, seconds: int, v2_errors: int) -> tuple[str, obj
 
     view = replace(view, incremental=replace(view.incremental, analysis=analysis_view(report)))
     status = status_message(
-        PolicyView(version="abc", services=(view,), release_driver="driving"), []
+        PolicyView(policy_version="abc", services=(view,), release_driver="driving"), []
     )
     now = datetime.fromtimestamp(clock.now, UTC)
     return "\n".join(render_releases(status, now)), status
@@ -72,5 +72,5 @@ async def test_status_shows_a_rollback_with_its_figures(tmp_path: Path) -> None:
 
 async def test_no_release_no_section(tmp_path: Path) -> None:
     """Without incremental releases the status has no release section."""
-    status = status_message(PolicyView(version="abc"), [])
+    status = status_message(PolicyView(policy_version="abc"), [])
     assert render_releases(status) == []

@@ -270,7 +270,7 @@ def status_message(
 ) -> pb.Status:
     """The whole status: the served set, its services and every identified proxy."""
     message = pb.Status(
-        served_version=policy.version or "",
+        served_version=policy.policy_version or "",
         policies=policy.policies,
         reloads_accepted=policy.reloads_accepted,
         reloads_rejected=policy.reloads_rejected,
@@ -286,7 +286,7 @@ def status_message(
     message.services.extend(service_message(s) for s in policy.services)
     message.history.extend(_change(c) for c in policy.history)
     message.proxies.extend(
-        proxy_message(p, policy.version, policy.accepted_at, policy.assignment)
+        proxy_message(p, policy.policy_version, policy.accepted_at, policy.assignment)
         for p in sorted(proxies, key=lambda p: p.stream_id)
         if is_proxy(p)
     )

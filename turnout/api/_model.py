@@ -232,7 +232,7 @@ class RolloutAbortError(Exception):
 class PolicyView:
     """The served policy set and the reload history, as of one moment."""
 
-    version: str | None
+    policy_version: str | None
     """The served policy version (the cache's); None before the first valid set."""
     accepted_at: datetime | None = None
     policies: str = ""

@@ -322,7 +322,7 @@ class ReleaseService:
         if not self._watchers:
             return []
         policy = self._policy()
-        served = policy.version or ""
+        served = policy.policy_version or ""
         events: list[pb.StatusEvent] = []
         current = {p.stream_id: p for p in self._proxies() if is_proxy(p)}
         previous = self._last_policy
@@ -353,7 +353,7 @@ class ReleaseService:
             status = current.get(stream_id)
             if status is not None:
                 message = proxy_message(
-                    status, policy.version, policy.accepted_at, policy.assignment
+                    status, policy.policy_version, policy.accepted_at, policy.assignment
                 )
             else:
                 message = self._last_proxies.get(stream_id) or _gone(infos[stream_id])
@@ -368,9 +368,9 @@ class ReleaseService:
     def _policy_events(
         self, previous: PolicyView | None, policy: PolicyView, proxies: Any
     ) -> list[pb.StatusEvent]:
-        served = policy.version or ""
+        served = policy.policy_version or ""
         events: list[pb.StatusEvent] = []
-        changed_version = previous is None or previous.version != policy.version
+        changed_version = previous is None or previous.policy_version != policy.policy_version
         if changed_version or (previous is not None and previous.rejected != policy.rejected):
             status = status_message(policy, proxies)
             kind = Kind.VERSION_SERVED if changed_version else Kind.POLICY_REJECTED

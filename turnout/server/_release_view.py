@@ -171,7 +171,7 @@ class ControllerView:
             services = tuple(service_view(s) for s in served)
             self._services = (current, services)
         return PolicyView(
-            version=current.policy_version if current is not None else None,
+            policy_version=current.policy_version if current is not None else None,
             accepted_at=_time(controller.accepted_at),
             policies=str(controller.directory),
             rejected=None
