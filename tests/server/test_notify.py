@@ -241,6 +241,11 @@ def test_notify_file_errors_name_the_field(tmp_path: Path) -> None:
     )
     assert webhook.wants("release.rolled-back")
     assert not webhook.wants("proxy.nack")
+    path.write_text("webhooks: [{url: 'http://h/a'}, {url: 'http://h/b'}]\n")
+    assert [w.name for w in load_webhooks(path, environ={})] == ["h", "h-2"]  # one label each
+    path.write_text("webhooks: [{url: 'http://h/a', name: x}, {url: 'http://h/b', name: x}]\n")
+    with pytest.raises(NotifyConfigError, match=r"webhooks\[1\]\.name: 'x' is used twice"):
+        load_webhooks(path, environ={})
 
 
 async def test_publish_without_webhooks_is_free() -> None:

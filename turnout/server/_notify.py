@@ -39,7 +39,7 @@ import random
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -132,7 +132,21 @@ def load_webhooks(path: Path, environ: Mapping[str, str] | None = None) -> tuple
     items = data.get("webhooks")
     if not isinstance(items, list) or not items:
         raise NotifyConfigError(f"{path}: webhooks: expected a list of at least one webhook")
-    return tuple(_webhook(path, index, item, env) for index, item in enumerate(items))
+    webhooks: list[Webhook] = []
+    for index, item in enumerate(items):
+        webhook = _webhook(path, index, item, env)
+        taken = {w.name for w in webhooks}
+        if webhook.name in taken:
+            if isinstance(item, dict) and "name" in item:
+                raise NotifyConfigError(
+                    f"{path}: webhooks[{index}].name: {webhook.name!r} is used twice"
+                )
+            number = 2
+            while f"{webhook.name}-{number}" in taken:
+                number += 1
+            webhook = replace(webhook, name=f"{webhook.name}-{number}")  # one label each
+        webhooks.append(webhook)
+    return tuple(webhooks)
 
 
 _KEYS = {"url", "secretEnv", "events", "name", "timeout", "attempts", "concurrency"}
