@@ -139,7 +139,9 @@ def test_envoy_claiming_another_cluster_gets_nothing(stack: MtlsStack) -> None:
 
         def refused_thrice() -> bool:  # no listener at any moment meanwhile
             assert envoy.listener_ports() == set()
-            return stack.turnout.log_path.read_text().count("xds.stream_rejected") >= 3
+            refusals = stack.turnout.log_path.read_text().count("xds.stream_rejected")
+            # and, after its third refusal, Envoy between attempts (its stream refused)
+            return refusals >= 3 and envoy.stat("control_plane.connected_state") == 0
 
         # several retries (Envoy backs off 0.25 s to 2 s); a listener fails at once
         wait_until(refused_thrice, 10, interval=0.1, what="3 refusals", retry_on=(OSError,))
