@@ -13,6 +13,7 @@ from turnout.server._actions import ACTIONS, ActionError, ActionResult, Actions
 from turnout.server._admin import AdminServer
 from turnout.server._analysis import VersionClusters, version_clusters
 from turnout.server._app import RETENTION, RETENTION_MARGIN, App, split_address
+from turnout.server._compare import Comparing, compare_targets
 from turnout.server._controller import Controller, Rejection, rejection_summary
 from turnout.server._dashboard import Dashboard, read_token_file
 from turnout.server._driving import (
@@ -50,6 +51,7 @@ __all__ = [
     "AdminServer",
     "App",
     "CertificateError",
+    "Comparing",
     "ConfigRollout",
     "Controller",
     "ControllerView",
@@ -76,6 +78,7 @@ __all__ = [
     "analysis_view",
     "channel_credentials",
     "collector_paused",
+    "compare_targets",
     "configure_logging",
     "dark_view",
     "link_parents",
