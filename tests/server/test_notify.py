@@ -273,3 +273,12 @@ async def test_a_slow_receiver_answers_several_events_at_once() -> None:
             await notifier.stop()
     assert len(receiver.events()) == 8
     assert took < 2.5, took
+
+
+def test_the_example_notify_file_loads() -> None:
+    """examples/notify.yaml is a valid --notify file (with its secrets set)."""
+    path = Path(__file__).resolve().parents[2] / "examples" / "notify.yaml"
+    environ = {"TURNOUT_SLACK_SECRET": "a", "TURNOUT_OPS_SECRET": "b"}
+    slack, ops = load_webhooks(path, environ=environ)
+    assert (slack.name, slack.events) == ("slack", ("release", "policy"))
+    assert (ops.name, ops.concurrency, ops.secret) == ("ops.example.com", 1, b"b")
