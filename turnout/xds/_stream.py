@@ -232,8 +232,11 @@ class Stream(StreamBase[_TypeState, DiscoveryRequest]):
             else:
                 state.wildcard, state.legacy_wildcard = False, False
         # A newly requested name must be sent even if it went out before (same section).
-        state.new_names |= names - state.names
-        state.names = intern_names(names)
+        # An ACK repeats the subscription: the same names cost one set comparison, not
+        # a difference and a newly interned set (a change brings one ACK per stream).
+        if names != state.names:
+            state.new_names |= names - state.names
+            state.names = intern_names(names)
         return bool(state.new_names) or before != (
             state.names,
             state.wildcard,
