@@ -58,7 +58,8 @@ rules:
 mirror: {{to: v3, percent: 10}}
 """
 CHANGED = 7
-"""The service whose traffic share changes."""
+"""The service whose traffic share changes (the last one, on a smaller gateway: a
+change must never add a service)."""
 
 _TICK = os.sysconf("SC_CLK_TCK")
 
@@ -222,12 +223,18 @@ class Results:
 
 
 def _converge(
-    fleet: Fleet, policies: Path, change: int, *, nack_every: int = 0, timeout: float = 60.0
+    fleet: Fleet,
+    policies: Path,
+    change: int,
+    *,
+    index: int = CHANGED,
+    nack_every: int = 0,
+    timeout: float = 60.0,
 ) -> tuple[list[float], list[dict[str, Any]], float]:
     """Write one service's new share; per-stream seconds from the write to its ACK."""
     fleet.ask({"cmd": "mark", "nack_every": nack_every})
     started = time.monotonic()
-    write_service(policies, CHANGED, v2=5 + change)
+    write_service(policies, index, v2=5 + change)
     # Each ACK is timestamped by its client as it happens: polling only tells when to
     # stop, and it polls counters, so it takes nothing from the streams it measures.
     fleet.wait(
@@ -275,6 +282,7 @@ def run(
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="turnout-fleet-")))
         policies = workdir / "policies"
         write_policies(policies, services, free_port())
+        changed = min(CHANGED, services - 1)
         turnout = TurnoutProcess(
             policies,
             log_path=workdir / "turnout.log",
@@ -328,7 +336,7 @@ def run(
             received: list[float] = []
             cpu_before, fleet_cpu_before = proc_cpu(turnout.pid), fleet.cpu()
             for change in range(1, changes + 1):
-                latencies, _report, _done = _converge(fleet, policies, change)
+                latencies, _report, _done = _converge(fleet, policies, change, index=changed)
                 pooled += latencies
                 slowest.append(max(latencies))
                 time.sleep(0.3)
@@ -359,7 +367,9 @@ def run(
 
         # -- NACK storm ---------------------------------------------------------------
         if "nack" in scenarios:
-            latencies, report, _done = _converge(fleet, policies, changes + 1, nack_every=10)
+            latencies, report, _done = _converge(
+                fleet, policies, changes + 1, index=changed, nack_every=10
+            )
             time.sleep(2.0)  # anything resent in a loop would arrive now
             report = fleet.report()
             nackers = [p for p in report if p["nack"]]
@@ -375,7 +385,7 @@ def run(
                 f"[no resend loop: {'met' if resent == 0 else f'MISSED ({resent} extra)'}]",
             )
             # everyone accepts again; the next change reaches the NACKers too
-            _converge(fleet, policies, changes + 2)
+            _converge(fleet, policies, changes + 2, index=changed)
 
         # -- reconnect storm ----------------------------------------------------------
         if "reconnect" in scenarios:
