@@ -63,6 +63,10 @@ REPLAY_HEADER = "x-turnout-replay"
 
 # Not forwarded on a replay: hop-by-hop headers (RFC 9110 7.6.1), what aiohttp sets
 # itself, and what only Envoy's copy carries.
+#: Methods replayed once more after a stale kept-alive connection (it never reached
+#: the server): they may run twice.
+_RETRIED = frozenset({"GET", "HEAD", "OPTIONS"})
+
 _DROPPED = frozenset(
     {
         "connection",
@@ -242,9 +246,10 @@ class Comparator:
                 if not self.connected:
                     log.info("comparator connected to turnout", turnout=address)
                 self.connected = True
-                self._take(targets)
+                self.set_targets(targets)
 
-    def _take(self, targets: pb.CompareTargets) -> None:
+    def set_targets(self, targets: pb.CompareTargets) -> None:
+        """Compare these mirror targets (what turnout sends over CompareService)."""
         fresh = {t.route: _target(t) for t in targets.targets}
         if fresh.keys() != self.targets.keys() or targets.version != self.version:
             log.info(
@@ -347,29 +352,63 @@ class Comparator:
         headers: list[tuple[str, str]],
         body: bytes,
     ) -> tuple[Answer, Call]:
-        assert self._session is not None
         started = time.perf_counter()
-        sent = [*headers, ("Host", host), (REPLAY_HEADER, role)]
         try:
-            async with self._session.request(
-                method,
-                URL(f"http://{endpoint}{raw_path}", encoded=True),
-                headers=sent,
-                data=body or None,
-                skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
-                allow_redirects=False,
-            ) as response:
-                content = await response.content.read(self.options.max_body + 1)
-                answer = Answer(
-                    response.status,
-                    _headers(response.headers),
-                    content[: self.options.max_body],
-                    truncated=len(content) > self.options.max_body,
-                )
+            answer = await self._request(endpoint, role, method, raw_path, host, headers, body)
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+            # A kept-alive connection the server closed as we reused it: the request
+            # never got there. Replayed once more, for methods that may run twice.
+            if method not in _RETRIED:
+                answer = Answer(None, error=type(exc).__name__)
+            else:
+                answer = await self._answer(endpoint, role, method, raw_path, host, headers, body)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             answer = Answer(None, error=type(exc).__name__)
         seconds = time.perf_counter() - started
         return answer, Call(answer.status, seconds)
+
+    async def _answer(
+        self,
+        endpoint: str,
+        role: str,
+        method: str,
+        raw_path: str,
+        host: str,
+        headers: list[tuple[str, str]],
+        body: bytes,
+    ) -> Answer:
+        try:
+            return await self._request(endpoint, role, method, raw_path, host, headers, body)
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            return Answer(None, error=type(exc).__name__)
+
+    async def _request(
+        self,
+        endpoint: str,
+        role: str,
+        method: str,
+        raw_path: str,
+        host: str,
+        headers: list[tuple[str, str]],
+        body: bytes,
+    ) -> Answer:
+        assert self._session is not None
+        sent = [*headers, ("Host", host), (REPLAY_HEADER, role)]
+        async with self._session.request(
+            method,
+            URL(f"http://{endpoint}{raw_path}", encoded=True),
+            headers=sent,
+            data=body or None,
+            skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
+            allow_redirects=False,
+        ) as response:
+            content = await response.content.read(self.options.max_body + 1)
+            return Answer(
+                response.status,
+                _headers(response.headers),
+                content[: self.options.max_body],
+                truncated=len(content) > self.options.max_body,
+            )
 
 
 def _headers(headers: Mapping[str, str]) -> dict[str, str]:
