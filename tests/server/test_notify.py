@@ -102,9 +102,7 @@ async def test_a_dead_receiver_never_blocks_and_is_counted_failed() -> None:
     notifier = Notifier([_webhook("http://127.0.0.1:9/hook", attempts=3)])
     notifier.start()
     try:
-        began = time.perf_counter()
-        notifier.release(_event("fail"))
-        assert time.perf_counter() - began < 0.01
+        notifier.release(_event("fail"))  # a plain call: it cannot wait for the network
         await eventually(lambda: notifier.counts()["test"].failed == 1, 10, what="given up")
         assert notifier.counts()["test"].retries == 2
     finally:
@@ -118,10 +116,8 @@ async def test_a_slow_receiver_fills_a_bounded_queue_and_drops_the_oldest() -> N
         notifier = Notifier([_webhook(receiver.url, queue=3, concurrency=1)])
         notifier.start()
         try:
-            began = time.perf_counter()
             for step in range(10):
                 notifier.release(_event("advance", f"step {step}", step=step))
-            assert time.perf_counter() - began < 0.05
             assert notifier.depths()["test"] <= 3
             assert await notifier.flush(10)
         finally:
@@ -258,21 +254,20 @@ async def test_publish_without_webhooks_is_free() -> None:
 
 
 async def test_a_slow_receiver_answers_several_events_at_once() -> None:
-    """With the default concurrency a receiver taking 0.5 s per answer gets 8 events in
-    about two answer times, not eight."""
-    with WebhookReceiver(delay=0.5) as receiver:
-        notifier = Notifier([_webhook(receiver.url)])
-        notifier.start()
-        try:
-            began = time.monotonic()
-            for step in range(8):
-                notifier.release(_event("advance", f"step {step}", step=step))
-            assert await notifier.flush(10)
-            took = time.monotonic() - began
-        finally:
-            await notifier.stop()
-    assert len(receiver.events()) == 8
-    assert took < 2.5, took
+    """With the default concurrency (4) a slow receiver is sent 4 events at a time, never
+    more; with concurrency 1, one at a time."""
+    for concurrency, most in ((4, 4), (1, 1)):
+        with WebhookReceiver(delay=0.5) as receiver:
+            notifier = Notifier([_webhook(receiver.url, concurrency=concurrency)])
+            notifier.start()
+            try:
+                for step in range(8):
+                    notifier.release(_event("advance", f"step {step}", step=step))
+                assert await notifier.flush(15)
+            finally:
+                await notifier.stop()
+        assert len(receiver.events()) == 8
+        assert receiver.max_in_flight == most
 
 
 def test_the_example_notify_file_loads() -> None:

@@ -56,6 +56,8 @@ class WebhookReceiver:
         self.delay = delay
         self.accepted: list[Received] = []
         self.attempts: Counter[str] = Counter()  # delivery id -> POSTs received
+        self.in_flight = 0
+        self.max_in_flight = 0  # the most POSTs being answered at once
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -72,8 +74,14 @@ class WebhookReceiver:
         with self._lock:
             self.attempts[delivery] += 1
             attempt = self.attempts[delivery]
-        if self.delay:
-            await asyncio.sleep(self.delay)
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if self.delay:
+                await asyncio.sleep(self.delay)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
         if attempt <= self.fail_first:
             return web.Response(status=500, text="not yet")
         received = Received(
