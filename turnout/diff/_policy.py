@@ -17,6 +17,7 @@ from typing import Any
 
 from turnout.policy import (
     INSTANCES,
+    Compare,
     Gateway,
     HealthCheck,
     Incremental,
@@ -243,7 +244,27 @@ def _versions(old: Service, new: Service) -> list[Change]:
 
 
 def _mirror_json(mirror: Mirror | None) -> dict[str, Any] | None:
-    return None if mirror is None else {"to": mirror.to, "percent": _json_num(mirror.percent)}
+    if mirror is None:
+        return None
+    found: dict[str, Any] = {"to": mirror.to, "percent": _json_num(mirror.percent)}
+    if mirror.compare is not None:
+        compare = mirror.compare
+        found["compare"] = {
+            "methods": list(compare.methods),
+            "ignore": list(compare.ignore),
+            "maxDiffRate": compare.max_diff_rate,
+            "headers": list(compare.headers),
+            "redact": list(compare.redact),
+        }
+    return found
+
+
+def _compare_text(compare: Compare | None) -> str:
+    """`off`, or `maxDiffRate 0.01, methods GET HEAD, ignore header:date`."""
+    if compare is None:
+        return "off"
+    ignore = f", ignore {' '.join(compare.ignore)}" if compare.ignore else ""
+    return f"maxDiffRate {compare.max_diff_rate:g}, methods {' '.join(compare.methods)}{ignore}"
 
 
 def _mirror_changes(
@@ -271,6 +292,28 @@ def _mirror_changes(
         )
         for to, (was, now) in percents.items()
         if was != now
+    ] + _compare_changes(service, segment, old, new)
+
+
+def _compare_changes(
+    service: str, segment: str, old: Mirror | None, new: Mirror | None
+) -> list[Change]:
+    """`checkout mirror to v3: compare off -> maxDiffRate 0.01, methods GET HEAD`."""
+    if old is None or new is None or old.to != new.to or old.compare == new.compare:
+        return []  # a mirror added, removed or moved: its percent line says so
+    before, after, to = old.compare, new.compare, new.to
+    label = "" if segment == DEFAULT else f" {segment}"
+    text = f"{service}{label} mirror to {to}: compare {_compare_text(before)} -> "
+    return [
+        Change(
+            "mirror",
+            text + _compare_text(after),
+            service=service,
+            segment=segment,
+            version=to,
+            old=_mirror_json(old),
+            new=_mirror_json(new),
+        )
     ]
 
 
