@@ -32,7 +32,7 @@ pytestmark = pytest.mark.e2e
 HOST = "shop.example.com"
 TOKEN = "dashboard-test-token-0123456789abcdef"
 RELEASE = (
-    "incremental:\n  to: v2\n  steps: [50, 100]\n  interval: 120s\n"
+    "incremental:\n  to: v2\n  steps: [50, approve, 100]\n  interval: 120s\n"
     "  analysis: {minRequests: 20, maxErrorRate: 0.05, maxLatencyP99: 250ms}\n"
     "  onFailure: rollback\n"
 )
@@ -250,6 +250,7 @@ def test_a_running_release_chart_gains_points_and_shows_its_verdict(
             timeout=10000,
         )
         info = page.locator('.card[data-release="shop"] .info').inner_text()
+        assert page.locator('.card[data-release="shop"] .step.gate').inner_text() == "approve"
         assert "running" in info
         assert "50%" in info
         page.screenshot(path=str(screenshots / "releases.png"), full_page=True)

@@ -367,8 +367,17 @@
       html += `<div class="head"><h3>${esc(service.name)}</h3><span>→ <b>${esc(inc.to)}</b> `
         + `against <b>${esc(service.stable)}</b></span><span class="badge" data-phase="${esc(st ? st.phase : "")}">${esc(st ? st.phase : "not started")}</span>`
         + `${st ? `<span class="meta">since ${esc(clock(st.since))} (${esc(ago(st.since))})</span>` : ""}</div>`;
-      html += `<div class="timeline">${(inc.steps || []).map((s, i) => `<span class="step ${done || i < step ? "done" : i === step && st ? "current" : ""}">${esc(s)}%</span>`).join("")}</div>`;
+      const gates = new Set(inc.gates || []);
+      const approvals = (st && st.approvals) || [];
+      const approved = new Set(approvals.map((a) => a.step || 0));
+      html += `<div class="timeline">${(inc.steps || []).map((s, i) => (gates.has(i)
+        ? `<span class="step gate ${approved.has(i) ? "done" : ""}" title="an approve gate">${approved.has(i) ? "approved" : "approve"}</span>`
+        : "") + `<span class="step ${done || i < step ? "done" : i === step && st ? "current" : ""}">${esc(s)}%</span>`).join("")}</div>`;
       if (st && st.reason) html += `<div class="meta">${esc(st.reason)}</div>`;
+      if (inc.window) html += `<div class="meta">release window: ${esc(inc.window)}</div>`;
+      for (const a of approvals) {
+        html += `<div class="meta">step ${(a.step || 0) + 1} approved by <b>${esc(a.by)}</b> ${esc(clock(a.at))}</div>`;
+      }
       const a = inc.analysis;
       if (a) {
         html += `<div>verdict: ${verdictHtml(a.outcome)} · action <b>${esc(a.action)}</b>: ${esc(a.reason)}</div>`;
