@@ -162,6 +162,7 @@ STRUCTURAL = [
     ("mirror without percent", "mirror: {to: v2, percent: 12.5}", "mirror: {to: v2}"),
     ("fraction above 1", "maxErrorRate: 0.01", "maxErrorRate: 2"),
     ("onFailure unknown", "onFailure: hold", "onFailure: retry"),
+    ("since not a time", "since: 2026-11-28T08:00:00Z", 'since: "at 2026-11-28T08:00:00Z"'),
     ("kind unknown", "kind: Service", "kind: Servise"),
 ]
 

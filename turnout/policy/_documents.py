@@ -662,7 +662,7 @@ _RFC3339 = re.compile(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d
 _SINCE_HELP = 'expected an RFC 3339 time in UTC, e.g. "2026-11-28T08:00:00Z"'
 
 
-@described({"type": "string", "pattern": _RFC3339.pattern})
+@described({"type": "string", "pattern": f"^{_RFC3339.pattern}$"})
 def _since(ctx: Ctx, at: At) -> datetime:
     """An RFC 3339 time with a zone, quoted or not (YAML reads it unquoted as a timestamp)."""
     node = at.node
