@@ -44,6 +44,16 @@ log = structlog.get_logger("turnout.dashboard")
 ACTIONS_PREFIX = "/api/v1/actions/"
 SSE_BATCH = 1000
 """Events converted ahead of the page and sent in one write."""
+_PROXY_KINDS = frozenset(
+    pb.StatusEvent.Kind.Value(name)
+    for name in (
+        "PROXY_CONNECTED",
+        "PROXY_ACKED",
+        "PROXY_NACKED",
+        "PROXY_SYNCED",
+        "PROXY_DISCONNECTED",
+    )
+)
 KEEPALIVE = 15.0
 """Seconds between comment lines on an idle event stream (a closed tab is noticed)."""
 
@@ -177,11 +187,16 @@ class Dashboard:
                 except TimeoutError:
                     await response.write(b": keepalive\n\n")
                     continue
-                # everything already waiting goes out in one write
+                # what is already waiting goes out in few writes: proxies' events in
+                # bunches, and the page's news (a version, a rejection, a release)
+                # at once, not behind a thousand ACKs converted after it
                 batch: list[bytes] = []
                 while event is not None:
                     data = json.dumps(fast_to_json(event), separators=(",", ":"))
                     batch.append(f"id: {event.sequence}\ndata: {data}\n\n".encode())
+                    if event.kind not in _PROXY_KINDS or len(batch) >= SSE_BATCH // 4:
+                        await response.write(b"".join(batch))
+                        batch.clear()
                     if queue.empty():
                         break
                     event = queue.get_nowait()
