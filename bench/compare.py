@@ -182,10 +182,9 @@ def _direct(turnout: TurnoutProcess, comparator: ComparatorProcess, copies: int)
     """The comparator alone: `hey` sends it copies as Envoy would (the mark and the
     `-shadow` Host), 20 at a time, as fast as it takes them; compared a second and its
     CPU time per copy."""
-    before = int(_comparison(turnout).get("compared", 0) or 0)
+    before = _settled(turnout)
     cpu = _cpu_seconds(comparator.pid)
-    started = time.perf_counter()
-    subprocess.run(
+    done = subprocess.run(
         [
             "hey",
             "-n",
@@ -198,18 +197,20 @@ def _direct(turnout: TurnoutProcess, comparator: ComparatorProcess, copies: int)
             "x-turnout-compare: shop/default",
             f"http://{comparator.address}/items/a",
         ],
-        stdout=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
         check=True,
     )
-
+    total = re.search(r"Total:\s+([\d.]+) secs", done.stdout)
+    took = float(total.group(1)) if total else 0.0
     compared = _settled(turnout) - before
-    took = time.perf_counter() - started
     cpu = _cpu_seconds(comparator.pid) - cpu
     print(
-        f"  comparator alone: {compared} copies compared in {took:.1f}s = {compared / took:.0f}/s "
-        f"(copies sent straight to it by hey, 20 at a time; light and dark backends here); "
-        f"{cpu / compared * 1000:.2f} CPU-ms per copy = {compared / cpu:.0f} copies per "
-        f"CPU-second; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+        f"  comparator alone: {compared} of {copies} copies compared while hey sent them in "
+        f"{took:.1f}s = {compared / max(took, 1e-9):.0f}/s (straight to it as Envoy would, 20 "
+        f"at a time; light and dark backends here); {cpu / max(compared, 1) * 1000:.2f} "
+        f"CPU-ms per copy = {compared / max(cpu, 1e-9):.0f} copies per CPU-second; load "
+        f"average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
     )
 
 
