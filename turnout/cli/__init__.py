@@ -67,8 +67,8 @@ def main() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
     help="Turn on the dashboard's release actions (rollback, pause, resume, promote, "
-    "set-traffic): they need this file's token as a bearer token. Without it the "
-    "dashboard is read-only.",
+    "approve, set-traffic): they need this file's token as a bearer token. Without it "
+    "the dashboard is read-only.",
 )
 @security_options  # --tls-*, --identity-map, --max-* (turnout/cli/_tls_options.py)
 @release_options  # --[no-]drive-releases, --metrics-source... (_release_options.py)
