@@ -32,23 +32,15 @@ from typing import Any
 from bench.fleet import (
     CHANGED,
     _fleet,
+    connect_fleet,
     proc_cpu,
     proc_rss,
     write_policies,
     write_service,
 )
+from turnout.testing.browser import CHROMIUM, launch_chromium
 from turnout.testing.control import TurnoutProcess
 from turnout.testing.net import free_port
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--headless",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def _shown(page: Any, share: int, timeout: float = 10.0) -> None:
@@ -93,28 +85,12 @@ def run(
         turnout.wait_settled([], timeout=120)
         assert turnout.pid is not None
         fleet = stack.enter_context(_fleet(clients))
-        per_client = [streams // clients + (i < streams % clients) for i in range(clients)]
-        first = 0
-        for client, count in zip(fleet.clients, per_client, strict=True):
-            client.send(
-                {
-                    "cmd": "connect",
-                    "port": turnout.xds_port,
-                    "count": count,
-                    "first": first,
-                    "channels": channels,
-                    "group": "edge",
-                    "delta_every": 0,
-                }
-            )
-            first += count
-        for client in fleet.clients:
-            client.receive()
+        connect_fleet(fleet, turnout.xds_port, streams, channels=channels)
         fleet.wait("connect", lambda s: s["synced"] >= streams, timeout=max(60, streams / 50))
         print(f"  {streams:,} simulated Envoys synced", flush=True)
 
         playwright = stack.enter_context(sync_playwright())
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = launch_chromium(playwright)
         stack.callback(browser.close)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         session = page.context.new_cdp_session(page)

@@ -193,6 +193,30 @@ class Fleet:
         return sum(c.cpu() for c in self.clients)
 
 
+def connect_fleet(
+    fleet: Fleet, port: int, streams: int, *, channels: int, delta_every: int = 0
+) -> None:
+    """Open `streams` simulated Envoys (group "edge") spread over the fleet's clients."""
+    clients = len(fleet.clients)
+    per_client = [streams // clients + (i < streams % clients) for i in range(clients)]
+    first = 0
+    for client, count in zip(fleet.clients, per_client, strict=True):
+        client.send(
+            {
+                "cmd": "connect",
+                "port": port,
+                "count": count,
+                "first": first,
+                "channels": channels,
+                "group": "edge",
+                "delta_every": delta_every,
+            }
+        )
+        first += count
+    for client in fleet.clients:
+        client.receive()
+
+
 def _percentile(values: Sequence[float], share: float) -> float:
     ordered = sorted(values)
     if not ordered:
@@ -296,24 +320,8 @@ def run(
         fleet = stack.enter_context(_fleet(clients))
 
         # -- connect ----------------------------------------------------------------
-        per_client = [streams // clients + (i < streams % clients) for i in range(clients)]
         started = time.monotonic()
-        first = 0
-        for client, count in zip(fleet.clients, per_client, strict=True):
-            client.send(
-                {
-                    "cmd": "connect",
-                    "port": turnout.xds_port,
-                    "count": count,
-                    "first": first,
-                    "channels": channels,
-                    "group": "edge",
-                    "delta_every": delta_every,
-                }
-            )
-            first += count
-        for client in fleet.clients:
-            client.receive()
+        connect_fleet(fleet, turnout.xds_port, streams, channels=channels, delta_every=delta_every)
         fleet.wait("connect", lambda s: s["synced"] >= streams, timeout=max(60, streams / 50))
         connect_s = time.monotonic() - started
         cpu = proc_cpu(turnout.pid) - base_cpu

