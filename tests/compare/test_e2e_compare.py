@@ -42,7 +42,7 @@ SERVICES = ("drift", "stamped", "empty", "slow")
 PATHS = ("/items/a", "/items/b", "/items/empty")
 RELEASE = (
     "incremental:\n  to: v3\n  steps: [50, 100]\n  interval: 1h\n"
-    "  requireDark: {for: 6s, minRequests: 150}\n"
+    "  requireDark: {for: 6s, minRequests: 600}\n"
 )
 
 
