@@ -92,13 +92,18 @@ class ReleaseService:
         window: float = 0.005,
         max_queue: int = 10_000,
         abort: Callable[[str], RolloutView] | None = None,
+        proxy: Callable[[int], ProxyStatus | None] | None = None,
     ) -> None:
         """``window``: the shortest coalescing window in seconds (it grows to twice the
         time a hub round took); ``max_queue``: events a watcher may lag before it is
         reset with a SNAPSHOT; ``abort(gateway)``: `turnout rollout abort` (raises
-        RolloutAbortError; None: AbortRollout answers UNIMPLEMENTED)."""
+        RolloutAbortError; None: AbortRollout answers UNIMPLEMENTED); ``proxy(stream_id)``:
+        one open stream's state (``XdsServer.proxy``), so a round of proxy events copies
+        only the streams they are about, not every stream (1,000 streams ACKing a push
+        make dozens of rounds)."""
         self._policy = policy
         self._proxies = proxies
+        self._proxy = proxy
         self._abort = abort
         self._window = window
         self._max_queue = max_queue
@@ -324,9 +329,17 @@ class ReleaseService:
         policy = self._policy()
         served = policy.policy_version or ""
         events: list[pb.StatusEvent] = []
-        current = {p.stream_id: p for p in self._proxies() if is_proxy(p)}
         previous = self._last_policy
-        if policy_dirty and previous != policy:
+        whole = policy_dirty and previous != policy  # a full status goes out: every proxy
+        if whole or self._proxy is None:
+            current = {p.stream_id: p for p in self._proxies() if is_proxy(p)}
+        else:
+            current = {}
+            for stream_id in pending:
+                found = self._proxy(stream_id)
+                if found is not None and is_proxy(found):
+                    current[stream_id] = found
+        if whole:
             events += self._policy_events(previous, policy, current.values())
         self._last_policy = policy
         services = {s.name: s for s in policy.services}

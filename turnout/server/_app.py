@@ -145,7 +145,9 @@ class App:
             health=self.sink,  # healthy endpoints per version, from Envoy's stats
             rollout=self.rollout,
         )
-        self.release = ReleaseService(view, self._proxies, abort=self._abort_rollout)
+        self.release = ReleaseService(
+            view, self._proxies, abort=self._abort_rollout, proxy=self._proxy
+        )
         self.rollout.on_change = self._rollout_changed  # ROLLOUT_CHANGED, webhooks
         self._rollout_phase = ""
         if self.driving.driver is not None:  # a step held at the canary is not yet timed
@@ -194,6 +196,9 @@ class App:
     def _serving(self) -> bool:
         """Whether a policy version is served (/readyz), without building the status."""
         return self.cache.policy_version is not None
+
+    def _proxy(self, stream_id: int) -> ProxyStatus | None:
+        return self.xds.proxy(stream_id)
 
     def _proxies(self) -> list[ProxyStatus]:
         return self.xds.proxies()

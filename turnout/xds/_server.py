@@ -212,6 +212,11 @@ class XdsServer:
         """A copy of every open stream's state, by stream id."""
         return [self._streams[k].status() for k in sorted(self._streams)]
 
+    def proxy(self, stream_id: int) -> ProxyStatus | None:
+        """A copy of one open stream's state; None once it has ended."""
+        stream = self._streams.get(stream_id)
+        return stream.status() if stream is not None else None
+
     @property
     def stream_count(self) -> int:
         """How many streams are open."""
