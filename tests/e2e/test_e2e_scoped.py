@@ -106,7 +106,9 @@ def test_exact_hosts_route_by_scope_with_and_without_ports(gateways: Gateways) -
     backend."""
     stack, public = gateways.stack, gateways.public
     scopes = stack.envoy.stats("scoped_rds.*all_scopes")
-    assert scopes == {"http.public.scoped_rds.public.all_scopes": 2}  # shop.test, api.test
+    # shop.test and api.test, and internal's standby scope for shop.test: every scoped
+    # listener's subscription has every scope, told apart by the gateway fragment.
+    assert scopes == {"http.public.scoped_rds.public.all_scopes": 3}
     assert _answer(stack, public, "shop.test") == "v1"
     assert _answer(stack, public, f"shop.test:{public}") == "v1"
     assert _answer(stack, public, "api.test:8443") == "a1"
@@ -171,3 +173,36 @@ def test_a_one_service_change_costs_its_scope_only(gateways: Gateways) -> None:
     wait_until(lambda: proxies_settled(stack.turnout.status(), stack.node_ids), timeout=20)
     received = stack.envoy.stat(RX) - before
     assert 0 < received <= 4096, received
+
+
+def test_a_wildcard_host_added_and_removed_flips_the_gateway_without_errors(
+    gateways: Gateways,
+) -> None:
+    """Adding a `*` service to the scoped gateway turns it into one route table (its
+    listener changes) and removing it turns it back into scopes; requests to an exact
+    host keep succeeding throughout, and the catch-all answers only while it exists."""
+    stack, public = gateways.stack, gateways.public
+    stop = threading.Event()
+    seen: Counter[str] = Counter()
+
+    def keep_asking() -> None:
+        client = stack.client(public)
+        while not stop.is_set():
+            seen[served_by(client.get("/", headers={"Host": "shop.test"}))] += 1
+
+    asking = threading.Thread(target=keep_asking)
+    asking.start()
+    try:
+        catch_all = _service(
+            "any", '["*"]', "[public]", {"n1": gateways.backends["n1"]}, "{n1: 100}"
+        )
+        stack.write("any.yaml", catch_all)
+        wait_until(lambda: _answer(stack, public, "elsewhere.test") == "n1", timeout=20)
+        assert _answer(stack, public, "api.test:8443") in {"a1", "a2"}
+        (stack.policy_dir / "any.yaml").unlink()
+        wait_until(lambda: _answer(stack, public, "elsewhere.test") == "HTTP 404", timeout=20)
+        assert _answer(stack, public, "api.test:8443") in {"a1", "a2"}
+    finally:
+        stop.set()
+        asking.join()
+    assert set(seen) == {"v1"}, seen

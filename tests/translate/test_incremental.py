@@ -42,18 +42,19 @@ def test_a_one_service_change_translates_one_service() -> None:
     before = comprehensive()
     translator.translate(before)
     assert translator.translated_services == len(before.services)
-    # internal: one; public (scoped): one per host name (catalog, checkout).
-    assert translator.assembled_routes == 3
+    # internal: its one and catalog's standby scope; public (scoped): one per host
+    # name (catalog, checkout).
+    assert translator.assembled_routes == 4
 
     after = _with_traffic(before, "search", ("v1", "70"), ("v2", "30"))
     translator.translate(after)
     assert translator.translated_services == len(before.services) + 1
-    assert translator.assembled_routes == 4  # search is on internal only
+    assert translator.assembled_routes == 5  # search is on internal only, with no scope
 
     assembled = translator.assembled_route_bytes
     catalog = _with_traffic(after, "checkout", ("v1", "50"), ("v2", "50"))
     translator.translate(catalog)
-    assert translator.assembled_routes == 5  # public/checkout.example.com only
+    assert translator.assembled_routes == 6  # public/checkout.example.com only
     (checkout,) = (
         r for r in translator.translate(catalog).route_parts("public") if "checkout" in r.name
     )

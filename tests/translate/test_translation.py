@@ -94,8 +94,8 @@ def test_select_internal_gateway() -> None:
         ],
         "endpoints": ["catalog_a", "catalog_b", "catalog_instances", "search_green"],
         "listeners": ["internal"],
-        "routes": ["internal"],
-        "scoped_routes": [],
+        "routes": ["internal", "internal/catalog.example.com"],
+        "scoped_routes": ["internal/catalog.example.com"],
     }
 
 
@@ -184,10 +184,15 @@ def test_a_gateway_of_exact_hosts_is_scoped_by_gateway_and_host_name() -> None:
 
 def test_a_wildcard_host_keeps_the_gateway_on_one_route_configuration() -> None:
     """A gateway with a wildcard host anywhere (`*` here) is not scoped: Envoy's scope
-    look-up is exact, so its one route configuration holds every virtual host."""
+    look-up is exact, so its one route configuration holds every virtual host; its
+    exact host names keep standby scopes (ready should the gateway turn scoped)."""
     resources = translate(comprehensive()).select(["internal"])
-    assert _manager(resources.listeners[0]).WhichOneof("route_specifier") == "rds"
-    assert resources.scoped_routes == ()
+    manager = _manager(resources.listeners[0])
+    assert manager.WhichOneof("route_specifier") == "rds"
+    assert manager.rds.route_config_name == "internal"
+    whole = {r.name: r for r in resources.routes}["internal"]
+    assert [v.name for v in whole.virtual_hosts] == ["catalog", "search"]
+    assert [s.name for s in resources.scoped_routes] == ["internal/catalog.example.com"]
 
 
 @pytest.mark.parametrize(

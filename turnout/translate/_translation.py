@@ -17,7 +17,8 @@ re-assembles, and sends, that service's route configurations only: a few hundred
 bytes, whatever the gateway's size. A gateway with a wildcard host (``*``,
 ``*.example.com``, ``example.*``) keeps one route configuration for all its services:
 Envoy finds a scope by an exact look-up of its key, with no wildcard and no fallback
-scope, so a wildcard host cannot be given a scope of its own (``_listeners``).
+scope, so a wildcard host cannot be given a scope of its own (``_listeners``). Its
+exact host names still get their scopes, standby (``Translator._gateway_part``).
 """
 
 from __future__ import annotations
@@ -108,8 +109,8 @@ class _GatewayPart:
     gateway: Gateway
     listener: listener_pb2.Listener
     routes: dict[str, _RoutePart]
-    """By host name for a scoped gateway, else the gateway's one route configuration
-    under ``""``."""
+    """By host name; for a gateway that is not scoped, also the gateway's one route
+    configuration, under ``""`` (the others are then standby)."""
     services: tuple[str, ...]
     parts: tuple[_ServicePart, ...]
     """The attached services' parts, by name."""
@@ -258,10 +259,17 @@ class Translator:
         """A gateway's listener and route configurations, reusing each route
         configuration (and scope) of ``previous`` whose services' virtual hosts are the
         same objects."""
-        groups = _scopes(parts)
-        scoped = groups is not None
-        if groups is None:
-            groups = {"": parts}
+        groups, scoped = _scopes(parts)
+        if not scoped:
+            # The one route table, and beside it the scopes its exact host names would
+            # have (standby: no listener routes by them). Envoy shares one scoped-RDS
+            # subscription between a gateway's listeners, old and new: when the
+            # gateway turns scoped again (its last wildcard host removed) while the
+            # old scoped listener still drains, the new listener starts at once on
+            # that subscription, and finds its scopes there, up to date, instead of
+            # none until they arrive (requests in between would be 404). Checked with
+            # Envoy 1.40 (tests/e2e/test_e2e_scoped.py).
+            groups = {"": parts, **groups}
         old = previous.routes if previous is not None else {}
         routes: dict[str, _RoutePart] = {}
         for host, members in groups.items():
@@ -296,22 +304,24 @@ def scope_host(host: str) -> str | None:
     return name.lower()
 
 
-def _scopes(parts: tuple[_ServicePart, ...]) -> dict[str, tuple[_ServicePart, ...]] | None:
-    """The services of a gateway grouped by the host names they claim, in name order
-    (a service with two host names is in both), or None when the gateway cannot be
-    scoped: no services, or a host without a scope."""
-    if not parts:
-        return None
+def _scopes(
+    parts: tuple[_ServicePart, ...],
+) -> tuple[dict[str, tuple[_ServicePart, ...]], bool]:
+    """The services of a gateway grouped by the host names they claim that can have a
+    scope, in name order (a service with two host names is in both), and whether the
+    gateway can be scoped: it has services, and every host has a scope."""
     groups: dict[str, list[_ServicePart]] = {}
+    scoped = bool(parts)
     for part in parts:
         for host in part.service.hosts:
             key = scope_host(host)
             if key is None:
-                return None
+                scoped = False
+                continue
             members = groups.setdefault(key, [])
             if not members or members[-1] is not part:
                 members.append(part)
-    return {key: tuple(groups[key]) for key in sorted(groups)}
+    return {key: tuple(groups[key]) for key in sorted(groups)}, scoped
 
 
 def _is_scoped(part: _GatewayPart | None) -> bool:
