@@ -7,9 +7,10 @@ CDS/LDS with EDS/RDS subscriptions. Then one service changes, three ways, and ea
 proxy's received bytes (serialized responses) are counted until the server is quiet.
 "(res)" counts the resources in those responses (Delta: removals included).
 
-Every change of a service's traffic rewrites the gateway's one route configuration,
-which holds every service's virtual host: that resource is the floor for both
-protocols until routes are split (virtual host discovery or scoped routes).
+The gateway's hosts are exact names, so it routes by scoped RDS: a traffic change
+rewrites that service's route configuration only (its host name's scope), on both
+protocols, whatever the number of services; an endpoint change costs SotW the whole
+EDS type, Delta the one assignment.
 
     python -m bench delta            # 200 and 1000 services
 """
