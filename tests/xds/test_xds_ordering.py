@@ -159,3 +159,23 @@ async def test_publishes_faster_than_acks_coalesce(xds: RunningXds) -> None:
     latest = await client.recv()
     assert resource_names(latest) == ["v4"]
     await client.expect_silence(0.3)
+
+
+async def test_routes_changed_with_endpoints_follow_the_endpoints_ack(xds: RunningXds) -> None:
+    """A publish that moves an endpoint and changes a share sends EDS first and, once
+    that is ACKed, RDS: an ACK that changes no subscription never marks the stream
+    synced while a later type is still due (RDS was never sent: fixed)."""
+    xds.publish(make_snapshot({"a": 50, "b": 50}))
+    client = await xds.client()
+    await client.bootstrap()
+    xds.publish(make_snapshot({"a": 70, "b": 30}, endpoints={"a": [("10.0.0.9", 80)]}))
+    endpoints = await client.recv()
+    assert endpoints.type_url == ENDPOINT_TYPE
+    await client.ack(endpoints, ["a", "b"])
+    routes = await client.recv()
+    assert routes.type_url == ROUTE_TYPE
+    (route_config,) = decode(routes)
+    weights = route_config.virtual_hosts[0].routes[0].route.weighted_clusters.clusters
+    assert [(w.name, w.weight.value) for w in weights] == [("a", 70), ("b", 30)]
+    await client.ack(routes)
+    await client.expect_silence(0.2)

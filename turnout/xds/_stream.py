@@ -300,7 +300,7 @@ class Stream(StreamBase[_TypeState, DiscoveryRequest]):
         self._computed, self._retaining = snapshot, bool(retained)
         held = False
         synced = True
-        for type_url in self._types:
+        for index, type_url in enumerate(self._types):
             state = self._states[type_url]
             if not state.requested:
                 continue
@@ -319,6 +319,12 @@ class Stream(StreamBase[_TypeState, DiscoveryRequest]):
             # first: it is earlier in this loop; LDS/RDS wait for warm, ACKed clusters.)
             # https://www.envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol#resource-warming
             if due and not state.pending_ack and (not held or type_url == ENDPOINT_TYPE):
+                if any(self._states[t].requested for t in self._types[index + 1 :]):
+                    # The types after this one were not looked at: their desired
+                    # versions are stale, so the ACK of this response must wake the
+                    # writer (``_settled`` would find them ACKed and call the stream
+                    # synced while, say, RDS changed with EDS was never sent).
+                    self._computed = None
                 return self._emit(snapshot, state, content, version)
             if due or state.pending_ack:
                 # Make-before-break: nothing later in ORDER goes out before this is
