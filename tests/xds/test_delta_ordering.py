@@ -191,3 +191,19 @@ async def test_one_service_change_sends_only_that_services_resources(xds: Runnin
     received = await _drain(client)
     assert received == {ENDPOINT_TYPE: ["svc07_v2"], ROUTE_TYPE: ["public/svc07.test"]}
     assert client.received_bytes - before < 2_000
+
+
+async def test_routes_changed_with_endpoints_follow_the_endpoints_ack(xds: RunningXds) -> None:
+    """A publish that moves an endpoint and changes a share reaches a Delta ADS proxy
+    as EDS and then, once that is ACKed, RDS (as on SotW)."""
+    xds.publish(make_snapshot({"a": 50, "b": 50}))
+    client = await xds.delta_client()
+    await client.bootstrap()
+    xds.publish(make_snapshot({"a": 70, "b": 30}, endpoints={"a": [("10.0.0.9", 80)]}))
+    endpoints = await client.recv()
+    assert (endpoints.type_url, names(endpoints)) == (ENDPOINT_TYPE, ["a"])
+    await client.ack(endpoints)
+    routes = await client.recv()
+    assert routes.type_url == ROUTE_TYPE
+    await client.ack(routes)
+    await client.expect_silence(0.2)
