@@ -113,13 +113,18 @@ def _share(state: _DeltaTypeState) -> None:
     (``synced_with``) and its shared versions, dropping this stream's own copies."""
     mapping = state.synced_with
     assert mapping is not None
+    state.have, state.objects, state.mine = _versions(mapping), mapping, False
+
+
+def _versions(mapping: Mapping[str, CachedResource]) -> Mapping[str, str]:
+    """name -> version of a shared mapping, made once for every stream."""
     hit = _SHARED_VERSIONS.get(id(mapping))
     if hit is None or hit[0] is not mapping:
         if len(_SHARED_VERSIONS) > 256:
             _SHARED_VERSIONS.clear()
         hit = (mapping, MappingProxyType({n: r.version for n, r in mapping.items()}))
         _SHARED_VERSIONS[id(mapping)] = hit
-    state.have, state.objects, state.mine = hit[1], mapping, False
+    return hit[1]
 
 
 def frame_delta_response(
@@ -464,6 +469,22 @@ class DeltaStream(StreamBase[_DeltaTypeState, DeltaDiscoveryRequest]):
             if diff is not None:
                 diff.version, diff.desired = version, desired
                 return diff
+        # A reconnecting proxy that has exactly what it should (the usual case after a
+        # control-plane restart) is found so by one comparison with the shared
+        # versions, not name by name: it shares them at once, and its first response
+        # is empty (a fleet reconnecting at once costs a comparison each).
+        if (
+            state.adopt
+            and not state.resend
+            and not state.nacked
+            and state.have == _versions(desired)
+        ):
+            state.adopt = False
+            state.synced_with = desired
+            _share(state)
+            diff = _Diff()
+            diff.version, diff.desired = version, desired
+            return diff
         if state.adopt:
             state.adopt = False
             own_have, own_objects = _own(state)
