@@ -10,19 +10,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from system_tools import require_tool  # tests/ (rootdir)
 
-from turnout.testing.browser import CHROMIUM, chromium_path, launch_chromium
+from turnout.testing.browser import chromium_path, launch_chromium
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """One Chromium for the module's tests (each test opens its own context)."""
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    executable = chromium_path()
-    if executable is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"no Chromium at {CHROMIUM}: `apt-get install chromium`")
-        pytest.skip(f"no Chromium at {CHROMIUM}")
+    """One Chromium for the module's tests (each test opens its own context). A missing
+    Chromium or Playwright fails the test naming what installs it, never a skip."""
+    try:
+        import playwright.sync_api as playwright_api
+    except ImportError:
+        pytest.fail("Playwright for Python is missing: `make setup` installs the test extras")
+    executable = chromium_path() or require_tool("chromium")
     with playwright_api.sync_playwright() as playwright:
         browser = launch_chromium(playwright, executable)
         try:
