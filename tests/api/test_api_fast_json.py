@@ -90,6 +90,9 @@ def _rich_status() -> pb.Status:
     dark = status.services[0].dark.add(to="v2", light=["v1"], outcome="hold")
     dark.window_seconds = 300.0
     dark.dark.requests = 7
+    dark.comparison.compared = 2**40
+    dark.comparison.skipped["busy"] = 3  # a map field, 64-bit values
+    dark.comparison.skipped["method"] = 2**53 + 1
     return status
 
 

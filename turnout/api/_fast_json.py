@@ -24,8 +24,11 @@ from google.protobuf.message import Message
 __all__ = ["fast_to_json"]
 
 _Convert = Callable[[Any], Any]
-_Plan = tuple[tuple[str, bool, bool, "_Convert | None"], ...]
-"""Per field: name, repeated, has presence, converter of one value (None: as is)."""
+_Plan = tuple[tuple[str, int, bool, "_Convert | None"], ...]
+"""Per field: name, shape (_SINGLE, _REPEATED or _MAP), has presence, converter of one
+value (of a map: of one map value; None: as is)."""
+
+_SINGLE, _REPEATED, _MAP = 0, 1, 2
 
 _plans: dict[str, _Plan] = {}
 
@@ -77,7 +80,7 @@ def _one(field: FieldDescriptor) -> _Convert | None:
         if message_type.full_name == "google.protobuf.Timestamp":
             return _timestamp
         if message_type.GetOptions().map_entry:
-            raise TypeError(f"{field.full_name}: map fields are not supported")
+            return _one(message_type.fields_by_name["value"])
         return fast_to_json
     if kind == FieldDescriptor.TYPE_ENUM:
         enum_type: Any = field.enum_type
@@ -100,23 +103,37 @@ def _one(field: FieldDescriptor) -> _Convert | None:
 def _plan(descriptor: Any) -> _Plan:
     plan = _plans.get(descriptor.full_name)
     if plan is None:
-        plan = tuple((f.name, _repeated(f), f.has_presence, _one(f)) for f in descriptor.fields)
+        plan = tuple((f.name, _shape(f), f.has_presence, _one(f)) for f in descriptor.fields)
         _plans[descriptor.full_name] = plan
     return plan
 
 
-def _repeated(field: FieldDescriptor) -> bool:
-    repeated: bool = field.is_repeated
-    return repeated
+def _shape(field: FieldDescriptor) -> int:
+    if not field.is_repeated:
+        return _SINGLE
+    message_type: Any = field.message_type
+    if message_type is not None and message_type.GetOptions().map_entry:
+        return _MAP
+    return _REPEATED
+
+
+def _key(key: Any) -> str:
+    """A map key as the JSON mapping writes it: always a string, booleans lower case."""
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    return str(key)
 
 
 def fast_to_json(message: Message) -> dict[str, Any]:
     """``message`` exactly as :func:`~turnout.api.to_json` gives it, faster."""
     result: dict[str, Any] = {}
-    for name, repeated, presence, convert in _plan(message.DESCRIPTOR):
-        if repeated:
+    for name, shape, presence, convert in _plan(message.DESCRIPTOR):
+        if shape == _REPEATED:
             values = getattr(message, name)
             result[name] = [convert(v) for v in values] if convert else list(values)
+        elif shape == _MAP:
+            entries = getattr(message, name)
+            result[name] = {_key(k): convert(v) if convert else v for k, v in entries.items()}
         elif presence:
             if message.HasField(name):
                 value = getattr(message, name)
