@@ -16,6 +16,7 @@ the figures ask for the pause here.
 from __future__ import annotations
 
 import dataclasses
+import os
 import statistics
 import tempfile
 import time
@@ -122,7 +123,7 @@ def run(sizes: tuple[int, ...] = (100, 1000, 5000), files: int = 2000) -> None:
         bar = ""
         if n == 5000:
             bar = (
-                f"  [bar full <= 1 s: {'met' if t_full <= 1 else 'MISSED'}; "
+                f"  [bar full <= 0.5 s: {'met' if t_full <= 0.5 else 'MISSED'}; "
                 f"change <= 20 ms: {'met' if max(t_traffic, t_endpoint) <= 0.02 else 'MISSED'}]"
             )
         print(
@@ -134,20 +135,32 @@ def run(sizes: tuple[int, ...] = (100, 1000, 5000), files: int = 2000) -> None:
 
 
 def _files(services: int) -> None:
-    """The loader (ruamel.yaml, pure Python) on one file per service."""
+    """The loader (libyaml through ruamel.yaml.clib) on one file per service: cold, then
+    after one file is rewritten (best of 5). The files are dated an hour back, as in a
+    checkout: a file modified within 2 s of being read is read again on every load
+    (turnout/policy/_loader.py's racy rule), which would make every file of a
+    just-written directory look edited."""
     from bench.fleet import write_policies, write_service
 
     with tempfile.TemporaryDirectory(prefix="turnout-bench-") as tmp:
         directory = Path(tmp) / "policies"
         write_policies(directory, services, 10000)
-        started = time.perf_counter()
+        then = time.time() - 3600
+        for path in directory.rglob("*.yaml"):
+            os.utime(path, (then, then))
+        started, cpu = time.perf_counter(), time.process_time()
         load_policies(directory)
-        cold = time.perf_counter() - started
-        write_service(directory, CHANGED, v2=20)
-        started = time.perf_counter()
-        load_policies(directory)
-        warm = time.perf_counter() - started
+        cold, cold_cpu = time.perf_counter() - started, time.process_time() - cpu
+        warm = []
+        for step in range(5):
+            write_service(directory, CHANGED, v2=20 + step)
+            started = time.perf_counter()
+            load_policies(directory)
+            warm.append(time.perf_counter() - started)
     print(
-        f"  loading {services:,} policy files: cold {cold:.1f} s (every file parsed), "
-        f"after a one-file change {warm * 1000:.0f} ms (that file re-parsed, the set validated)"
+        f"  loading {services:,} policy files: cold {cold:.2f} s ({cold_cpu:.2f} s CPU; every "
+        f"file parsed), after a one-file change {min(warm) * 1000:.0f} ms (that file "
+        f"re-read and re-parsed, the set validated) [bar cold <= 1 s: "
+        f"{'met' if cold <= 1 else 'MISSED'}; change <= 20 ms: "
+        f"{'met' if min(warm) <= 0.02 else 'MISSED'}]"
     )
