@@ -285,13 +285,21 @@ class App:
     async def _announce_figures(self) -> None:
         """Once a second, while someone watches, a RELEASE_FIGURES event for each
         service whose release or dark figures (or verdict) moved since the last one: a
-        judgement of the same figures (no traffic) is not news."""
+        judgement of the same figures (no traffic) is not news. And a look at the policy
+        when Envoy's healthy-endpoint counts moved (they are part of each service)."""
         seen: dict[str, object] = {}
+        health = -1
         while True:
             await asyncio.sleep(FIGURES_INTERVAL)
             if not self.release.watcher_count:
                 seen.clear()
+                health = -1
                 continue
+            if health != self.sink.health_version:
+                # Envoy's healthy-endpoint gauges moved (or a watcher came since the last
+                # look): the services' healthy/total is news, as a policy look carries it.
+                health = self.sink.health_version
+                self.release.policy_changed()
             marks: dict[str, object] = {
                 name: (v.outcome, v.action, v.canary, v.baseline, v.error)
                 for name, v in self._release_analyses().items()
