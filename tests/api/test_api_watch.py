@@ -14,7 +14,14 @@ import pytest
 
 from turnout._proto.v1 import release_pb2 as pb
 from turnout._proto.v1 import release_pb2_grpc
-from turnout.api import IncrementalView, PolicyView, ReleaseService, ReleaseStateView, ServiceView
+from turnout.api import (
+    EndpointsView,
+    IncrementalView,
+    PolicyView,
+    ReleaseService,
+    ReleaseStateView,
+    ServiceView,
+)
 from turnout.cache import CLUSTER_TYPE
 from turnout.testing import eventually, make_snapshot
 
@@ -190,3 +197,22 @@ async def test_watch_after_close_is_unavailable(
         async for _ in stub.WatchStatus(pb.WatchStatusRequest(), timeout=3):
             pass
     assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+async def test_healthy_endpoints_moving_is_an_endpoints_changed_event(
+    served: Served, watch: Events
+) -> None:
+    """The same set with a version's healthy count moved (Envoy's gauges, which the
+    view's equality leaves out) gives ENDPOINTS_CHANGED with that service's endpoints;
+    a look at an unchanged view gives nothing."""
+    unknown = ServiceView("web", "v1", ("v1",), (), endpoints=(EndpointsView("v1", 2),))
+    served.publish(make_snapshot({"c_v1": 100}), PolicyView("p1", services=(unknown,)))
+    await watch.next()
+    served.view = replace(served.view, services=(unknown,))
+    served.service.policy_changed()
+    healthy = replace(unknown, endpoints=(EndpointsView("v1", 2, 1),))
+    served.view = replace(served.view, services=(healthy,))
+    served.service.policy_changed()
+    changed = await watch.until(Kind.ENDPOINTS_CHANGED)
+    assert changed.service.name == "web"
+    assert [(e.version, e.total, e.healthy) for e in changed.service.endpoints] == [("v1", 2, 1)]

@@ -341,6 +341,8 @@ class ReleaseService:
                     current[stream_id] = found
         if whole:
             events += self._policy_events(previous, policy, current.values())
+        elif policy_dirty and previous is not None:
+            events += self._endpoint_events(previous, policy)
         self._last_policy = policy
         services = {s.name: s for s in policy.services}
         for name in decided:
@@ -404,6 +406,17 @@ class ReleaseService:
                     self._event(Kind.RELEASE_CHANGED, served, service=service_message(service))
                 )
         return events
+
+    def _endpoint_events(self, previous: PolicyView, policy: PolicyView) -> list[pb.StatusEvent]:
+        """Services whose healthy-endpoint counts moved (ServiceView.endpoints is left
+        out of the view's equality: a live count is not a policy change)."""
+        before = {s.name: s.endpoints for s in previous.services}
+        served = policy.policy_version or ""
+        return [
+            self._event(Kind.ENDPOINTS_CHANGED, served, service=service_message(service))
+            for service in policy.services
+            if service.name in before and service.endpoints != before[service.name]
+        ]
 
 
 def _rollout_mark(policy: PolicyView) -> tuple[str, str, str, str] | None:

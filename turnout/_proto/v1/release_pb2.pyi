@@ -479,6 +479,7 @@ class StatusEvent(_message.Message):
         DARK_VERDICT: _ClassVar[StatusEvent.Kind]
         RELEASE_FIGURES: _ClassVar[StatusEvent.Kind]
         ROLLOUT_CHANGED: _ClassVar[StatusEvent.Kind]
+        ENDPOINTS_CHANGED: _ClassVar[StatusEvent.Kind]
     KIND_UNSPECIFIED: StatusEvent.Kind
     SNAPSHOT: StatusEvent.Kind
     VERSION_SERVED: StatusEvent.Kind
@@ -493,6 +494,7 @@ class StatusEvent(_message.Message):
     DARK_VERDICT: StatusEvent.Kind
     RELEASE_FIGURES: StatusEvent.Kind
     ROLLOUT_CHANGED: StatusEvent.Kind
+    ENDPOINTS_CHANGED: StatusEvent.Kind
     KIND_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     AT_FIELD_NUMBER: _ClassVar[int]

@@ -91,8 +91,8 @@
     state.services.set(service.name, service);
     record(service);
     dirtyReleases.add(service.name);
-    if (kind === "RELEASE_CHANGED") {
-      dirtyCards.add(service.name); // a card shows the release's phase, not its figures
+    if (kind === "RELEASE_CHANGED" || kind === "ENDPOINTS_CHANGED") {
+      dirtyCards.add(service.name); // a card shows the release's phase and healthy/total, not figures
       schedule("cards");
     }
     schedule("release-cards");
@@ -116,6 +116,7 @@
       case "RELEASE_DECISION":
       case "DARK_VERDICT":
       case "RELEASE_FIGURES":
+      case "ENDPOINTS_CHANGED":
         applyService(event.service, event.kind);
         break;
       case "PROXY_DISCONNECTED":
