@@ -5,9 +5,11 @@
 
 from __future__ import annotations
 
+import random
 import socket
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 from turnout.testing._wait import wait_until
 
@@ -15,11 +17,40 @@ __all__ = ["free_port", "http_get", "port_open", "wait_until"]
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that was free a moment ago (the kernel's pick for port 0)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A TCP port that was free a moment ago, for a server about to bind it.
+
+    Picked at random below the kernel's ephemeral range, so that no outgoing connection
+    (Envoy's to its backends, a load generator's) is given it between this pick and
+    the server's bind, and never one this process has given before. (The kernel's pick
+    for port 0 is in the ephemeral range: a demo run once lost its xDS port that way.)"""
+    low = _ephemeral_low()
+    for _ in range(100):
+        port = _random.randrange(_LOWEST, low) if low > _LOWEST else 0
+        if port in _given:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            found: int = sock.getsockname()[1]
+        if found not in _given:
+            _given.add(found)
+            return found
+    raise OSError(f"no free TCP port on {host} below {low}")
+
+
+_LOWEST = 10_000
+_given: set[int] = set()
+_random = random.Random()  # noqa: S311 - spreading test ports, no secret; its own, so a test seeding `random` does not make picks repeat
+
+
+def _ephemeral_low() -> int:
+    """The lowest port the kernel gives outgoing connections (Linux's default: 32768)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768
 
 
 def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.2) -> bool:
