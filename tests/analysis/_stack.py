@@ -66,7 +66,7 @@ class InProcessTurnout:
 
     def start(self) -> InProcessTurnout:
         if not self.controller.reload():
-            raise RuntimeError(f"policies rejected: {self.controller.status()}")
+            raise RuntimeError(f"policies rejected: {self.controller.rejected}")
         self._thread.start()
         self._xds = XdsServer(self.cache, handlers=[self.sink.handler()])
         future = asyncio.run_coroutine_threadsafe(self._xds.start("127.0.0.1:0"), self._loop)

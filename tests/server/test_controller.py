@@ -26,7 +26,7 @@ def test_a_valid_set_is_published(tmp_path: Path) -> None:
     cache = SnapshotCache()
     controller = Controller(tmp_path, cache)
     assert controller.reload()
-    assert cache.policy_version == controller.status()["version"]
+    assert cache.policy_version == controller.policy_version
     snapshot = cache.snapshot_for("any-proxy")
     assert snapshot is not None
     assert snapshot.group_version == cache.policy_version  # one gateway set: the whole
@@ -42,16 +42,16 @@ def test_a_rejected_set_keeps_the_last_good_version(tmp_path: Path) -> None:
     _write(tmp_path, "80", "10")
     assert not controller.reload()
     assert cache.policy_version == served
-    status = controller.status()
-    assert status["version"] == served
-    assert status["rejected"]["errors"] == [
+    assert controller.policy_version == served
+    assert controller.rejected is not None
+    assert controller.rejected.errors == [
         f"{tmp_path}/web.yaml:7: traffic: shares sum to 90, not 100"
     ]
     _write(tmp_path, "80", "20")
     assert controller.reload()
     assert cache.policy_version != served
-    assert controller.status()["rejected"] is None
-    assert controller.status()["last_rejected"] is not None
+    assert controller.rejected is None
+    assert controller.last_rejected is not None
 
 
 def test_the_same_files_give_the_same_version_in_a_new_process(tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ def test_each_policy_change_is_one_event_with_version_and_one_line_summary(
     (tmp_path / "web.yaml").write_text(SERVICE % ("v1", 100, 0))
     controller = Controller(tmp_path, SnapshotCache())
     assert controller.reload()
-    served = controller.status()["version"]
+    served = controller.policy_version
 
     with structlog.testing.capture_logs() as events:
         (tmp_path / "web.yaml").write_text(SERVICE % ("v1", 90, 10))
@@ -35,7 +35,7 @@ def test_each_policy_change_is_one_event_with_version_and_one_line_summary(
         (tmp_path / "web.yaml").write_text(SERVICE % ("v9", 90, 5))
         assert not controller.reload()
     accepted, rejected = events
-    new = controller.status()["version"]
+    new = controller.policy_version
     assert new != served
     assert accepted["event"] == "policy set accepted"
     assert accepted["version"] == new

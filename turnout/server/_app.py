@@ -270,7 +270,7 @@ class App:
             xds=f"{split_address(self._xds_address)[0]}:{self.xds_port}",
             admin=f"{split_address(self._admin_address)[0]}:{self.admin_port}",
             policies=str(self.controller.directory),
-            version=self.controller.status()["version"],
+            version=self.controller.policy_version,
             tls="off" if self.tls is None else "mutual" if self.tls.mutual else "server",
             node_authorization=self.guard.identities is not None,
         )

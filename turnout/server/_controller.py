@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -137,15 +137,10 @@ class Controller:
             self.history.rejected(serving, rejection_summary(errors))
         return False
 
-    def status(self) -> dict[str, Any]:
-        return {
-            "version": self.current.policy_version if self.current else None,
-            "accepted_at": self.accepted_at,
-            "policies": str(self.directory),
-            "rejected": _rejection_json(self.rejected),
-            "last_rejected": _rejection_json(self.last_rejected),
-            "reloads": dict(self.reloads),
-        }
+    @property
+    def policy_version(self) -> str | None:
+        """The version of the set being served (None before the first good load)."""
+        return self.current.policy_version if self.current else None
 
 
 def _resolver(compiled: Compiled) -> Callable[[str], Snapshot]:
@@ -165,10 +160,6 @@ def rejection_summary(errors: Sequence[str]) -> str:
     first = " ".join(errors[0].split())
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     return f"{len(errors)} error(s): {first}{more}"
-
-
-def _rejection_json(rejection: Rejection | None) -> dict[str, Any] | None:
-    return None if rejection is None else {"at": rejection.at, "errors": rejection.errors}
 
 
 def _now() -> str:
