@@ -22,6 +22,7 @@ from ruamel.yaml.error import MarkedYAMLError, ReusedAnchorWarning, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.reader import ReaderError
 from ruamel.yaml.resolver import VersionedResolver
+from ruamel.yaml.tag import Tag
 
 from ._documents import GatewayDraft, Named, ServiceDraft, read_gateway, read_service
 from ._errors import PolicySetError, Problem
@@ -228,40 +229,69 @@ def _fast_documents(text: str) -> list[Node] | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ReusedAnchorWarning)
-            return list(_C_YAML.compose_all(text))
+            composer = _C_YAML(text)
+            documents = []
+            while composer.check_node():
+                documents.append(composer.get_node())
+            return documents
     except YAMLError:
         return None
-    finally:
-        _C_YAML.doc_infos.clear()  # one per compose_all, never read by composing
 
 
-class _Resolver(VersionedResolver):
-    """ruamel's YAML 1.2 resolver, remembering each plain scalar's tag: a policy set
-    repeats the same few hundred values (v1, 95, true, ...) and ruamel works each out
-    again, at ~10 us a scalar."""
+_PLAIN_TAGS: dict[str, Tag] = {}
+"""Each plain scalar's YAML 1.2 tag, by its text: a policy set repeats the same few
+hundred values (v1, 95, true, ...) and ruamel's resolver works each out again, at
+~10 us a scalar."""
+_PLAIN_TAGS_MAX = 100_000
+_RESOLVER = VersionedResolver(version=(1, 2))
+"""ruamel's YAML 1.2 core-schema rules, asked once per new plain scalar text."""
+_SCALAR, _SEQUENCE, _MAPPING = (
+    VersionedResolver.DEFAULT_SCALAR_TAG,
+    VersionedResolver.DEFAULT_SEQUENCE_TAG,
+    VersionedResolver.DEFAULT_MAPPING_TAG,
+)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._tags: dict[tuple[Any, str, bool], Any] = {}
 
-    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
-        if kind is not ScalarNode or not implicit[0] or self.yaml_path_resolvers:
-            return super().resolve(kind, value, implicit)
-        key = (self.processing_version, value, bool(implicit[1]))
-        tag = self._tags.get(key)
+def _resolve(kind: Any, value: Any, implicit: Any) -> Tag:
+    """The tag of an untagged node (or one tagged `!`), as ruamel's YAML 1.2 resolver
+    gives it: a plain scalar by the core schema's patterns, a quoted scalar str, a
+    collection seq or map. libyaml composes every document as YAML 1.2 whatever its
+    `%YAML` directive says, as ruamel's composer over libyaml did."""
+    if kind is ScalarNode:
+        if not implicit[0]:
+            return _SCALAR
+        tag = _PLAIN_TAGS.get(value)
         if tag is None:
-            tag = self._tags[key] = super().resolve(kind, value, implicit)
+            if len(_PLAIN_TAGS) >= _PLAIN_TAGS_MAX:
+                _PLAIN_TAGS.clear()
+            tag = _PLAIN_TAGS[value] = _RESOLVER.resolve(ScalarNode, value, (True, False))
         return tag
+    return _SEQUENCE if kind is SequenceNode else _MAPPING
 
 
-def _c_yaml() -> YAML | None:
-    """One composer over libyaml (ruamel.yaml.clib), reused: making a YAML costs more
-    than composing a small file (it looks for plug-ins on disk)."""
-    yaml = YAML(typ="safe", pure=False)
-    if "clib" not in getattr(yaml.Parser, "__module__", ""):
-        return None  # ruamel.yaml.clib is a dependency, but ruamel runs without it
-    yaml.Resolver = _Resolver
-    return yaml
+def _c_yaml() -> type[Any] | None:
+    """A composer over libyaml (ruamel.yaml.clib), making the same ruamel nodes with the
+    same marks as ruamel's own composer over it, without ruamel's per-text setup (a
+    loader class built per text, a resolver per text asking for its YAML version per
+    node)."""
+    try:
+        from _ruamel_yaml import CParser  # type: ignore[import-not-found]
+    except ImportError:  # ruamel.yaml.clib is a dependency, but ruamel runs without it
+        return None
+
+    class Composer(CParser):  # type: ignore[misc]
+        """libyaml's parser composing nodes; the tag resolution is `_resolve`'s."""
+
+        def resolve(self, kind: Any, value: Any, implicit: Any) -> Tag:
+            return _resolve(kind, value, implicit)
+
+        def descend_resolver(self, parent: Any, index: Any) -> None:
+            """No path-dependent tags (ruamel's yaml_path_resolvers) are used."""
+
+        def ascend_resolver(self) -> None:
+            """No path-dependent tags are used."""
+
+    return Composer
 
 
 _C_YAML = _c_yaml()
