@@ -79,6 +79,7 @@ from ._read import (
     schema_of,
     show,
     string,
+    tag_of,
     valid,
     word,
     words,
@@ -267,7 +268,7 @@ def _stable(ctx: Ctx, at: At) -> str:
 @described({"oneOf": [{"const": INSTANCES}, _map_of(percent, version_ref)]})
 def _traffic(ctx: Ctx, at: At) -> Traffic:
     node = at.node
-    if isinstance(node, ScalarNode) and str(node.tag) == STR and node.value == INSTANCES:
+    if isinstance(node, ScalarNode) and tag_of(node) == STR and node.value == INSTANCES:
         declared = ctx.scope.versions
         if declared is not None and not any(declared.values()):
             ctx.fail(at, f'"{INSTANCES}" needs at least one version with endpoints')
@@ -327,7 +328,7 @@ def _string_match(ctx: Ctx, at: At) -> StringMatch:
     """`"value"` (exact) or one of {exact|prefix|suffix|regex: str} or {present: true}."""
     node = at.node
     if isinstance(node, ScalarNode):
-        if str(node.tag) == STR:
+        if tag_of(node) == STR:
             return StringMatch("exact", str(node.value))
         quote = f'; quote it: "{node.value}"' if node.value else ""
         ctx.fail(
@@ -518,14 +519,14 @@ def _pin_header(ctx: Ctx, at: At) -> tuple[str | None, Match | None]:
     """`x-name`, `false` (no pinning), or `{name, when}`: pin only requests that also
     match `when` (e.g. a header an auth filter sets for employees)."""
     node = at.node
-    if isinstance(node, ScalarNode) and str(node.tag) == BOOL:
+    if isinstance(node, ScalarNode) and tag_of(node) == BOOL:
         if not boolean(ctx, at):
             return None, None
         ctx.fail(at, "expected a header name, or false to turn pinning off")
     if isinstance(node, MappingNode):
         values = valid(read_mapping(ctx, at, _PIN_HEADER))
         return values.get("name", DEFAULT_PIN_HEADER), values.get("when")
-    if not (isinstance(node, ScalarNode) and str(node.tag) == STR):
+    if not (isinstance(node, ScalarNode) and tag_of(node) == STR):
         ctx.fail(
             at,
             "expected a header name, false, or {name: ..., when: {headers: ...}}, "
@@ -551,7 +552,7 @@ def _steps(ctx: Ctx, at: At) -> _Steps:
     gates: list[int] = []
     for item in written:
         node = item.node
-        if not (isinstance(node, ScalarNode) and str(node.tag) == STR):
+        if not (isinstance(node, ScalarNode) and tag_of(node) == STR):
             ats.append(item)
             continue
         if node.value != APPROVE:
@@ -666,7 +667,7 @@ _SINCE_HELP = 'expected an RFC 3339 time in UTC, e.g. "2026-11-28T08:00:00Z"'
 def _since(ctx: Ctx, at: At) -> datetime:
     """An RFC 3339 time with a zone, quoted or not (YAML reads it unquoted as a timestamp)."""
     node = at.node
-    if not (isinstance(node, ScalarNode) and str(node.tag) in (STR, _TIMESTAMP)):
+    if not (isinstance(node, ScalarNode) and tag_of(node) in (STR, _TIMESTAMP)):
         ctx.fail(at, f"{_SINCE_HELP}, got {describe(node)}")
     text = str(node.value)
     if not _RFC3339.fullmatch(text):

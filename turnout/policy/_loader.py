@@ -27,7 +27,7 @@ from ruamel.yaml.tag import Tag
 from ._documents import GatewayDraft, Named, ServiceDraft, read_gateway, read_service
 from ._errors import PolicySetError, Problem
 from ._model import Gateway, PolicySet, Service
-from ._read import NULL, STR, At, Ctx, describe, hint, line_of
+from ._read import NULL, STR, At, Ctx, describe, hint, line_of, tag_of
 
 __all__ = ["load_policies", "parse_policies"]
 
@@ -158,7 +158,7 @@ def _read_file(file: str, text: str) -> _FileRead:
     broken = False
     try:
         for node in _documents(text):
-            if isinstance(node, ScalarNode) and str(node.tag) == NULL and not node.value:
+            if isinstance(node, ScalarNode) and tag_of(node) == NULL and not node.value:
                 continue  # an empty document, e.g. after a trailing `---`
             documents += 1
             draft = _read_document(ctx, node)
@@ -345,7 +345,7 @@ def _kind(ctx: Ctx, at: At) -> str | None:
     listed = " or ".join(_KINDS)
     for key, value in at.node.value:
         if isinstance(key, ScalarNode) and key.value == "kind":
-            if not (isinstance(value, ScalarNode) and str(value.tag) == STR):
+            if not (isinstance(value, ScalarNode) and tag_of(value) == STR):
                 ctx.report(line_of(value), "kind", f"expected {listed}, got {describe(value)}")
                 return None
             if value.value not in _KINDS:
