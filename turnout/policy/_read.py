@@ -17,7 +17,7 @@ import difflib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NamedTuple, NoReturn, TypeVar
 
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
@@ -65,16 +65,18 @@ class Ctx:
         raise Invalid
 
 
-@dataclass(frozen=True, slots=True)
-class At:
-    """A node, the field path leading to it and the line to report about it."""
+class At(NamedTuple):
+    """A node, the field path leading to it and the line to report about it.
+
+    A named tuple rather than a frozen dataclass: a 2,000-file set makes 150,000 of
+    them, and a frozen dataclass takes three times as long to make."""
 
     node: Node
     path: str
     line: int
 
     def item(self, index: int, node: Node) -> At:
-        return At(node, f"{self.path}[{index}]", line_of(node))
+        return At(node, f"{self.path}[{index}]", node.start_mark.line + 1)
 
 
 def tag_of(node: Node) -> str:
@@ -92,9 +94,8 @@ def join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """One `key: value` of a mapping, with the key's text."""
+class Entry(NamedTuple):
+    """One `key: value` of a mapping, with the key's text (a named tuple, as `At`)."""
 
     name: str
     key: At
@@ -132,45 +133,44 @@ def _quote_it(node: Node) -> str:
 
 def entries(ctx: Ctx, at: At) -> list[Entry]:
     """The entries of a mapping node, merge keys applied, duplicates reported."""
-    if not isinstance(at.node, MappingNode):
-        ctx.fail(at, f"expected a mapping, got {describe(at.node)}")
+    node = at.node
+    if not isinstance(node, MappingNode):
+        ctx.fail(at, f"expected a mapping, got {describe(node)}")
+    path = at.path
     seen: dict[str, int] = {}
     result: list[Entry] = []
     merged: list[Entry] = []
-    for key_node, value_node in at.node.value:
-        if tag_of(key_node) == _MERGE:
-            merged.extend(_merged(ctx, At(value_node, at.path, line_of(key_node))))
+    for key_node, value_node in node.value:
+        key_tag = tag_of(key_node)
+        key_line = key_node.start_mark.line + 1
+        if key_tag == _MERGE:
+            merged.extend(_merged(ctx, At(value_node, path, key_line)))
             continue
-        entry = _entry(ctx, at.path, key_node, value_node)
-        if entry is None:
+        if key_tag != STR or not isinstance(key_node, ScalarNode):
+            _bad_key(ctx, path, key_node, key_line)
             continue
-        if entry.name in seen:
-            ctx.report(
-                entry.key.line,
-                entry.key.path,
-                f'duplicate key "{entry.name}" (first at line {seen[entry.name]})',
-            )
+        name = str(key_node.value)
+        child = f"{path}.{name}" if path else name
+        if name in seen:
+            ctx.report(key_line, child, f'duplicate key "{name}" (first at line {seen[name]})')
             continue
-        seen[entry.name] = entry.key.line
-        result.append(entry)
-    result.extend(e for e in merged if e.name not in seen)
+        seen[name] = key_line
+        value_line = (
+            value_node.start_mark.line + 1 if isinstance(value_node, ScalarNode) else key_line
+        )
+        result.append(Entry(name, At(key_node, child, key_line), At(value_node, child, value_line)))
+    if merged:
+        result.extend(e for e in merged if e.name not in seen)
     return result
 
 
-def _entry(ctx: Ctx, path: str, key_node: Node, value_node: Node) -> Entry | None:
-    key_line = line_of(key_node)
-    if not (isinstance(key_node, ScalarNode) and tag_of(key_node) == STR):
-        text = key_node.value if isinstance(key_node, ScalarNode) else "?"
-        ctx.report(
-            key_line,
-            join(path, str(text)),
-            f"keys must be strings, got {describe(key_node)}{_quote_it(key_node)}",
-        )
-        return None
-    name = str(key_node.value)
-    child = join(path, name)
-    value_line = line_of(value_node) if isinstance(value_node, ScalarNode) else key_line
-    return Entry(name, At(key_node, child, key_line), At(value_node, child, value_line))
+def _bad_key(ctx: Ctx, path: str, key_node: Node, key_line: int) -> None:
+    text = key_node.value if isinstance(key_node, ScalarNode) else "?"
+    ctx.report(
+        key_line,
+        join(path, str(text)),
+        f"keys must be strings, got {describe(key_node)}{_quote_it(key_node)}",
+    )
 
 
 def _merged(ctx: Ctx, at: At) -> list[Entry]:
