@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 
@@ -155,7 +156,10 @@ def endpoint(ctx: Ctx, at: At) -> Endpoint:
     return Endpoint(name, number)
 
 
+@functools.lru_cache(maxsize=8192)
 def _valid_endpoint_host(name: str, *, bracketed: bool) -> bool:
+    """Remembered: a set names the same few hosts (127.0.0.1, a cluster's DNS names)
+    in thousands of endpoints, and Python's address parser takes ~20 us each."""
     if bracketed:
         try:
             ipaddress.IPv6Address(name)
