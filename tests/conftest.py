@@ -30,20 +30,22 @@ def inject_route(monkeypatch: pytest.MonkeyPatch) -> RouteInjector:
     ``monkeypatch.undo()``): an inconsistent translation when no such cluster is
     served with it. Only services translated afterwards get it (a translator reuses
     what it translated before for an unchanged service)."""
-    original: Callable[[Service], VirtualHost] = translation_module.virtual_host
+    original: Callable[..., bytes] = translation_module.virtual_host_bytes
     broken: dict[str, str] = {}
 
-    def virtual_host(service: Service) -> VirtualHost:
-        vhost = original(service)
-        if service.name in broken:
-            route = vhost.routes.add()
-            route.match.prefix = "/injected"
-            route.route.cluster = broken[service.name]
-        return vhost
+    def virtual_host_bytes(service: Service, *, comparing: bool = False) -> bytes:
+        serialized = original(service, comparing=comparing)
+        if service.name not in broken:
+            return serialized
+        vhost = VirtualHost.FromString(serialized)
+        route = vhost.routes.add()
+        route.match.prefix = "/injected"
+        route.route.cluster = broken[service.name]
+        return vhost.SerializeToString(deterministic=True)
 
     def inject(service: str, cluster: str) -> None:
         broken[service] = cluster
-        monkeypatch.setattr(translation_module, "virtual_host", virtual_host)
+        monkeypatch.setattr(translation_module, "virtual_host_bytes", virtual_host_bytes)
 
     return inject
 
@@ -52,14 +54,14 @@ def inject_route(monkeypatch: pytest.MonkeyPatch) -> RouteInjector:
 def collector_seen(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     """Whether the cyclic garbage collector was enabled, recorded each time translation
     builds a virtual host (that is, from inside a compile)."""
-    original: Callable[[Service], VirtualHost] = translation_module.virtual_host
+    original: Callable[..., bytes] = translation_module.virtual_host_bytes
     seen: list[bool] = []
 
-    def virtual_host(service: Service) -> VirtualHost:
+    def virtual_host_bytes(service: Service, *, comparing: bool = False) -> bytes:
         seen.append(gc.isenabled())
-        return original(service)
+        return original(service, comparing=comparing)
 
-    monkeypatch.setattr(translation_module, "virtual_host", virtual_host)
+    monkeypatch.setattr(translation_module, "virtual_host_bytes", virtual_host_bytes)
     return seen
 
 

@@ -16,6 +16,7 @@ cluster, from that cluster's own endpoints.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 from collections.abc import Sequence
@@ -29,6 +30,7 @@ from envoy.config.core.v3 import (
 from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
 from google.protobuf import struct_pb2, wrappers_pb2
 
+from turnout._protowire import varint
 from turnout.policy import INSTANCES, Endpoint, HealthCheck, Service
 
 from ._common import ads, duration
@@ -53,10 +55,10 @@ def service_clusters(
 ) -> tuple[list[cluster_pb2.Cluster], list[endpoint_pb2.ClusterLoadAssignment]]:
     """Every cluster of one service, and the assignments of those that use EDS; with
     ``comparators``, the comparators' cluster when a mirror has `compare:`."""
-    members: list[tuple[str, list[endpoint_components_pb2.LbEndpoint], list[str]]] = [
+    members: list[tuple[str, list[bytes], list[str]]] = [
         (
             cluster_name(service.name, version.name),
-            [_lb_endpoint(endpoint, None) for endpoint in version.endpoints],
+            [_lb_endpoint_bytes(endpoint) for endpoint in version.endpoints],
             [endpoint.host for endpoint in version.endpoints],
         )
         for version in service.versions
@@ -65,44 +67,88 @@ def service_clusters(
         members.append(
             (
                 pool_cluster_name(service.name),
-                [_lb_endpoint(e, v.name) for v in service.versions for e in v.endpoints],
+                [
+                    _lb_endpoint(e, v.name).SerializeToString(deterministic=True)
+                    for v in service.versions
+                    for e in v.endpoints
+                ],
                 [e.host for v in service.versions for e in v.endpoints],
             )
         )
     clusters: list[cluster_pb2.Cluster] = []
     assignments: list[endpoint_pb2.ClusterLoadAssignment] = []
     for name, lb_endpoints, hosts in members:
-        # Zero endpoints: an empty assignment, never a missing one (Envoy would wait for it).
-        assignment = endpoint_pb2.ClusterLoadAssignment(cluster_name=name)
-        if lb_endpoints:
-            assignment.endpoints.append(
-                endpoint_components_pb2.LocalityLbEndpoints(lb_endpoints=lb_endpoints)
-            )
-        cluster = _cluster(name, service)
         if all(_is_ip(host) for host in hosts):
-            cluster.type = cluster_pb2.Cluster.EDS
-            cluster.eds_cluster_config.eds_config.CopyFrom(ads())
-            assignments.append(assignment)
-        else:
-            cluster.type = cluster_pb2.Cluster.STRICT_DNS
-            # `localhost` resolves to ::1 first on many hosts while test and demo backends
-            # listen on 127.0.0.1: prefer IPv4, fall back to IPv6.
-            cluster.dns_lookup_family = cluster_pb2.Cluster.V4_PREFERRED
-            cluster.load_assignment.CopyFrom(assignment)
+            # An EDS cluster is its name (field 1) and then the same fields for every
+            # cluster of the service: those are serialized once per distinct value
+            # (_eds_cluster_tail) and the message is parsed from the joined bytes, which
+            # are its deterministic serialization (tests/translate/test_served_bytes.py).
+            clusters.append(
+                cluster_pb2.Cluster.FromString(
+                    _field(_NAME, name.encode())
+                    + _eds_cluster_tail(_lb_policy(service), service.health_check)
+                )
+            )
+            assignments.append(_assignment(name, lb_endpoints))
+            continue
+        cluster = _cluster(name, _lb_policy(service), service.health_check)
+        cluster.type = cluster_pb2.Cluster.STRICT_DNS
+        # `localhost` resolves to ::1 first on many hosts while test and demo backends
+        # listen on 127.0.0.1: prefer IPv4, fall back to IPv6.
+        cluster.dns_lookup_family = cluster_pb2.Cluster.V4_PREFERRED
+        cluster.load_assignment.CopyFrom(_assignment(name, lb_endpoints))
         clusters.append(cluster)
     if comparators and compares(service):
         clusters.append(compare_cluster(service, comparators))
     return clusters, assignments
 
 
-def _cluster(name: str, service: Service) -> cluster_pb2.Cluster:
+def _assignment(name: str, lb_endpoints: list[bytes]) -> endpoint_pb2.ClusterLoadAssignment:
+    """A ClusterLoadAssignment: cluster_name (1), and one LocalityLbEndpoints (2) holding
+    the endpoints (its field 2), parsed from those bytes. Zero endpoints: an empty
+    assignment, never a missing one (Envoy would wait for it)."""
+    serialized = _field(_NAME, name.encode())
+    if lb_endpoints:
+        serialized += _field(_ENDPOINTS, b"".join([_field(_LB_ENDPOINTS, e) for e in lb_endpoints]))
+    return endpoint_pb2.ClusterLoadAssignment.FromString(serialized)
+
+
+def _key(number: int) -> bytes:
+    return varint(number << 3 | 2)
+
+
+_NAME = _key(1)  # Cluster.name, ClusterLoadAssignment.cluster_name
+_ENDPOINTS = _key(2)  # ClusterLoadAssignment.endpoints
+_LB_ENDPOINTS = _key(2)  # LocalityLbEndpoints.lb_endpoints
+_ONE = _key(1)  # LbEndpoint.endpoint, Endpoint.address, Address.socket_address
+_SOCKET_HOST = _key(2)  # SocketAddress.address
+_SOCKET_PORT = varint(3 << 3)  # SocketAddress.port_value, a varint
+
+
+def _field(key: bytes, payload: bytes) -> bytes:
+    return key + varint(len(payload)) + payload
+
+
+@functools.lru_cache(maxsize=256)
+def _eds_cluster_tail(
+    lb_policy: cluster_pb2.Cluster.LbPolicy.ValueType, check: HealthCheck | None
+) -> bytes:
+    """Every field of an EDS cluster after its name, serialized."""
+    cluster = _cluster("", lb_policy, check)
+    cluster.type = cluster_pb2.Cluster.EDS
+    cluster.eds_cluster_config.eds_config.CopyFrom(ads())
+    tail: bytes = cluster.SerializeToString(deterministic=True)
+    return tail
+
+
+def _cluster(
+    name: str, lb_policy: cluster_pb2.Cluster.LbPolicy.ValueType, check: HealthCheck | None
+) -> cluster_pb2.Cluster:
     cluster = cluster_pb2.Cluster(
-        name=name,
-        connect_timeout=duration(_CONNECT_TIMEOUT_SECONDS),
-        lb_policy=_lb_policy(service),
+        name=name, connect_timeout=duration(_CONNECT_TIMEOUT_SECONDS), lb_policy=lb_policy
     )
-    if service.health_check is not None:
-        cluster.health_checks.append(_health_check(service.health_check))
+    if check is not None:
+        cluster.health_checks.append(_health_check(check))
     return cluster
 
 
@@ -135,6 +181,15 @@ def _health_check(check: HealthCheck) -> health_check_pb2.HealthCheck:
         healthy_threshold=wrappers_pb2.UInt32Value(value=check.healthy_threshold),
         http_health_check=health_check_pb2.HealthCheck.HttpHealthCheck(path=check.path),
     )
+
+
+def _lb_endpoint_bytes(endpoint: Endpoint) -> bytes:
+    """``_lb_endpoint(endpoint, None)``'s serialization: endpoint (1) > address (1) >
+    socket_address (1) > address (2), port_value (3, a varint)."""
+    socket = _field(_SOCKET_HOST, endpoint.host.encode()) if endpoint.host else b""
+    # port_value is in the oneof port_specifier: set, it is written even when 0.
+    socket += _SOCKET_PORT + varint(endpoint.port)
+    return _field(_ONE, _field(_ONE, _field(_ONE, socket)))
 
 
 def _lb_endpoint(endpoint: Endpoint, version: str | None) -> endpoint_components_pb2.LbEndpoint:

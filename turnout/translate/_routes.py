@@ -13,6 +13,7 @@ Routes in a service's virtual host, in the order Envoy tries them (first match w
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from decimal import Decimal
 
@@ -22,6 +23,7 @@ from envoy.type.matcher.v3 import regex_pb2, string_pb2
 from envoy.type.v3 import percent_pb2
 from google.protobuf import wrappers_pb2
 
+from turnout._protowire import varint
 from turnout.policy import (
     INSTANCES,
     Match,
@@ -37,7 +39,13 @@ from ._common import duration
 from ._compare import compare_cluster_name, mark_copy
 from ._names import cluster_name, pool_cluster_name, route_name
 
-__all__ = ["cookie_regex", "route_configuration", "share_weight", "virtual_host"]
+__all__ = [
+    "cookie_regex",
+    "route_configuration",
+    "share_weight",
+    "virtual_host",
+    "virtual_host_bytes",
+]
 
 Route = route_components_pb2.Route
 RouteAction = route_components_pb2.RouteAction
@@ -86,6 +94,144 @@ def virtual_host(service: Service, *, comparing: bool = False) -> route_componen
     return route_components_pb2.VirtualHost(
         name=service.name, domains=list(service.hosts), routes=routes
     )
+
+
+# --- the same virtual host, written as bytes -------------------------------------------
+#
+# A big gateway's services differ in names, hosts and endpoints, and little else: their
+# matches, weights and mirror fractions are the same few values. virtual_host_bytes
+# writes a virtual host's deterministic serialization directly: the parts that carry a
+# service's names are framed by hand (protobuf's wire format: a message is its fields in
+# field-number order, each a key, a length and the bytes; turnout._protowire), and every
+# part that does not (a RouteMatch, a weight, a mirror's fraction) is serialized from
+# its message once per distinct value and reused. What is rare (sticky services, copies
+# to comparators) is serialized from the message virtual_host builds. The result is
+# byte for byte virtual_host(...).SerializeToString(deterministic=True)
+# (tests/translate/test_written_bytes.py holds them equal).
+
+
+def _key(number: int) -> bytes:
+    return varint(number << 3 | 2)
+
+
+_VHOST_NAME, _VHOST_DOMAINS, _VHOST_ROUTES = _key(1), _key(2), _key(3)
+_ROUTE_MATCH, _ROUTE_ACTION, _ROUTE_NAME = _key(1), _key(2), _key(14)
+_ACTION_CLUSTER, _ACTION_WEIGHTED, _ACTION_MIRRORS = _key(1), _key(3), _key(30)
+_WEIGHTED_CLUSTERS = _key(1)
+_WEIGHT_NAME, _WEIGHT_VALUE = _key(1), _key(2)
+_MIRROR_CLUSTER, _MIRROR_FRACTION = _key(1), _key(3)
+
+
+def _field(key: bytes, payload: bytes) -> bytes:
+    return key + varint(len(payload)) + payload
+
+
+def virtual_host_bytes(service: Service, *, comparing: bool = False) -> bytes:
+    """``virtual_host(service, comparing=comparing)``'s deterministic serialization,
+    written without building the message (see above)."""
+    name = service.name
+    routes: list[bytes] = []
+    if service.pin_header is not None:
+        for version in service.versions:
+            routes.append(
+                _pin_match_field(service.pin_header, version.name, service.pin_when)
+                + _field(_ROUTE_ACTION, _field(_ACTION_CLUSTER, f"{name}_{version.name}".encode()))
+                + _field(_ROUTE_NAME, f"{name}/pin/{version.name}".encode())
+            )
+    for rule in service.rules:
+        routes.append(
+            _rule_match_field(rule.match)
+            + _field(
+                _ROUTE_ACTION,
+                _action_bytes(service, rule.traffic, rule.mirror, ("rule", rule.name), comparing),
+            )
+            + _field(_ROUTE_NAME, f"{name}/rule/{rule.name}".encode())
+        )
+    routes.append(
+        _DEFAULT_MATCH_FIELD
+        + _field(
+            _ROUTE_ACTION,
+            _action_bytes(service, service.traffic, service.mirror, ("default",), comparing),
+        )
+        + _field(_ROUTE_NAME, f"{name}/default".encode())
+    )
+    return b"".join(
+        (
+            _field(_VHOST_NAME, name.encode()),
+            *[_field(_VHOST_DOMAINS, host.encode()) for host in service.hosts],
+            *[_field(_VHOST_ROUTES, route) for route in routes],
+        )
+    )
+
+
+def _action_bytes(
+    service: Service,
+    traffic: Traffic,
+    mirror: Mirror | None,
+    route: tuple[str, ...],
+    comparing: bool,
+) -> bytes:
+    """``_action(...)``'s deterministic serialization: RouteAction's cluster (1) or
+    weighted_clusters (3), then request_mirror_policies (30)."""
+    if service.sticky is not None or (
+        comparing and mirror is not None and mirror.compare is not None
+    ):
+        rare = _action(service, traffic, mirror, route, comparing=comparing)
+        serialized: bytes = rare.SerializeToString(deterministic=True)
+        return serialized
+    name = service.name
+    if traffic == INSTANCES:
+        action = _field(_ACTION_CLUSTER, pool_cluster_name(name).encode())
+    elif len(traffic) == 1:
+        action = _field(_ACTION_CLUSTER, f"{name}_{traffic[0][0]}".encode())
+    else:
+        action = _field(
+            _ACTION_WEIGHTED,
+            b"".join(
+                [
+                    _field(
+                        _WEIGHTED_CLUSTERS,
+                        _field(_WEIGHT_NAME, f"{name}_{version}".encode()) + _weight_field(share),
+                    )
+                    for version, share in traffic
+                ]
+            ),
+        )
+    if mirror is not None and mirror.percent > 0:
+        action += _field(
+            _ACTION_MIRRORS,
+            _field(_MIRROR_CLUSTER, f"{name}_{mirror.to}".encode())
+            + _fraction_field(mirror.percent),
+        )
+    return action
+
+
+@functools.lru_cache(maxsize=1024)
+def _pin_match_field(header: str, version: str, when: Match | None) -> bytes:
+    return _field(
+        _ROUTE_MATCH, _pin_match(header, version, when).SerializeToString(deterministic=True)
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def _rule_match_field(match: Match) -> bytes:
+    return _field(_ROUTE_MATCH, _route_match(match).SerializeToString(deterministic=True))
+
+
+_DEFAULT_MATCH_FIELD = _field(
+    _ROUTE_MATCH, route_components_pb2.RouteMatch(prefix="/").SerializeToString(deterministic=True)
+)
+
+
+@functools.lru_cache(maxsize=1024)
+def _weight_field(share: Decimal) -> bytes:
+    weight = wrappers_pb2.UInt32Value(value=share_weight(share))
+    return _field(_WEIGHT_VALUE, weight.SerializeToString(deterministic=True))
+
+
+@functools.lru_cache(maxsize=1024)
+def _fraction_field(percent: Decimal) -> bytes:
+    return _field(_MIRROR_FRACTION, _fraction(percent).SerializeToString(deterministic=True))
 
 
 def share_weight(share: Decimal) -> int:

@@ -41,7 +41,7 @@ from turnout.policy import Endpoint, Gateway, PolicySet, Service
 from ._clusters import service_clusters
 from ._listeners import listener
 from ._names import GATEWAY_HEADER, scope_name
-from ._routes import virtual_host
+from ._routes import virtual_host_bytes
 
 __all__ = ["Resources", "RouteParts", "Translation", "Translator", "to_json", "translate"]
 
@@ -349,15 +349,17 @@ def _service_part(
     service: Service, previous: _ServicePart | None, comparators: tuple[Endpoint, ...] = ()
 ) -> _ServicePart:
     clusters, endpoints = service_clusters(service, comparators)
-    vhost = virtual_host(service, comparing=True) if comparators else virtual_host(service)
+    vhost_bytes = virtual_host_bytes(service, comparing=bool(comparators))
     if previous is not None:
         # A traffic change leaves the clusters as they were: hand back the previous
         # (equal) messages, so what is cached for them downstream stays valid.
         clusters = _keep_equal(previous.clusters, clusters)
         endpoints = _keep_equal(previous.endpoints, endpoints)
-    route_field = length_delimited(_VIRTUAL_HOSTS, vhost.SerializeToString(deterministic=True))
+    route_field = length_delimited(_VIRTUAL_HOSTS, vhost_bytes)
     if previous is not None and previous.route_field == route_field:
         vhost, route_field = previous.virtual_host, previous.route_field
+    else:
+        vhost = route_components_pb2.VirtualHost.FromString(vhost_bytes)
     return _ServicePart(
         service=service,
         clusters=tuple(clusters),
