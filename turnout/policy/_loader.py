@@ -282,8 +282,7 @@ def _c_yaml() -> type[Any] | None:
     class Composer(CParser):  # type: ignore[misc]
         """libyaml's parser composing nodes; the tag resolution is `_resolve`'s."""
 
-        def resolve(self, kind: Any, value: Any, implicit: Any) -> Tag:
-            return _resolve(kind, value, implicit)
+        resolve = staticmethod(_resolve)
 
         def descend_resolver(self, parent: Any, index: Any) -> None:
             """No path-dependent tags (ruamel's yaml_path_resolvers) are used."""

@@ -12,7 +12,6 @@ one pass reports every problem in a set.
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -273,12 +272,15 @@ def read_mapping(ctx: Ctx, at: At, spec: Mapping[str, Field]) -> Fields:
             ctx.report(entry.key.line, entry.key.path, f'unknown field "{name}"{hint(name, spec)}')
     values: dict[str, Any] = {}
     for name, spec_field in spec.items():
-        if name not in found:
+        entry = found.get(name)
+        if entry is None:
             if spec_field.required and name not in misspelt:  # already said "did you mean"
                 ctx.report(at.line, join(at.path, name), "required field is missing")
             continue
-        with contextlib.suppress(Invalid):
-            values[name] = spec_field.read(ctx, found[name].value)
+        try:  # noqa: SIM105 (contextlib.suppress costs a context manager per field)
+            values[name] = spec_field.read(ctx, entry.value)
+        except Invalid:
+            pass
     where = {name: e.value for name, e in found.items()}
     return Fields(at, values, where, ok=len(ctx.problems) == before)
 
