@@ -142,12 +142,14 @@ async def test_identical_republish_sends_nothing(xds: RunningXds) -> None:
 
 async def test_first_request_is_answered_even_with_an_old_nonce(xds: RunningXds) -> None:
     """A reconnecting Envoy's first request carries a nonce and version from an earlier
-    stream; it is answered, not ignored as stale."""
+    stream; with a version that is not the current one it is answered, not ignored as
+    stale (one with the current version: ``test_xds_reconnect``)."""
+    old = make_snapshot({"b": 100})
     snapshot = make_snapshot({"a": 100})
     xds.publish(snapshot)
     client = await xds.client()
     await client.request(
-        CLUSTER_TYPE, version=snapshot.type_version(CLUSTER_TYPE), nonce="previous-server.9"
+        CLUSTER_TYPE, version=old.type_version(CLUSTER_TYPE), nonce="previous-server.9"
     )
     response = await client.recv()
     assert response.version_info == snapshot.type_version(CLUSTER_TYPE)

@@ -71,6 +71,7 @@ from turnout.cache import (
     ENDPOINT_TYPE,
     HCM_TYPE,
     LISTENER_TYPE,
+    ORDER,
     ROUTE_TYPE,
     SCOPED_ROUTE_TYPE,
     Snapshot,
@@ -403,6 +404,17 @@ class AdsClient:
         accepted[ROUTE_TYPE] = rds = await self.recv(timeout)
         await self.ack(rds)
         return accepted
+
+    async def resume(self, previous: AdsClient) -> None:
+        """Reconnect like Envoy whose stream ``previous`` broke: keep what it ACKed and
+        subscribed to, and ask again for every type it had asked for, in xDS order, with
+        those names and the version last ACKed, without a nonce (a nonce does not
+        survive its stream; Envoy clears it and keeps the version)."""
+        self.versions = dict(previous.versions)
+        self.names = dict(previous.names)
+        for type_url in ORDER:
+            if type_url in self.names:
+                await self.request(type_url, self.names[type_url], nonce="")
 
     async def close(self) -> None:
         """Cancel the stream and close the channel."""

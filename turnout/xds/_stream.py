@@ -5,6 +5,7 @@ Each protocol rule is a comment at the code it governs, with its section of Envo
 xDS protocol doc:
 
 - nonces, stale requests, ACK/NACK, the first request of a type: ``handle_request``;
+  a reconnecting proxy that has the current version is sent nothing: ``_holds``;
 - wildcard and named subscriptions: ``_subscribe``;
 - send on change, never resend a NACKed version, newly subscribed names: ``_due``;
 - latest state wins, make-before-break order over ADS (EDS never held behind CDS):
@@ -176,13 +177,15 @@ class Stream(StreamBase[_TypeState, DiscoveryRequest]):
         nonce = request.response_nonce
         acked = False
         if state.nonce is None:
-            # The first request of a type on this stream: a nonce does not survive its
-            # stream, so its nonce and version refer to an earlier one (a reconnecting
-            # Envoy, a restarted control plane) and mean nothing here; it is always
-            # answered (``_due``). Keep the version as what the proxy has, for status.
+            # A request before any response of its type on this stream: a nonce does not
+            # survive its stream, so its nonce refers to an earlier one (a reconnecting
+            # Envoy, a restarted control plane) and means nothing here. Its version_info
+            # is the last version the proxy ACKed of the type (Envoy keeps it across
+            # streams, and a NACK never replaces it): kept as what the proxy has, for
+            # status and for ``_holds``, which answers nothing if that is current.
             # https://www.envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol#ack-nack-and-resource-type-instance-version
-            if request.version_info and state.acked_version is None:
-                state.acked_version = request.version_info
+            if not state.answered:
+                state.acked_version = request.version_info or None
         elif nonce and nonce != state.nonce:
             # Stale: only the latest nonce sent of a type is live (one of another type
             # never matches). A stale request answers a response whose successor the
@@ -305,6 +308,8 @@ class Stream(StreamBase[_TypeState, DiscoveryRequest]):
             if not state.requested:
                 continue
             content, version = self._content(state, snapshot, retained)
+            if not state.answered and state.acked_version == version and not state.force:
+                self._holds(state, content, version)
             self._track_behind(state, version)
             due = self._due(state, content, version)
             if due or state.pending_ack or state.acked_version != version:
@@ -397,9 +402,34 @@ class Stream(StreamBase[_TypeState, DiscoveryRequest]):
                     content[name] = resource
         return content, content_version(content.values())
 
+    def _holds(self, state: _TypeState, content: Content, version: str) -> None:
+        """Record that the proxy already has ``content``: its first request of the type
+        on this stream named ``version``, the content hash of exactly what it would be
+        sent now. Nothing is sent; the type counts as sent and ACKed at that version,
+        so what follows works from it as from an ACKed response: the next route
+        configurations go as changes from ``content``, clusters the routes name are
+        kept, a later listener or cluster change forces its warming re-send, and the
+        stream is reported synced."""
+        # A reconnecting Envoy (or one meeting a restarted control plane) sends, in its
+        # first request of each type, the version_info it last ACKed; a server that
+        # already holds that version for it need not answer, and leaves the request
+        # open until the type changes (as go-control-plane does when the request's
+        # version is the current one). Versions are content hashes of exactly what a
+        # stream gets, identical across restarts for the same policies, so an equal
+        # version means the proxy has this very content. The first request of a proxy
+        # that has nothing (an empty version_info), or an older version, or of a type
+        # a cluster or listener response just forced (warming), is answered in full.
+        # https://www.envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol#ack-nack-and-resource-type-instance-version
+        # https://www.envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol#when-to-send-an-update
+        state.sent = state.acked = content
+        state.sent_version = version
+        state.answered = True
+        state.new_names = set()
+
     def _due(self, state: _TypeState, content: Content, version: str) -> bool:
         if not state.answered:
-            return True  # the first request of a type is always answered
+            # A first request whose version is not the current one (``_holds``).
+            return True
         if version == state.nacked_version:
             # Never resend what the proxy rejected (it keeps its last good version):
             # wait for content that hashes differently. Resending is go-control-plane's
