@@ -39,12 +39,17 @@ class ResourcePool:
 
     def resource(self, type_url: str, message: Message) -> CachedResource:
         """The cached form of ``message``, made once while the same object comes back."""
-        hit = self._lookup(id(message), message)
-        if hit is not None and hit.type_url == type_url:
-            return hit
+        key = id(message)
+        entry = self._current.get(key)
+        if entry is None:
+            entry = self._previous.get(key)
+            if entry is not None and entry[0] is message:
+                self._current[key] = entry
+        if entry is not None and entry[0] is message and entry[1].type_url == type_url:
+            return entry[1]
         resource = CachedResource.of(type_url, message)
         self.built += 1
-        self._current[id(message)] = (message, resource)
+        self._current[key] = (message, resource)
         return resource
 
     def route_configuration(

@@ -91,9 +91,12 @@ def eds_name(cluster: Cluster) -> str | None:
     """The EDS resource name that fills this cluster, or None if it is not an EDS cluster."""
     if cluster.WhichOneof("cluster_discovery_type") != "type":
         return None
-    if cluster.type != Cluster.DiscoveryType.EDS:
+    if cluster.type != _EDS:
         return None
     return str(cluster.eds_cluster_config.service_name or cluster.name)
+
+
+_EDS = Cluster.DiscoveryType.EDS  # an enum's attribute look-up is slow: once
 
 
 def _connection_managers(listener: Listener) -> Iterator[HttpConnectionManager]:

@@ -33,7 +33,7 @@ from google.protobuf import struct_pb2, wrappers_pb2
 from turnout._protowire import varint
 from turnout.policy import INSTANCES, Endpoint, HealthCheck, Service
 
-from ._common import ads, duration
+from ._common import ads, duration, field, key
 from ._compare import compare_cluster, compares
 from ._names import cluster_name, pool_cluster_name
 
@@ -85,7 +85,7 @@ def service_clusters(
             # are its deterministic serialization (tests/translate/test_served_bytes.py).
             clusters.append(
                 cluster_pb2.Cluster.FromString(
-                    _field(_NAME, name.encode())
+                    field(_NAME, name.encode())
                     + _eds_cluster_tail(_lb_policy(service), service.health_check)
                 )
             )
@@ -107,26 +107,18 @@ def _assignment(name: str, lb_endpoints: list[bytes]) -> endpoint_pb2.ClusterLoa
     """A ClusterLoadAssignment: cluster_name (1), and one LocalityLbEndpoints (2) holding
     the endpoints (its field 2), parsed from those bytes. Zero endpoints: an empty
     assignment, never a missing one (Envoy would wait for it)."""
-    serialized = _field(_NAME, name.encode())
+    serialized = field(_NAME, name.encode())
     if lb_endpoints:
-        serialized += _field(_ENDPOINTS, b"".join([_field(_LB_ENDPOINTS, e) for e in lb_endpoints]))
+        serialized += field(_ENDPOINTS, b"".join([field(_LB_ENDPOINTS, e) for e in lb_endpoints]))
     return endpoint_pb2.ClusterLoadAssignment.FromString(serialized)
 
 
-def _key(number: int) -> bytes:
-    return varint(number << 3 | 2)
-
-
-_NAME = _key(1)  # Cluster.name, ClusterLoadAssignment.cluster_name
-_ENDPOINTS = _key(2)  # ClusterLoadAssignment.endpoints
-_LB_ENDPOINTS = _key(2)  # LocalityLbEndpoints.lb_endpoints
-_ONE = _key(1)  # LbEndpoint.endpoint, Endpoint.address, Address.socket_address
-_SOCKET_HOST = _key(2)  # SocketAddress.address
+_NAME = key(1)  # Cluster.name, ClusterLoadAssignment.cluster_name
+_ENDPOINTS = key(2)  # ClusterLoadAssignment.endpoints
+_LB_ENDPOINTS = key(2)  # LocalityLbEndpoints.lb_endpoints
+_ONE = key(1)  # LbEndpoint.endpoint, Endpoint.address, Address.socket_address
+_SOCKET_HOST = key(2)  # SocketAddress.address
 _SOCKET_PORT = varint(3 << 3)  # SocketAddress.port_value, a varint
-
-
-def _field(key: bytes, payload: bytes) -> bytes:
-    return key + varint(len(payload)) + payload
 
 
 @functools.lru_cache(maxsize=256)
@@ -186,10 +178,10 @@ def _health_check(check: HealthCheck) -> health_check_pb2.HealthCheck:
 def _lb_endpoint_bytes(endpoint: Endpoint) -> bytes:
     """``_lb_endpoint(endpoint, None)``'s serialization: endpoint (1) > address (1) >
     socket_address (1) > address (2), port_value (3, a varint)."""
-    socket = _field(_SOCKET_HOST, endpoint.host.encode()) if endpoint.host else b""
+    socket = field(_SOCKET_HOST, endpoint.host.encode()) if endpoint.host else b""
     # port_value is in the oneof port_specifier: set, it is written even when 0.
     socket += _SOCKET_PORT + varint(endpoint.port)
-    return _field(_ONE, _field(_ONE, _field(_ONE, socket)))
+    return field(_ONE, field(_ONE, field(_ONE, socket)))
 
 
 def _lb_endpoint(endpoint: Endpoint, version: str | None) -> endpoint_components_pb2.LbEndpoint:

@@ -23,7 +23,6 @@ from envoy.type.matcher.v3 import regex_pb2, string_pb2
 from envoy.type.v3 import percent_pb2
 from google.protobuf import wrappers_pb2
 
-from turnout._protowire import varint
 from turnout.policy import (
     INSTANCES,
     Match,
@@ -35,7 +34,7 @@ from turnout.policy import (
     Traffic,
 )
 
-from ._common import duration
+from ._common import duration, field, key
 from ._compare import compare_cluster_name, mark_copy
 from ._names import cluster_name, pool_cluster_name, route_name
 
@@ -110,20 +109,12 @@ def virtual_host(service: Service, *, comparing: bool = False) -> route_componen
 # (tests/translate/test_written_bytes.py holds them equal).
 
 
-def _key(number: int) -> bytes:
-    return varint(number << 3 | 2)
-
-
-_VHOST_NAME, _VHOST_DOMAINS, _VHOST_ROUTES = _key(1), _key(2), _key(3)
-_ROUTE_MATCH, _ROUTE_ACTION, _ROUTE_NAME = _key(1), _key(2), _key(14)
-_ACTION_CLUSTER, _ACTION_WEIGHTED, _ACTION_MIRRORS = _key(1), _key(3), _key(30)
-_WEIGHTED_CLUSTERS = _key(1)
-_WEIGHT_NAME, _WEIGHT_VALUE = _key(1), _key(2)
-_MIRROR_CLUSTER, _MIRROR_FRACTION = _key(1), _key(3)
-
-
-def _field(key: bytes, payload: bytes) -> bytes:
-    return key + varint(len(payload)) + payload
+_VHOST_NAME, _VHOST_DOMAINS, _VHOST_ROUTES = key(1), key(2), key(3)
+_ROUTE_MATCH, _ROUTE_ACTION, _ROUTE_NAME = key(1), key(2), key(14)
+_ACTION_CLUSTER, _ACTION_WEIGHTED, _ACTION_MIRRORS = key(1), key(3), key(30)
+_WEIGHTED_CLUSTERS = key(1)
+_WEIGHT_NAME, _WEIGHT_VALUE = key(1), key(2)
+_MIRROR_CLUSTER, _MIRROR_FRACTION = key(1), key(3)
 
 
 def virtual_host_bytes(service: Service, *, comparing: bool = False) -> bytes:
@@ -134,32 +125,32 @@ def virtual_host_bytes(service: Service, *, comparing: bool = False) -> bytes:
     if service.pin_header is not None:
         for version in service.versions:
             routes.append(
-                _pin_match_field(service.pin_header, version.name, service.pin_when)
-                + _field(_ROUTE_ACTION, _field(_ACTION_CLUSTER, f"{name}_{version.name}".encode()))
-                + _field(_ROUTE_NAME, f"{name}/pin/{version.name}".encode())
+                _pin_matchfield(service.pin_header, version.name, service.pin_when)
+                + field(_ROUTE_ACTION, field(_ACTION_CLUSTER, f"{name}_{version.name}".encode()))
+                + field(_ROUTE_NAME, f"{name}/pin/{version.name}".encode())
             )
     for rule in service.rules:
         routes.append(
-            _rule_match_field(rule.match)
-            + _field(
+            _rule_matchfield(rule.match)
+            + field(
                 _ROUTE_ACTION,
                 _action_bytes(service, rule.traffic, rule.mirror, ("rule", rule.name), comparing),
             )
-            + _field(_ROUTE_NAME, f"{name}/rule/{rule.name}".encode())
+            + field(_ROUTE_NAME, f"{name}/rule/{rule.name}".encode())
         )
     routes.append(
         _DEFAULT_MATCH_FIELD
-        + _field(
+        + field(
             _ROUTE_ACTION,
             _action_bytes(service, service.traffic, service.mirror, ("default",), comparing),
         )
-        + _field(_ROUTE_NAME, f"{name}/default".encode())
+        + field(_ROUTE_NAME, f"{name}/default".encode())
     )
     return b"".join(
         (
-            _field(_VHOST_NAME, name.encode()),
-            *[_field(_VHOST_DOMAINS, host.encode()) for host in service.hosts],
-            *[_field(_VHOST_ROUTES, route) for route in routes],
+            field(_VHOST_NAME, name.encode()),
+            *[field(_VHOST_DOMAINS, host.encode()) for host in service.hosts],
+            *[field(_VHOST_ROUTES, route) for route in routes],
         )
     )
 
@@ -181,57 +172,56 @@ def _action_bytes(
         return serialized
     name = service.name
     if traffic == INSTANCES:
-        action = _field(_ACTION_CLUSTER, pool_cluster_name(name).encode())
+        action = field(_ACTION_CLUSTER, pool_cluster_name(name).encode())
     elif len(traffic) == 1:
-        action = _field(_ACTION_CLUSTER, f"{name}_{traffic[0][0]}".encode())
+        action = field(_ACTION_CLUSTER, f"{name}_{traffic[0][0]}".encode())
     else:
-        action = _field(
+        action = field(
             _ACTION_WEIGHTED,
             b"".join(
                 [
-                    _field(
+                    field(
                         _WEIGHTED_CLUSTERS,
-                        _field(_WEIGHT_NAME, f"{name}_{version}".encode()) + _weight_field(share),
+                        field(_WEIGHT_NAME, f"{name}_{version}".encode()) + _weightfield(share),
                     )
                     for version, share in traffic
                 ]
             ),
         )
     if mirror is not None and mirror.percent > 0:
-        action += _field(
+        action += field(
             _ACTION_MIRRORS,
-            _field(_MIRROR_CLUSTER, f"{name}_{mirror.to}".encode())
-            + _fraction_field(mirror.percent),
+            field(_MIRROR_CLUSTER, f"{name}_{mirror.to}".encode()) + _fractionfield(mirror.percent),
         )
     return action
 
 
 @functools.lru_cache(maxsize=1024)
-def _pin_match_field(header: str, version: str, when: Match | None) -> bytes:
-    return _field(
+def _pin_matchfield(header: str, version: str, when: Match | None) -> bytes:
+    return field(
         _ROUTE_MATCH, _pin_match(header, version, when).SerializeToString(deterministic=True)
     )
 
 
 @functools.lru_cache(maxsize=1024)
-def _rule_match_field(match: Match) -> bytes:
-    return _field(_ROUTE_MATCH, _route_match(match).SerializeToString(deterministic=True))
+def _rule_matchfield(match: Match) -> bytes:
+    return field(_ROUTE_MATCH, _route_match(match).SerializeToString(deterministic=True))
 
 
-_DEFAULT_MATCH_FIELD = _field(
+_DEFAULT_MATCH_FIELD = field(
     _ROUTE_MATCH, route_components_pb2.RouteMatch(prefix="/").SerializeToString(deterministic=True)
 )
 
 
 @functools.lru_cache(maxsize=1024)
-def _weight_field(share: Decimal) -> bytes:
+def _weightfield(share: Decimal) -> bytes:
     weight = wrappers_pb2.UInt32Value(value=share_weight(share))
-    return _field(_WEIGHT_VALUE, weight.SerializeToString(deterministic=True))
+    return field(_WEIGHT_VALUE, weight.SerializeToString(deterministic=True))
 
 
 @functools.lru_cache(maxsize=1024)
-def _fraction_field(percent: Decimal) -> bytes:
-    return _field(_MIRROR_FRACTION, _fraction(percent).SerializeToString(deterministic=True))
+def _fractionfield(percent: Decimal) -> bytes:
+    return field(_MIRROR_FRACTION, _fraction(percent).SerializeToString(deterministic=True))
 
 
 def share_weight(share: Decimal) -> int:
