@@ -272,13 +272,13 @@ def read_mapping(ctx: Ctx, at: At, spec: Mapping[str, Field]) -> Fields:
             ctx.report(entry.key.line, entry.key.path, f'unknown field "{name}"{hint(name, spec)}')
     values: dict[str, Any] = {}
     for name, spec_field in spec.items():
-        entry = found.get(name)
-        if entry is None:
+        given = found.get(name)
+        if given is None:
             if spec_field.required and name not in misspelt:  # already said "did you mean"
                 ctx.report(at.line, join(at.path, name), "required field is missing")
             continue
         try:  # noqa: SIM105 (contextlib.suppress costs a context manager per field)
-            values[name] = spec_field.read(ctx, entry.value)
+            values[name] = spec_field.read(ctx, given.value)
         except Invalid:
             pass
     where = {name: e.value for name, e in found.items()}
