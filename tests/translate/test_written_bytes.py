@@ -1,10 +1,12 @@
-"""The virtual hosts translation writes as bytes are the messages' own serialization."""
+"""What translation writes as bytes (virtual hosts, scopes) is the messages' own serialization."""
 
 from __future__ import annotations
 
 import pytest
+from envoy.config.route.v3 import scoped_route_pb2
 
 from turnout.translate._routes import virtual_host, virtual_host_bytes
+from turnout.translate._translation import scope_bytes
 
 from ._policies import comprehensive
 from .test_served_bytes import variety
@@ -19,3 +21,17 @@ def test_virtual_host_bytes_are_the_messages_serialization(comparing: bool) -> N
     for service in services:
         expected = virtual_host(service, comparing=comparing).SerializeToString(deterministic=True)
         assert virtual_host_bytes(service, comparing=comparing) == expected, service.name
+
+
+@pytest.mark.parametrize("host", ["checkout.example.com", "a", "x" * 200])
+def test_scope_bytes_are_the_messages_serialization(host: str) -> None:
+    """A scope written as bytes is the ScopedRouteConfiguration message serialized."""
+    fragment = scoped_route_pb2.ScopedRouteConfiguration.Key.Fragment
+    message = scoped_route_pb2.ScopedRouteConfiguration(
+        name=f"public/{host}",
+        route_configuration_name=f"public/{host}",
+        key=scoped_route_pb2.ScopedRouteConfiguration.Key(
+            fragments=[fragment(string_key="public"), fragment(string_key=host)]
+        ),
+    )
+    assert scope_bytes("public", host) == message.SerializeToString(deterministic=True)

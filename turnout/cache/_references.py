@@ -54,16 +54,25 @@ def route_cluster_names(route_config: RouteConfiguration) -> frozenset[str]:
 
 def virtual_host_cluster_names(vhost: VirtualHost) -> frozenset[str]:
     """Every cluster one virtual host can send (or mirror) traffic to."""
-    names: set[str] = set()
-    names.update(p.cluster for p in vhost.request_mirror_policies)
+    # Read through the cluster_specifier oneof: ``action.cluster`` is "" and
+    # ``weighted_clusters`` empty unless the oneof holds them, so asking which one is
+    # set reads the same names with half the attribute look-ups (a compile reads every
+    # virtual host of 5,000 services).
+    names: set[str] = {p.cluster for p in vhost.request_mirror_policies}
     for route in vhost.routes:
         if not route.HasField("route"):
             continue
         action = route.route
-        if action.cluster:
+        which = action.WhichOneof("cluster_specifier")
+        if which == "cluster":
             names.add(action.cluster)
-        names.update(w.name for w in action.weighted_clusters.clusters)
-        names.update(p.cluster for p in action.request_mirror_policies)
+        elif which == "weighted_clusters":
+            for weighted in action.weighted_clusters.clusters:
+                names.add(weighted.name)
+        mirrors = action.request_mirror_policies
+        if mirrors:
+            for mirror in mirrors:
+                names.add(mirror.cluster)
     names.discard("")
     return frozenset(names)
 

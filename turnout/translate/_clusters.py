@@ -33,7 +33,7 @@ from google.protobuf import struct_pb2, wrappers_pb2
 from turnout._protowire import varint
 from turnout.policy import INSTANCES, Endpoint, HealthCheck, Service
 
-from ._common import ads, duration, field, key
+from ._common import ads, duration, framed, key
 from ._compare import compare_cluster, compares
 from ._names import cluster_name, pool_cluster_name
 
@@ -85,7 +85,7 @@ def service_clusters(
             # are its deterministic serialization (tests/translate/test_served_bytes.py).
             clusters.append(
                 cluster_pb2.Cluster.FromString(
-                    field(_NAME, name.encode())
+                    framed(_NAME, name.encode())
                     + _eds_cluster_tail(_lb_policy(service), service.health_check)
                 )
             )
@@ -107,9 +107,9 @@ def _assignment(name: str, lb_endpoints: list[bytes]) -> endpoint_pb2.ClusterLoa
     """A ClusterLoadAssignment: cluster_name (1), and one LocalityLbEndpoints (2) holding
     the endpoints (its field 2), parsed from those bytes. Zero endpoints: an empty
     assignment, never a missing one (Envoy would wait for it)."""
-    serialized = field(_NAME, name.encode())
+    serialized = framed(_NAME, name.encode())
     if lb_endpoints:
-        serialized += field(_ENDPOINTS, b"".join([field(_LB_ENDPOINTS, e) for e in lb_endpoints]))
+        serialized += framed(_ENDPOINTS, b"".join([framed(_LB_ENDPOINTS, e) for e in lb_endpoints]))
     return endpoint_pb2.ClusterLoadAssignment.FromString(serialized)
 
 
@@ -178,10 +178,10 @@ def _health_check(check: HealthCheck) -> health_check_pb2.HealthCheck:
 def _lb_endpoint_bytes(endpoint: Endpoint) -> bytes:
     """``_lb_endpoint(endpoint, None)``'s serialization: endpoint (1) > address (1) >
     socket_address (1) > address (2), port_value (3, a varint)."""
-    socket = field(_SOCKET_HOST, endpoint.host.encode()) if endpoint.host else b""
+    socket = framed(_SOCKET_HOST, endpoint.host.encode()) if endpoint.host else b""
     # port_value is in the oneof port_specifier: set, it is written even when 0.
     socket += _SOCKET_PORT + varint(endpoint.port)
-    return field(_ONE, field(_ONE, field(_ONE, socket)))
+    return framed(_ONE, framed(_ONE, framed(_ONE, socket)))
 
 
 def _lb_endpoint(endpoint: Endpoint, version: str | None) -> endpoint_components_pb2.LbEndpoint:

@@ -7,7 +7,7 @@ from google.protobuf import duration_pb2
 
 from turnout._protowire import LENGTH_DELIMITED, varint
 
-__all__ = ["ads", "duration", "field", "key"]
+__all__ = ["ads", "duration", "framed", "key"]
 
 
 def ads() -> config_source_pb2.ConfigSource:
@@ -25,14 +25,14 @@ def duration(seconds: float) -> duration_pb2.Duration:
 
 
 def key(number: int) -> bytes:
-    """The key of length-delimited field ``number`` (for :func:`field`)."""
+    """The key of length-delimited field ``number`` (for :func:`framed`)."""
     return varint(number << 3 | LENGTH_DELIMITED)
 
 
 _LENGTHS = tuple(varint(n) for n in range(0x80))
 
 
-def field(key: bytes, payload: bytes) -> bytes:
+def framed(key: bytes, payload: bytes) -> bytes:
     """A length-delimited field given its :func:`key`: turnout._protowire's
     ``length_delimited`` for the hot paths that write a service's resources as bytes
     (the key computed once, a short length looked up)."""

@@ -34,7 +34,7 @@ from turnout.policy import (
     Traffic,
 )
 
-from ._common import duration, field, key
+from ._common import duration, framed, key
 from ._compare import compare_cluster_name, mark_copy
 from ._names import cluster_name, pool_cluster_name, route_name
 
@@ -125,32 +125,32 @@ def virtual_host_bytes(service: Service, *, comparing: bool = False) -> bytes:
     if service.pin_header is not None:
         for version in service.versions:
             routes.append(
-                _pin_matchfield(service.pin_header, version.name, service.pin_when)
-                + field(_ROUTE_ACTION, field(_ACTION_CLUSTER, f"{name}_{version.name}".encode()))
-                + field(_ROUTE_NAME, f"{name}/pin/{version.name}".encode())
+                _pin_match_field(service.pin_header, version.name, service.pin_when)
+                + framed(_ROUTE_ACTION, framed(_ACTION_CLUSTER, f"{name}_{version.name}".encode()))
+                + framed(_ROUTE_NAME, f"{name}/pin/{version.name}".encode())
             )
     for rule in service.rules:
         routes.append(
-            _rule_matchfield(rule.match)
-            + field(
+            _rule_match_field(rule.match)
+            + framed(
                 _ROUTE_ACTION,
                 _action_bytes(service, rule.traffic, rule.mirror, ("rule", rule.name), comparing),
             )
-            + field(_ROUTE_NAME, f"{name}/rule/{rule.name}".encode())
+            + framed(_ROUTE_NAME, f"{name}/rule/{rule.name}".encode())
         )
     routes.append(
         _DEFAULT_MATCH_FIELD
-        + field(
+        + framed(
             _ROUTE_ACTION,
             _action_bytes(service, service.traffic, service.mirror, ("default",), comparing),
         )
-        + field(_ROUTE_NAME, f"{name}/default".encode())
+        + framed(_ROUTE_NAME, f"{name}/default".encode())
     )
     return b"".join(
         (
-            field(_VHOST_NAME, name.encode()),
-            *[field(_VHOST_DOMAINS, host.encode()) for host in service.hosts],
-            *[field(_VHOST_ROUTES, route) for route in routes],
+            framed(_VHOST_NAME, name.encode()),
+            *[framed(_VHOST_DOMAINS, host.encode()) for host in service.hosts],
+            *[framed(_VHOST_ROUTES, route) for route in routes],
         )
     )
 
@@ -172,56 +172,57 @@ def _action_bytes(
         return serialized
     name = service.name
     if traffic == INSTANCES:
-        action = field(_ACTION_CLUSTER, pool_cluster_name(name).encode())
+        action = framed(_ACTION_CLUSTER, pool_cluster_name(name).encode())
     elif len(traffic) == 1:
-        action = field(_ACTION_CLUSTER, f"{name}_{traffic[0][0]}".encode())
+        action = framed(_ACTION_CLUSTER, f"{name}_{traffic[0][0]}".encode())
     else:
-        action = field(
+        action = framed(
             _ACTION_WEIGHTED,
             b"".join(
                 [
-                    field(
+                    framed(
                         _WEIGHTED_CLUSTERS,
-                        field(_WEIGHT_NAME, f"{name}_{version}".encode()) + _weightfield(share),
+                        framed(_WEIGHT_NAME, f"{name}_{version}".encode()) + _weight_field(share),
                     )
                     for version, share in traffic
                 ]
             ),
         )
     if mirror is not None and mirror.percent > 0:
-        action += field(
+        action += framed(
             _ACTION_MIRRORS,
-            field(_MIRROR_CLUSTER, f"{name}_{mirror.to}".encode()) + _fractionfield(mirror.percent),
+            framed(_MIRROR_CLUSTER, f"{name}_{mirror.to}".encode())
+            + _fraction_field(mirror.percent),
         )
     return action
 
 
 @functools.lru_cache(maxsize=1024)
-def _pin_matchfield(header: str, version: str, when: Match | None) -> bytes:
-    return field(
+def _pin_match_field(header: str, version: str, when: Match | None) -> bytes:
+    return framed(
         _ROUTE_MATCH, _pin_match(header, version, when).SerializeToString(deterministic=True)
     )
 
 
 @functools.lru_cache(maxsize=1024)
-def _rule_matchfield(match: Match) -> bytes:
-    return field(_ROUTE_MATCH, _route_match(match).SerializeToString(deterministic=True))
+def _rule_match_field(match: Match) -> bytes:
+    return framed(_ROUTE_MATCH, _route_match(match).SerializeToString(deterministic=True))
 
 
-_DEFAULT_MATCH_FIELD = field(
+_DEFAULT_MATCH_FIELD = framed(
     _ROUTE_MATCH, route_components_pb2.RouteMatch(prefix="/").SerializeToString(deterministic=True)
 )
 
 
 @functools.lru_cache(maxsize=1024)
-def _weightfield(share: Decimal) -> bytes:
+def _weight_field(share: Decimal) -> bytes:
     weight = wrappers_pb2.UInt32Value(value=share_weight(share))
-    return field(_WEIGHT_VALUE, weight.SerializeToString(deterministic=True))
+    return framed(_WEIGHT_VALUE, weight.SerializeToString(deterministic=True))
 
 
 @functools.lru_cache(maxsize=1024)
-def _fractionfield(percent: Decimal) -> bytes:
-    return field(_MIRROR_FRACTION, _fraction(percent).SerializeToString(deterministic=True))
+def _fraction_field(percent: Decimal) -> bytes:
+    return framed(_MIRROR_FRACTION, _fraction(percent).SerializeToString(deterministic=True))
 
 
 def share_weight(share: Decimal) -> int:

@@ -39,6 +39,7 @@ from turnout._protowire import length_delimited
 from turnout.policy import Endpoint, Gateway, PolicySet, Service
 
 from ._clusters import service_clusters
+from ._common import framed, key
 from ._listeners import listener
 from ._names import GATEWAY_HEADER, scope_name
 from ._routes import virtual_host_bytes
@@ -386,14 +387,7 @@ def _route_part(
         # what is cached for it downstream stays valid.
         scope = previous.scope if previous is not None else None
     if host and scope is None:
-        fragment = scoped_route_pb2.ScopedRouteConfiguration.Key.Fragment
-        scope = scoped_route_pb2.ScopedRouteConfiguration(
-            name=name,
-            route_configuration_name=name,
-            key=scoped_route_pb2.ScopedRouteConfiguration.Key(
-                fragments=[fragment(string_key=gateway), fragment(string_key=host)]
-            ),
-        )
+        scope = scoped_route_pb2.ScopedRouteConfiguration.FromString(scope_bytes(gateway, host))
     return _RoutePart(
         routes=RouteParts(name, tuple(p.virtual_host for p in parts), serialized),
         scope=scope,
@@ -401,6 +395,21 @@ def _route_part(
     )
 
 
+def scope_bytes(gateway: str, host: str) -> bytes:
+    """The ScopedRouteConfiguration of one host of a gateway, serialized: name (1) and
+    route_configuration_name (2) both ``gateway/host``, key (3) of two fragments (1)
+    with a string_key (1) each, the gateway's name and the host's (the listener builds
+    its scope key from the gateway header and the host, in that order). Written as
+    bytes, a gateway of 5,000 hosts builds no nested messages for its scopes
+    (tests/translate/test_written_bytes.py holds them to the message)."""
+    name = scope_name(gateway, host).encode()
+    fragments = framed(_ONE, framed(_ONE, gateway.encode())) + framed(
+        _ONE, framed(_ONE, host.encode())
+    )
+    return framed(_ONE, name) + framed(_TWO, name) + framed(_THREE, fragments)
+
+
+_ONE, _TWO, _THREE = key(1), key(2), key(3)
 _NAME = 1
 _VIRTUAL_HOSTS = 2
 _REQUEST_HEADERS_TO_REMOVE = 8
