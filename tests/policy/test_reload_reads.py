@@ -4,11 +4,14 @@ same objects."""
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from pathlib import Path
 
-from turnout.policy import load_policies
+import pytest
+
+from turnout.policy import _loader, load_policies
 
 GATEWAY = "kind: Gateway\nname: public\nport: 10000\n"
 SERVICE = """kind: Service
@@ -74,3 +77,31 @@ def test_a_removed_file_is_gone_from_the_next_load(tmp_path: Path) -> None:
     assert {s.name for s in load_policies(tmp_path).services} == {"checkout", "search"}
     (tmp_path / "search.yaml").unlink()
     assert {s.name for s in load_policies(tmp_path).services} == {"checkout"}
+
+
+def test_unchanged_files_are_not_parsed_again_in_a_set_larger_than_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reload after a one-file edit parses that file only, even when the set has more
+    files than the loader's cache of readings holds (here shrunk to 2 for 5 files; a
+    5,000-file set used to be parsed whole on every reload)."""
+    parsed: list[str] = []
+    unwrapped = _loader._read_file.__wrapped__
+
+    def counted(file: str, text: str) -> object:
+        parsed.append(Path(file).name)
+        return unwrapped(file, text)
+
+    monkeypatch.setattr(_loader, "_read_file", functools.lru_cache(maxsize=2)(counted))
+    (tmp_path / "gateway.yaml").write_text(GATEWAY, encoding="utf-8")
+    for name in ("a", "b", "c", "d"):
+        _age(_write(tmp_path, name, 95, 5), 3600)
+    _age(tmp_path / "gateway.yaml", 3600)
+    first = {s.name: s for s in load_policies(tmp_path).services}
+    assert len(parsed) == 5
+    parsed.clear()
+    _write(tmp_path, "c", 50, 50)
+    second = {s.name: s for s in load_policies(tmp_path).services}
+    assert parsed == ["c.yaml"]
+    assert all(second[name] is first[name] for name in ("a", "b", "d"))
+    assert second["c"].traffic != first["c"].traffic
