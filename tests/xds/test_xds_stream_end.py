@@ -157,3 +157,35 @@ async def test_a_refused_stream_leaves_nothing_behind(xds: RunningXds) -> None:
             await eventually(lambda: alive() is None, timeout=2)
     finally:
         await channel.close()
+
+
+async def test_an_idle_stream_keeps_no_request(xds: RunningXds) -> None:
+    """Once a stream has handled its proxy's ACK and waits, no request of it is alive
+    on the server: a state-of-the-world ACK repeats every subscribed name (~40 KB
+    parsed for 500 route configurations), and grpc.aio's request iterator kept the
+    last one per stream (``_server._Reads``)."""
+    xds.publish(make_snapshot({f"c{i}": 10 for i in range(50)}))
+    channel = grpc.aio.insecure_channel(xds.target)
+    try:
+        call = channel.stream_stream(ADS, request_serializer=None, response_deserializer=None)()
+        node = Node(id="idle", cluster="x")
+        await call.write(DiscoveryRequest(type_url=CLUSTER_TYPE, node=node).SerializeToString())
+        response = DiscoveryResponse.FromString(await call.read())
+        ack = DiscoveryRequest(
+            type_url=CLUSTER_TYPE,
+            version_info=response.version_info,
+            response_nonce=response.nonce,
+            resource_names=[f"c{i}" for i in range(50)],
+        )
+        await call.write(ack.SerializeToString())
+        del ack, response
+        await eventually(
+            lambda: xds.server.proxies()[0].types[CLUSTER_TYPE].acked_version is not None,
+            what="the ACK to be handled",
+        )
+        gc.collect()
+        # The client above sends bytes and keeps none of its requests as messages.
+        assert [o for o in gc.get_objects() if isinstance(o, DiscoveryRequest)] == []
+        call.cancel()
+    finally:
+        await channel.close()

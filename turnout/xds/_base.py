@@ -202,6 +202,9 @@ class StreamBase(Generic[StateT, RequestT]):
     async def _read(self, requests: AsyncIterator[RequestT]) -> None:
         async for request in requests:
             self.handle_request(request)
+            # Hold nothing while awaiting the next one: an idle stream would otherwise
+            # keep its proxy's last request (a SotW ACK repeats every subscribed name).
+            del request
 
     async def _write(self, write: Callable[[bytes], Awaitable[None]]) -> None:
         while True:

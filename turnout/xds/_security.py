@@ -461,6 +461,7 @@ async def _throttled(requests: AsyncIterator[M], rate: float) -> AsyncIterator[M
             last = now
         tokens -= 1.0
         yield request
+        del request  # held while awaiting the next, an idle stream would keep it
 
 
 # -- restricting the other services on the port ------------------------------------
