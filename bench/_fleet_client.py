@@ -20,8 +20,9 @@ Commands (one JSON object a line) and answers:
 - ``{"cmd": "connect", "port", "count", "first", "channels", "group", "delta_every"}``:
   open ``count`` streams named ``sim-{first + i}``; every ``delta_every``-th is Delta
   (0: none). Answers at once.
-- ``{"cmd": "state"}``: how many streams are open, in sync (every type ACKed and
-  nothing un-ACKed), and the set of RDS versions they ACKed.
+- ``{"cmd": "state"}``: how many streams are open (their requests written), in sync
+  (every type ACKed on this stream and nothing un-ACKed: after a reconnect that was
+  sent nothing, only the server can tell), and the set of RDS versions they ACKed.
 - ``{"cmd": "mark", "nack_every"}``: remember each stream's RDS version, reset the
   counters; every ``nack_every``-th stream NACKs everything from now on (0: none).
 - ``{"cmd": "changed"}``: how many streams (of those not NACKing) have ACKed an RDS
@@ -273,6 +274,9 @@ class Proxy:
         for type_url in (SCOPED_ROUTE_TYPE, ENDPOINT_TYPE, ROUTE_TYPE):
             if self.names.get(type_url) or type_url in self.have_types:
                 await self._subscribe(type_url, first=False)
+        # Open once its requests are written: a proxy that reconnects with what the
+        # server has may be sent nothing at all.
+        self.open = True
         while True:
             raw = await self._call.read()
             if raw is grpc.aio.EOF:

@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -39,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from turnout.testing.control import TurnoutProcess
-from turnout.testing.net import free_port
+from turnout.testing.net import free_port, http_get, wait_until
 
 GATEWAY = "kind: Gateway\nname: public\nport: {port}\naddress: 127.0.0.1\n"
 SERVICE = """kind: Service
@@ -217,6 +218,51 @@ def connect_fleet(
         client.receive()
 
 
+def connect_budget(streams: int, services: int) -> float:
+    """Seconds a fleet is given to connect (or reconnect): it grows with what each
+    stream is sent (about a cluster, an assignment and a route configuration per
+    service), so a 5,000-service cell is not cut off where a 1-service one is not
+    (1,000 x 500 took 6-10 s, 10,000 x 500 80-150 s on the loaded 2-core machine)."""
+    return 60.0 + streams * (1 + services / 100) * 0.004
+
+
+def _profile(pid: int, what: str) -> subprocess.Popen[bytes] | None:
+    """With ``BENCH_PYSPY`` naming a py-spy binary, sample turnout (``pid``) until
+    :func:`_end_profile`: collapsed stacks in ``BENCH_PROFILE_DIR`` (default /tmp),
+    ``turnout-{what}-{pid}.txt`` (feed them to a flame graph, or ``sort | head``)."""
+    binary = os.environ.get("BENCH_PYSPY")
+    if not binary:
+        return None
+    out = Path(os.environ.get("BENCH_PROFILE_DIR", "/tmp")) / f"turnout-{what}-{pid}.txt"
+    print(f"  profiling turnout ({pid}) into {out}", flush=True)
+    command = [binary, "record", "--pid", str(pid), "--rate", "50", "--format", "raw"]
+    return subprocess.Popen(
+        [*command, "--nonblocking", "--output", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _end_profile(profiler: subprocess.Popen[bytes] | None) -> None:
+    if profiler is not None:
+        profiler.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
+        profiler.wait(30)
+
+
+def _server_synced(turnout: TurnoutProcess, streams: int) -> bool:
+    """Whether turnout's /metrics counts ``streams`` proxies connected and none behind."""
+    code, body = http_get(turnout.admin_url("/metrics"), timeout=5.0)
+    if code != 200:
+        return False
+    connected = behind = 0.0
+    for line in body.splitlines():
+        if line.startswith("turnout_proxies_connected{"):
+            connected += float(line.rsplit(" ", 1)[1])
+        elif line.startswith("turnout_proxies_behind "):
+            behind = float(line.rsplit(" ", 1)[1])
+    return connected >= streams and behind == 0
+
+
 def _percentile(values: Sequence[float], share: float) -> float:
     ordered = sorted(values)
     if not ordered:
@@ -322,7 +368,8 @@ def run(
         # -- connect ----------------------------------------------------------------
         started = time.monotonic()
         connect_fleet(fleet, turnout.xds_port, streams, channels=channels, delta_every=delta_every)
-        fleet.wait("connect", lambda s: s["synced"] >= streams, timeout=max(60, streams / 50))
+        budget = connect_budget(streams, services)
+        fleet.wait("connect", lambda s: s["synced"] >= streams, timeout=budget)
         connect_s = time.monotonic() - started
         cpu = proc_cpu(turnout.pid) - base_cpu
         time.sleep(2.0)
@@ -398,31 +445,54 @@ def run(
         # -- reconnect storm ----------------------------------------------------------
         if "reconnect" in scenarios:
             before = {i: p["versions"] for i, p in enumerate(fleet.report())}
+            fleet.ask({"cmd": "mark", "nack_every": 0})  # count what the storm sends
             killed = time.monotonic()
             turnout.kill()
             fleet.wait("streams broken", lambda s: s["open"] < streams, timeout=30)
             turnout.start(timeout=120)
             up = time.monotonic()
-            state = fleet.wait(
-                "reconnect",
-                lambda s: s["synced"] >= streams,
-                timeout=max(120, streams / 50),
+            assert turnout.pid is not None
+            cpu_up = proc_cpu(turnout.pid)
+            profiler = _profile(turnout.pid, "reconnect")
+            # In sync is the server's word: a SotW proxy that reconnects with the
+            # versions it has is sent nothing, so it cannot tell "in sync" from "not
+            # answered yet" (neither can Envoy). Every stream open again (its requests
+            # written) at the clients, and every proxy connected and synced at turnout.
+            fleet.wait(
+                "reconnect: streams open",
+                lambda s: s["open"] >= streams,
+                timeout=budget,
                 interval=0.1,
             )
+            opened = time.monotonic()
+            # Every 0.5 s: a scrape copies every stream's status (~40 ms at 10,000), and
+            # polling at 0.1 s took a third of turnout's CPU during the storm.
+            wait_until(
+                lambda: _server_synced(turnout, streams),
+                budget,
+                interval=0.5,
+                what="reconnect: every proxy synced at turnout",
+                retry_on=(OSError,),
+            )
             synced = time.monotonic()
+            server_cpu = proc_cpu(turnout.pid) - cpu_up
+            _end_profile(profiler)
             results.figures["reconnect_s"] = synced - killed
-            after = {i: p["versions"] for i, p in enumerate(fleet.report())}
+            report = fleet.report()
+            after = {i: p["versions"] for i, p in enumerate(report)}
             changed = sum(1 for i in before if before[i] != after[i])
-            assert turnout.pid is not None
+            sent = sum(p["bytes"] for p in report) / max(1, len(report))
+            responses = sum(p["responses"] for p in report) / max(1, len(report))
             results.add(
                 "reconnect storm",
                 f"SIGKILL -> all {streams:,} back in sync {synced - killed:.1f} s "
-                f"(restart took {up - killed:.1f} s; {synced - up:.1f} s after /healthz); "
-                f"proxies whose config changed: {changed}; server RSS "
-                f"{proc_rss(turnout.pid) / 2**20:.0f} MB",
+                f"(restart took {up - killed:.1f} s; every stream open "
+                f"{opened - up:.1f} s after /healthz, synced at turnout {synced - opened:.1f} s "
+                f"later; server CPU {server_cpu:.1f} s after /healthz); per proxy "
+                f"{responses:.1f} responses, {sent:,.0f} bytes; proxies whose config "
+                f"changed: {changed}; server RSS {proc_rss(turnout.pid) / 2**20:.0f} MB",
                 f"[bar <= 15 s: {'met' if synced - killed <= 15 and changed == 0 else 'MISSED'}]",
             )
-            del state
 
         status = turnout.status()
         proxies = status.get("proxies") or []
