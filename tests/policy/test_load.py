@@ -191,6 +191,41 @@ def test_hidden_files_and_other_extensions_are_skipped() -> None:
     assert files == {str(FIXTURE / "gateways.yaml")}
 
 
+def test_the_walk_enters_subdirectories_but_not_hidden_or_symlinked_ones(
+    tmp_path: Path,
+) -> None:
+    """Files in nested directories and symlinked files are read; hidden files and
+    directories, other extensions and directories reached through a symlink are not."""
+    service = (
+        "kind: Service\nname: {0}\nhosts: [{0}.test]\nversions: {{v1: {{}}}}\n"
+        "stable: v1\ntraffic: {{v1: 100}}\n"
+    )
+    files = {
+        "gw.yaml": "kind: Gateway\nname: gw\nport: 80\n",
+        "a/b/deep.yml": service.format("deep"),
+        "a/.hidden/x.yaml": "{broken",
+        "a/.x.yaml": "{broken",
+        "a/notes.txt": "{broken",
+        "elsewhere/linked.yaml": service.format("linked"),
+        "elsewhere.yaml/inside.yaml": service.format("inside"),
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    root = tmp_path / "policies"
+    root.mkdir()
+    for name in ("gw.yaml", "a", "elsewhere.yaml"):
+        (tmp_path / name).rename(root / name)
+    (root / "through-link").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    (root / "file-link.yaml").symlink_to(tmp_path / "elsewhere" / "linked.yaml")
+    policies = load_policies(root)
+    assert {s.name: s.location.file for s in policies.services if s.location} == {
+        "deep": str(root / "a" / "b" / "deep.yml"),
+        "inside": str(root / "elsewhere.yaml" / "inside.yaml"),
+        "linked": str(root / "file-link.yaml"),
+    }
+
+
 def test_services_and_gateways_are_sorted_by_name() -> None:
     """Services and gateways come out sorted by name, whatever the file order."""
     policies = load_policies(FIXTURE)
