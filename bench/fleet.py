@@ -452,7 +452,7 @@ def run(
             turnout.start(timeout=120)
             up = time.monotonic()
             assert turnout.pid is not None
-            cpu_up = proc_cpu(turnout.pid)
+            cpu_up, fleet_cpu_up = proc_cpu(turnout.pid), fleet.cpu()
             profiler = _profile(turnout.pid, "reconnect")
             # In sync is the server's word: a SotW proxy that reconnects with the
             # versions it has is sent nothing, so it cannot tell "in sync" from "not
@@ -476,6 +476,7 @@ def run(
             )
             synced = time.monotonic()
             server_cpu = proc_cpu(turnout.pid) - cpu_up
+            fleet_cpu = fleet.cpu() - fleet_cpu_up
             _end_profile(profiler)
             results.figures["reconnect_s"] = synced - killed
             report = fleet.report()
@@ -488,8 +489,9 @@ def run(
                 f"SIGKILL -> all {streams:,} back in sync {synced - killed:.1f} s "
                 f"(restart took {up - killed:.1f} s; every stream open "
                 f"{opened - up:.1f} s after /healthz, synced at turnout {synced - opened:.1f} s "
-                f"later; server CPU {server_cpu:.1f} s after /healthz); per proxy "
-                f"{responses:.1f} responses, {sent:,.0f} bytes; proxies whose config "
+                f"later; CPU after /healthz: server {server_cpu:.1f} s, clients "
+                f"{fleet_cpu:.1f} s); per proxy {responses:.1f} responses, {sent:,.0f} "
+                f"bytes; proxies whose config "
                 f"changed: {changed}; server RSS {proc_rss(turnout.pid) / 2**20:.0f} MB",
                 f"[bar <= 15 s: {'met' if synced - killed <= 15 and changed == 0 else 'MISSED'}]",
             )

@@ -78,21 +78,23 @@ async def test_first_wildcard_request_is_answered_even_with_nothing_to_send(
     assert response.nonce
 
 
-async def test_reconnect_with_everything_current_gets_an_empty_response(
+async def test_reconnect_with_everything_current_gets_no_response(
     xds: RunningXds,
 ) -> None:
-    """A reconnecting proxy whose initial_resource_versions match the snapshot gets an
-    empty first response and nothing is resent."""
+    """A reconnecting proxy whose initial_resource_versions match the snapshot is sent
+    nothing (it is initialized: no empty response either), is reported in sync, and a
+    later change reaches it as only what changed."""
     snapshot = make_snapshot({"a": 50, "b": 50})
-    xds.publish(snapshot)
+    xds.publish(snapshot, version="policy-1")
     client = await xds.delta_client()
     await client.request(CLUSTER_TYPE, initial=versions(snapshot, CLUSTER_TYPE))
-    response = await client.recv()
-    assert (names(response), removed(response)) == ([], [])
-    await client.ack(response)
-    await client.expect_silence(0.2)
+    await client.expect_silence(0.3)
     cds = _status(xds).types[CLUSTER_TYPE]
     assert cds.sent_version == cds.acked_version == snapshot.type_version(CLUSTER_TYPE)
+    assert _status(xds).synced_version == "policy-1"
+    xds.publish(make_snapshot({"a": 50, "b": 50}, extra_clusters=["c"]))
+    response = await client.recv()
+    assert (names(response), removed(response)) == (["c"], [])
 
 
 async def test_initial_resource_versions_send_only_what_differs(xds: RunningXds) -> None:

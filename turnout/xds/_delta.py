@@ -8,7 +8,8 @@ comment at the code it governs, with its section of Envoy's xDS protocol doc:
 
 - what the proxy has (``have``, from initial_resource_versions), nonces, ACK:
   ``handle_request``; NACK: ``_nacked``; subscriptions and wildcard: ``_subscribe``;
-- the first request always answered: ``next_response``; what a response carries
+- the first request answered (unless it lists versions the proxy has and nothing
+  differs): ``handle_request``, ``next_response``; what a response carries
   (changes, removals held while referenced, "does not exist", rejected parts left
   out): ``_diff``, shared between streams by ``_shared_diff``; status: ``_emit``.
 """
@@ -318,6 +319,12 @@ class DeltaStream(StreamBase[_DeltaTypeState, DeltaDiscoveryRequest]):
         if initial:
             _own(state)[0].update(initial)
             state.adopt = True
+            # A proxy listing what it has of a type got a response of it before (on an
+            # earlier stream): it is initialized and waits for nothing, so when nothing
+            # differs it is sent nothing (``next_response``), as a state-of-the-world
+            # proxy reconnecting with the current version is (``_stream._holds``).
+            # https://www.envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol#incremental-xds
+            state.answered = True
         self._subscribe(
             state, request.resource_names_subscribe, request.resource_names_unsubscribe, initial
         )
@@ -424,8 +431,10 @@ class DeltaStream(StreamBase[_DeltaTypeState, DeltaDiscoveryRequest]):
             if not state.requested:
                 continue
             diff = self._diff(state, snapshot)
-            # The first request of each type is always answered, with an empty response
-            # when the proxy already has everything: Envoy waits for it to initialize.
+            # The first request of each type is answered, with an empty response when
+            # the proxy already has everything: Envoy waits for it to initialize. Not
+            # one listing initial_resource_versions (``handle_request``): that proxy
+            # is initialized already.
             # https://www.envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol#resource-warming
             due = bool(diff) or not state.answered
             if not due and not state.pending_ack and diff.complete:
