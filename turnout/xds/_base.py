@@ -7,7 +7,6 @@ subclasses' ``handle_request`` and ``next_response``. Everything else is here on
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
@@ -21,7 +20,7 @@ from turnout.xds._callbacks import XdsCallbacks
 from turnout.xds._security import StreamRejectedError
 from turnout.xds._source import SnapshotSource
 from turnout.xds._status import NackRecord, ProxyStatus, StreamInfo, TypeStatus
-from turnout.xds._tasks import run_stream
+from turnout.xds._tasks import Wake, run_stream
 
 __all__ = ["StreamBase", "now"]
 
@@ -79,7 +78,7 @@ class StreamBase(Generic[StateT, RequestT]):
         self._node_known = False
         self.node_id = ""
         self.node_cluster = ""
-        self.wake = asyncio.Event()
+        self.wake = Wake()
         self.synced_version: str | None = None
         """The policy version (the cache's) this proxy has ACKed every requested type of."""
         self.synced_at: datetime | None = None

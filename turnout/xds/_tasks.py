@@ -21,12 +21,47 @@ import contextlib
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-__all__ = ["WRITE_GRACE", "Write", "run_stream"]
+__all__ = ["WRITE_GRACE", "Wake", "Write", "run_stream"]
 
 Write = Callable[[bytes], Awaitable[None]]
 
 WRITE_GRACE = 0.5
 """Seconds a write in flight when its stream ends may take to finish before it is cancelled."""
+
+
+class Wake:
+    """``asyncio.Event`` for one waiter (the stream's writer), without its cost: an
+    Event keeps a deque of waiters (624 bytes) and an instance dict, per stream. The
+    one future exists only while the writer waits."""
+
+    __slots__ = ("_flag", "_waiter")
+
+    def __init__(self) -> None:
+        self._flag = False
+        self._waiter: asyncio.Future[None] | None = None
+
+    def is_set(self) -> bool:
+        return self._flag
+
+    def set(self) -> None:
+        if not self._flag:
+            self._flag = True
+            waiter = self._waiter
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+
+    def clear(self) -> None:
+        self._flag = False
+
+    async def wait(self) -> None:
+        """Return once set (at once if it is); one waiter at a time."""
+        if self._flag:
+            return
+        waiter = self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await waiter
+        finally:
+            self._waiter = None
 
 
 class _ClosedError(Exception):
@@ -36,29 +71,33 @@ class _ClosedError(Exception):
 class _Writes:
     """``write`` that knows whether a write is in flight and starts none once closed."""
 
-    __slots__ = ("_idle", "_write", "closed")
+    __slots__ = ("_done", "_write", "closed", "writing")
 
     def __init__(self, write: Write) -> None:
         self._write = write
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self.writing = False
+        self._done: asyncio.Future[None] | None = None
+        """Made by :meth:`close` when a write is in flight, resolved as it finishes."""
         self.closed = False
 
     async def __call__(self, frame: bytes) -> None:
         if self.closed:
             raise _ClosedError
-        self._idle.clear()
+        self.writing = True
         try:
             await self._write(frame)
         finally:
-            self._idle.set()
+            self.writing = False
+            if self._done is not None and not self._done.done():
+                self._done.set_result(None)
 
     async def close(self, grace: float) -> None:
         """Start no more writes; wait up to ``grace`` seconds for the one in flight."""
         self.closed = True
-        if not self._idle.is_set():
+        if self.writing:
+            self._done = asyncio.get_running_loop().create_future()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._idle.wait(), grace)
+                await asyncio.wait_for(self._done, grace)
 
 
 def _bare(error: BaseException) -> BaseException:
