@@ -151,15 +151,17 @@ def _files(services: int) -> None:
         started, cpu = time.perf_counter(), time.process_time()
         load_policies(directory)
         cold, cold_cpu = time.perf_counter() - started, time.process_time() - cpu
-        warm = []
+        warm, warm_cpu = [], []
         for step in range(5):
             write_service(directory, CHANGED, v2=20 + step)
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             load_policies(directory)
             warm.append(time.perf_counter() - started)
+            warm_cpu.append(time.process_time() - cpu)
     print(
         f"  loading {services:,} policy files: cold {cold:.2f} s ({cold_cpu:.2f} s CPU; every "
-        f"file parsed), after a one-file change {min(warm) * 1000:.0f} ms (that file "
+        f"file parsed), after a one-file change {min(warm) * 1000:.0f} ms "
+        f"({min(warm_cpu) * 1000:.0f} ms CPU; that file "
         f"re-read and re-parsed, the set validated) [bar cold <= 1 s: "
         f"{'met' if cold <= 1 else 'MISSED'}; change <= 20 ms: "
         f"{'met' if min(warm) <= 0.02 else 'MISSED'}]"
