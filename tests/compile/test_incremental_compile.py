@@ -14,6 +14,7 @@ import turnout.translate._translation as translation_module
 from turnout.cache import CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ORDER, ROUTE_TYPE, Snapshot
 from turnout.compile import Compiler, compile_policies
 from turnout.policy import Endpoint, Gateway, PolicySet, Service, Version
+from turnout.translate import Assignment, ServiceResources
 
 
 def _policies(services: int, *, changed_share: int = 5) -> PolicySet:
@@ -137,12 +138,20 @@ def test_a_copying_translation_fails_the_identity_contract(
     (or messages) copied on the way out, a one-service change patches (or serializes)
     every service again, though the snapshot is still right."""
 
-    def copied(part: Any) -> tuple[tuple[Message, ...], tuple[Message, ...]]:
-        if copy == "tuple":
-            return ((*part.clusters,), (*part.endpoints,))  # equal tuples, new objects
-        return (
-            tuple(_copy(m) for m in part.clusters),
-            tuple(_copy(m) for m in part.endpoints),
+    original = translation_module._ServicePart.resources
+
+    def copied(part: Any) -> ServiceResources:
+        resources: ServiceResources = original.__get__(part)
+        if copy == "tuple":  # equal tuples, new objects
+            return ServiceResources(
+                (*resources.clusters,), resources.serialized, (*resources.assignments,)
+            )
+        return ServiceResources(
+            tuple(_copy(m) for m in resources.clusters),
+            resources.serialized,
+            tuple(
+                Assignment(a.name, bytes(bytearray(a.serialized))) for a in resources.assignments
+            ),
         )
 
     monkeypatch.setattr(translation_module._ServicePart, "resources", property(copied))

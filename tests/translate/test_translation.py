@@ -34,9 +34,11 @@ def _serialized(resources: Resources) -> list[bytes]:
 def test_public_surface() -> None:
     """turnout.translate exports exactly its documented API."""
     assert sorted(turnout.translate.__all__) == [
+        "Assignment",
         "COMPARE_HEADER",
         "Resources",
         "RouteParts",
+        "ServiceResources",
         "Translation",
         "Translator",
         "cluster_name",

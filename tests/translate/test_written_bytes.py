@@ -1,10 +1,13 @@
-"""What translation writes as bytes (virtual hosts, scopes) is the messages' own serialization."""
+"""What translation writes as bytes (virtual hosts, scopes, clusters, assignments) is
+the messages' own serialization."""
 
 from __future__ import annotations
 
 import pytest
 from envoy.config.route.v3 import scoped_route_pb2
 
+from turnout.policy import Endpoint
+from turnout.translate._clusters import service_resources
 from turnout.translate._routes import virtual_host, virtual_host_bytes
 from turnout.translate._translation import scope_bytes
 
@@ -35,3 +38,23 @@ def test_scope_bytes_are_the_messages_serialization(host: str) -> None:
         ),
     )
     assert scope_bytes("public", host) == message.SerializeToString(deterministic=True)
+
+
+@pytest.mark.parametrize("comparing", [False, True])
+def test_service_resources_bytes_are_their_messages(comparing: bool) -> None:
+    """Every cluster's bytes are its message serialized, and every assignment's name is
+    the cluster_name its bytes carry (the cache takes both without parsing: an
+    assignment cached under another name than its own would pair with the wrong
+    cluster in the consistency check)."""
+    comparators = [Endpoint("127.0.0.1", 7070)] if comparing else []
+    assignments = 0
+    for service in [*comprehensive().services, *variety().services]:
+        resources = service_resources(service, comparators)
+        for cluster, written in zip(resources.clusters, resources.serialized, strict=True):
+            assert cluster.SerializeToString(deterministic=True) == written, cluster.name
+        for assignment in resources.assignments:
+            message = assignment.message()
+            assert message.cluster_name == assignment.name
+            assert message.SerializeToString(deterministic=True) == assignment.serialized
+            assignments += 1
+    assert assignments > 20

@@ -21,9 +21,11 @@ from google.protobuf.message import Message
 
 from turnout.cache._references import virtual_host_cluster_names
 from turnout.cache._snapshot import CachedResource
-from turnout.cache._types import ROUTE_TYPE
+from turnout.cache._types import ENDPOINT_TYPE, ROUTE_TYPE
 
 __all__ = ["ResourcePool"]
+
+_NOTHING: frozenset[str] = frozenset()
 
 
 class ResourcePool:
@@ -37,8 +39,12 @@ class ResourcePool:
         self.built = 0
         """CachedResources made (not reused) since the pool was made."""
 
-    def resource(self, type_url: str, message: Message) -> CachedResource:
-        """The cached form of ``message``, made once while the same object comes back."""
+    def resource(
+        self, type_url: str, message: Message, serialized: bytes | None = None
+    ) -> CachedResource:
+        """The cached form of ``message``, made once while the same object comes back;
+        ``serialized``, its deterministic serialization if the caller has it (trusted,
+        as :meth:`CachedResource.of` says)."""
         key = id(message)
         entry = self._current.get(key)
         if entry is None:
@@ -47,9 +53,21 @@ class ResourcePool:
                 self._current[key] = entry
         if entry is not None and entry[0] is message and entry[1].type_url == type_url:
             return entry[1]
-        resource = CachedResource.of(type_url, message)
+        resource = CachedResource.of(type_url, message, serialized=serialized)
         self.built += 1
         self._current[key] = (message, resource)
+        return resource
+
+    def assignment(self, name: str, serialized: bytes) -> CachedResource:
+        """A ClusterLoadAssignment given as its name and deterministic serialization
+        (never parsed: see :meth:`CachedResource.prepared`; an assignment references
+        nothing), made once while the same bytes object comes back."""
+        hit = self._lookup(id(serialized), serialized)
+        if hit is not None and hit.type_url == ENDPOINT_TYPE:
+            return hit
+        resource = CachedResource.prepared(ENDPOINT_TYPE, name, serialized, _NOTHING)
+        self.built += 1
+        self._current[id(serialized)] = (serialized, resource)
         return resource
 
     def route_configuration(

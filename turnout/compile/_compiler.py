@@ -17,8 +17,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from envoy.config.cluster.v3.cluster_pb2 import Cluster
-from envoy.config.endpoint.v3.endpoint_pb2 import ClusterLoadAssignment
 from google.protobuf.message import Message
 
 from turnout.cache import (
@@ -33,7 +31,7 @@ from turnout.cache import (
     Snapshot,
 )
 from turnout.policy import Endpoint, PolicySet
-from turnout.translate import Resources, Translation, Translator
+from turnout.translate import Resources, ServiceResources, Translation, Translator
 
 Gateways = tuple[str, ...]
 """A set of gateway names, sorted: what one proxy group gets."""
@@ -182,7 +180,7 @@ class Compiler:
         services = {id(pair[0]): pair for pair in pieces.services}
         previous = self._checked.get(gateways)
         if previous is None:
-            removed: list[_ServiceMessages] = []
+            removed: list[ServiceResources] = []
             added = list(services.values())
             old_clusters: Mapping[str, CachedResource] = {}
             old_endpoints: Mapping[str, CachedResource] = {}
@@ -203,13 +201,17 @@ class Compiler:
         by_type: dict[str, Mapping[str, CachedResource]] = {
             CLUSTER_TYPE: _patch(
                 old_clusters,
-                [m.name for clusters, _ in removed for m in clusters],
-                [pool.resource(CLUSTER_TYPE, m) for clusters, _ in added for m in clusters],
+                [m.name for service in removed for m in service.clusters],
+                [
+                    pool.resource(CLUSTER_TYPE, m, written)
+                    for service in added
+                    for m, written in zip(service.clusters, service.serialized, strict=True)
+                ],
             ),
             ENDPOINT_TYPE: _patch(
                 old_endpoints,
-                [m.cluster_name for _, endpoints in removed for m in endpoints],
-                [pool.resource(ENDPOINT_TYPE, m) for _, endpoints in added for m in endpoints],
+                [a.name for service in removed for a in service.assignments],
+                [pool.assignment(a.name, a.serialized) for s in added for a in s.assignments],
             ),
             LISTENER_TYPE: {m.name: pool.resource(LISTENER_TYPE, m) for m in pieces.listeners},
             SCOPED_ROUTE_TYPE: {m.name: pool.resource(SCOPED_ROUTE_TYPE, m) for m in pieces.scopes},
@@ -224,14 +226,11 @@ class Compiler:
         return _Built(services, snapshot)
 
 
-_ServiceMessages = tuple[tuple[Cluster, ...], tuple[ClusterLoadAssignment, ...]]
-
-
 @dataclass(frozen=True, slots=True)
 class _Built:
-    services: dict[int, _ServiceMessages]
-    """id of a service's clusters tuple -> (clusters, assignments), as built (the pair
-    is held, so the id is not reused while this lives)."""
+    services: dict[int, ServiceResources]
+    """id of a service's clusters tuple -> its resources, as built (they are held, so
+    the id is not reused while this lives)."""
     snapshot: Snapshot
 
 

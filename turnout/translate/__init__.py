@@ -8,14 +8,17 @@ messages (serialized deterministically), so snapshot versions can be content has
 
 from __future__ import annotations
 
+from ._clusters import Assignment, ServiceResources
 from ._compare import COMPARE_HEADER, compare_cluster_name
 from ._names import cluster_name, pool_cluster_name, route_name
 from ._translation import Resources, RouteParts, Translation, Translator, to_json, translate
 
 __all__ = [
     "COMPARE_HEADER",
+    "Assignment",
     "Resources",
     "RouteParts",
+    "ServiceResources",
     "Translation",
     "Translator",
     "cluster_name",

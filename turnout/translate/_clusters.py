@@ -20,6 +20,7 @@ import functools
 import ipaddress
 import socket
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.core.v3 import (
@@ -37,7 +38,14 @@ from ._common import ads, duration, framed, key
 from ._compare import compare_cluster, compares
 from ._names import cluster_name, pool_cluster_name
 
-__all__ = ["METADATA_NAMESPACE", "service_clusters", "uses_pool"]
+__all__ = [
+    "METADATA_NAMESPACE",
+    "Assignment",
+    "ServiceResources",
+    "service_clusters",
+    "service_resources",
+    "uses_pool",
+]
 
 #: Filter-metadata namespace on pool endpoints: `{"turnout": {"version": "v2"}}`.
 METADATA_NAMESPACE = "turnout"
@@ -50,11 +58,44 @@ def uses_pool(service: Service) -> bool:
     return service.traffic == INSTANCES or any(r.traffic == INSTANCES for r in service.rules)
 
 
+class Assignment(NamedTuple):
+    """An EDS cluster's ClusterLoadAssignment as its name (``cluster_name``) and its
+    deterministic serialization: what the cache packs and hashes, never parsed on the
+    way (tests/translate/test_written_bytes.py holds the name to the bytes'
+    ``cluster_name``); :meth:`message` parses it."""
+
+    name: str
+    serialized: bytes
+
+    def message(self) -> endpoint_pb2.ClusterLoadAssignment:
+        """The assignment as a message, parsed from the bytes."""
+        return endpoint_pb2.ClusterLoadAssignment.FromString(self.serialized)
+
+
+class ServiceResources(NamedTuple):
+    """Every cluster of one service (each message with its deterministic
+    serialization, which it was parsed from or serialized to) and the assignments of
+    those that use EDS."""
+
+    clusters: tuple[cluster_pb2.Cluster, ...]
+    serialized: tuple[bytes, ...]
+    """``clusters``' serializations, in the same order."""
+    assignments: tuple[Assignment, ...]
+
+
 def service_clusters(
     service: Service, comparators: Sequence[Endpoint] = ()
 ) -> tuple[list[cluster_pb2.Cluster], list[endpoint_pb2.ClusterLoadAssignment]]:
-    """Every cluster of one service, and the assignments of those that use EDS; with
-    ``comparators``, the comparators' cluster when a mirror has `compare:`."""
+    """Every cluster of one service, and the assignments of those that use EDS, as
+    messages; with ``comparators``, the comparators' cluster when a mirror has
+    `compare:`."""
+    resources = service_resources(service, comparators)
+    return list(resources.clusters), [a.message() for a in resources.assignments]
+
+
+def service_resources(service: Service, comparators: Sequence[Endpoint] = ()) -> ServiceResources:
+    """:func:`service_clusters` as written: clusters with their bytes, assignments as
+    bytes only."""
     members: list[tuple[str, list[bytes], list[str]]] = [
         (
             cluster_name(service.name, version.name),
@@ -76,41 +117,46 @@ def service_clusters(
             )
         )
     clusters: list[cluster_pb2.Cluster] = []
-    assignments: list[endpoint_pb2.ClusterLoadAssignment] = []
+    serialized: list[bytes] = []
+    assignments: list[Assignment] = []
     for name, lb_endpoints, hosts in members:
         if all(_is_ip(host) for host in hosts):
             # An EDS cluster is its name (field 1) and then the same fields for every
             # cluster of the service: those are serialized once per distinct value
             # (_eds_cluster_tail) and the message is parsed from the joined bytes, which
-            # are its deterministic serialization (tests/translate/test_served_bytes.py).
-            clusters.append(
-                cluster_pb2.Cluster.FromString(
-                    framed(_NAME, name.encode())
-                    + _eds_cluster_tail(_lb_policy(service), service.health_check)
-                )
+            # are its deterministic serialization (tests/translate/test_written_bytes.py).
+            written = framed(_NAME, name.encode()) + _eds_cluster_tail(
+                _lb_policy(service), service.health_check
             )
-            assignments.append(_assignment(name, lb_endpoints))
+            clusters.append(cluster_pb2.Cluster.FromString(written))
+            serialized.append(written)
+            assignments.append(Assignment(name, _assignment(name, lb_endpoints)))
             continue
         cluster = _cluster(name, _lb_policy(service), service.health_check)
         cluster.type = cluster_pb2.Cluster.STRICT_DNS
         # `localhost` resolves to ::1 first on many hosts while test and demo backends
         # listen on 127.0.0.1: prefer IPv4, fall back to IPv6.
         cluster.dns_lookup_family = cluster_pb2.Cluster.V4_PREFERRED
-        cluster.load_assignment.CopyFrom(_assignment(name, lb_endpoints))
+        cluster.load_assignment.CopyFrom(
+            endpoint_pb2.ClusterLoadAssignment.FromString(_assignment(name, lb_endpoints))
+        )
         clusters.append(cluster)
+        serialized.append(cluster.SerializeToString(deterministic=True))
     if comparators and compares(service):
-        clusters.append(compare_cluster(service, comparators))
-    return clusters, assignments
+        compare = compare_cluster(service, comparators)
+        clusters.append(compare)
+        serialized.append(compare.SerializeToString(deterministic=True))
+    return ServiceResources(tuple(clusters), tuple(serialized), tuple(assignments))
 
 
-def _assignment(name: str, lb_endpoints: list[bytes]) -> endpoint_pb2.ClusterLoadAssignment:
-    """A ClusterLoadAssignment: cluster_name (1), and one LocalityLbEndpoints (2) holding
-    the endpoints (its field 2), parsed from those bytes. Zero endpoints: an empty
-    assignment, never a missing one (Envoy would wait for it)."""
+def _assignment(name: str, lb_endpoints: list[bytes]) -> bytes:
+    """A ClusterLoadAssignment, serialized: cluster_name (1), and one
+    LocalityLbEndpoints (2) holding the endpoints (its field 2). Zero endpoints: an
+    empty assignment, never a missing one (Envoy would wait for it)."""
     serialized = framed(_NAME, name.encode())
     if lb_endpoints:
         serialized += framed(_ENDPOINTS, b"".join([framed(_LB_ENDPOINTS, e) for e in lb_endpoints]))
-    return endpoint_pb2.ClusterLoadAssignment.FromString(serialized)
+    return serialized
 
 
 _NAME = key(1)  # Cluster.name, ClusterLoadAssignment.cluster_name

@@ -24,7 +24,7 @@ exact host names still get their scopes, standby (``Translator._gateway_part``).
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypeVar
 
@@ -38,7 +38,7 @@ from google.protobuf.message import Message
 from turnout._protowire import length_delimited
 from turnout.policy import Endpoint, Gateway, PolicySet, Service
 
-from ._clusters import service_clusters
+from ._clusters import ServiceResources, service_resources
 from ._common import framed, key
 from ._listeners import listener
 from ._names import GATEWAY_HEADER, scope_name
@@ -47,6 +47,7 @@ from ._routes import virtual_host_bytes
 __all__ = ["Resources", "RouteParts", "Translation", "Translator", "to_json", "translate"]
 
 _M = TypeVar("_M", bound=Message)
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -78,21 +79,29 @@ class RouteParts:
 
 
 @dataclass(frozen=True, eq=False)
-class _ServicePart:  # not slotted: caches ``resources``
+class _ServicePart:  # not slotted: caches ``endpoints``
     service: Service
-    clusters: tuple[cluster_pb2.Cluster, ...]
-    endpoints: tuple[endpoint_pb2.ClusterLoadAssignment, ...]
+    built: ServiceResources
     virtual_host: route_components_pb2.VirtualHost
     route_field: bytes
     """The virtual host as field 2 of a RouteConfiguration (tag, length, bytes)."""
 
+    @property
+    def resources(self) -> ServiceResources:
+        """Its clusters (with their bytes) and assignments (bytes): one object for the
+        part's life, so building a snapshot allocates nothing per unchanged service."""
+        return self.built
+
+    @property
+    def clusters(self) -> tuple[cluster_pb2.Cluster, ...]:
+        """The service's clusters."""
+        return self.resources.clusters
+
     @functools.cached_property
-    def resources(
-        self,
-    ) -> tuple[tuple[cluster_pb2.Cluster, ...], tuple[endpoint_pb2.ClusterLoadAssignment, ...]]:
-        """(clusters, assignments): one object for the part's life, so building a
-        snapshot allocates nothing per unchanged service."""
-        return (self.clusters, self.endpoints)
+    def endpoints(self) -> tuple[endpoint_pb2.ClusterLoadAssignment, ...]:
+        """The assignments as messages, parsed once when first asked for (by
+        :meth:`Translation.select`; compiles take the bytes)."""
+        return tuple(a.message() for a in self.resources.assignments)
 
 
 @dataclass(frozen=True, eq=False)
@@ -120,11 +129,8 @@ class _GatewayPart:
 class Pieces(NamedTuple):
     """What an Envoy serving some gateways gets, as the pieces incremental builds reuse."""
 
-    services: tuple[
-        tuple[tuple[cluster_pb2.Cluster, ...], tuple[endpoint_pb2.ClusterLoadAssignment, ...]],
-        ...,
-    ]
-    """Per attached service (by name), its clusters and assignments: the same tuple
+    services: tuple[ServiceResources, ...]
+    """Per attached service (by name), its clusters and assignments: the same
     objects for a service unchanged since the translator's previous set."""
     listeners: tuple[listener_pb2.Listener, ...]
     routes: tuple[RouteParts, ...]
@@ -329,12 +335,14 @@ def _is_scoped(part: _GatewayPart | None) -> bool:
     return part is not None and "" not in part.routes
 
 
-def _keep_equal(before: Sequence[_M], after: Sequence[_M]) -> list[_M]:
-    """``after``, with each message equal to the one at its place in ``before`` replaced
-    by that (older) object."""
+def _keep_equal(
+    before: Sequence[_T], after: Sequence[_T], key: Callable[[_T], object] = lambda item: item
+) -> list[_T]:
+    """``after``, with each item equal (by ``key``) to the one at its place in
+    ``before`` replaced by that (older) object."""
     kept = list(after)
     for i, (old, new) in enumerate(zip(before, after, strict=False)):
-        if old == new:
+        if key(old) == key(new):
             kept[i] = old
     return kept
 
@@ -349,13 +357,23 @@ def _same(before: tuple[_ServicePart, ...], after: tuple[_ServicePart, ...]) -> 
 def _service_part(
     service: Service, previous: _ServicePart | None, comparators: tuple[Endpoint, ...] = ()
 ) -> _ServicePart:
-    clusters, endpoints = service_clusters(service, comparators)
+    resources = service_resources(service, comparators)
     vhost_bytes = virtual_host_bytes(service, comparing=bool(comparators))
     if previous is not None:
         # A traffic change leaves the clusters as they were: hand back the previous
-        # (equal) messages, so what is cached for them downstream stays valid.
-        clusters = _keep_equal(previous.clusters, clusters)
-        endpoints = _keep_equal(previous.endpoints, endpoints)
+        # (equal) messages and records, so what is cached for them downstream stays
+        # valid. Equal bytes are equal messages (both are deterministic serializations).
+        old = previous.resources
+        pairs = _keep_equal(
+            list(zip(old.clusters, old.serialized, strict=True)),
+            list(zip(resources.clusters, resources.serialized, strict=True)),
+            key=lambda pair: pair[1],
+        )
+        resources = ServiceResources(
+            tuple(cluster for cluster, _ in pairs),
+            tuple(written for _, written in pairs),
+            tuple(_keep_equal(old.assignments, resources.assignments)),
+        )
     route_field = length_delimited(_VIRTUAL_HOSTS, vhost_bytes)
     if previous is not None and previous.route_field == route_field:
         vhost, route_field = previous.virtual_host, previous.route_field
@@ -363,8 +381,7 @@ def _service_part(
         vhost = route_components_pb2.VirtualHost.FromString(vhost_bytes)
     return _ServicePart(
         service=service,
-        clusters=tuple(clusters),
-        endpoints=tuple(endpoints),
+        built=resources,
         virtual_host=vhost,
         route_field=route_field,
     )
