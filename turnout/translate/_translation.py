@@ -266,6 +266,10 @@ class Translator:
         """A gateway's listener and route configurations, reusing each route
         configuration (and scope) of ``previous`` whose services' virtual hosts are the
         same objects."""
+        if previous is not None:
+            patched = self._patched_gateway_part(gateway, parts, previous)
+            if patched is not None:
+                return patched
         groups, scoped = _scopes(parts)
         if not scoped:
             # The one route table, and beside it the scopes its exact host names would
@@ -295,6 +299,50 @@ class Translator:
             listener=listener_message,
             routes=routes,
             services=tuple(p.service.name for p in parts),
+            parts=parts,
+        )
+
+    def _patched_gateway_part(
+        self, gateway: Gateway, parts: tuple[_ServicePart, ...], previous: _GatewayPart
+    ) -> _GatewayPart | None:
+        """``previous`` with the route configurations of the services that changed
+        re-assembled, when the gateway has the same services with the same hosts (a
+        traffic or endpoint change): the groups by host are then the same, so only
+        the changed services' own groups are visited, not every host of the gateway.
+        None when services or hosts changed (the caller regroups everything)."""
+        before = previous.parts
+        if len(before) != len(parts):
+            return None
+        changed = [
+            i for i, (old, new) in enumerate(zip(before, parts, strict=True)) if old is not new
+        ]
+        for i in changed:
+            old, new = before[i].service, parts[i].service
+            if old.name != new.name or old.hosts != new.hosts:
+                return None
+        routes = dict(previous.routes)
+        for i in changed:
+            part = parts[i]
+            name = part.service.name
+            keys = sorted({k for k in map(scope_host, part.service.hosts) if k is not None})
+            if "" in routes:
+                keys.append("")  # the one route table of a gateway that is not scoped
+            for host in keys:
+                kept = routes[host]
+                members = tuple(part if m.service.name == name else m for m in kept.parts)
+                if _same(kept.parts, members):
+                    # Same virtual host bytes: the assembled configuration stands; the
+                    # group holds the new part, so no old part outlives its change.
+                    routes[host] = _RoutePart(kept.routes, kept.scope, members)
+                    continue
+                routes[host] = route = _route_part(gateway.name, host, members, kept)
+                self.assembled_routes += 1
+                self.assembled_route_bytes += len(route.routes.serialized)
+        return _GatewayPart(
+            gateway=gateway,
+            listener=previous.listener,
+            routes=routes,
+            services=previous.services,
             parts=parts,
         )
 
