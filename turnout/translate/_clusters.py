@@ -99,7 +99,7 @@ def service_resources(service: Service, comparators: Sequence[Endpoint] = ()) ->
     members: list[tuple[str, list[bytes], list[str]]] = [
         (
             cluster_name(service.name, version.name),
-            [_lb_endpoint_bytes(endpoint) for endpoint in version.endpoints],
+            [_lb_endpoint_field(endpoint) for endpoint in version.endpoints],
             [endpoint.host for endpoint in version.endpoints],
         )
         for version in service.versions
@@ -109,7 +109,10 @@ def service_resources(service: Service, comparators: Sequence[Endpoint] = ()) ->
             (
                 pool_cluster_name(service.name),
                 [
-                    _lb_endpoint(e, v.name).SerializeToString(deterministic=True)
+                    framed(
+                        _LB_ENDPOINTS,
+                        _lb_endpoint(e, v.name).SerializeToString(deterministic=True),
+                    )
                     for v in service.versions
                     for e in v.endpoints
                 ],
@@ -151,11 +154,12 @@ def service_resources(service: Service, comparators: Sequence[Endpoint] = ()) ->
 
 def _assignment(name: str, lb_endpoints: list[bytes]) -> bytes:
     """A ClusterLoadAssignment, serialized: cluster_name (1), and one
-    LocalityLbEndpoints (2) holding the endpoints (its field 2). Zero endpoints: an
-    empty assignment, never a missing one (Envoy would wait for it)."""
+    LocalityLbEndpoints (2) holding the endpoints (its lb_endpoints fields, given
+    framed). Zero endpoints: an empty assignment, never a missing one (Envoy would wait
+    for it)."""
     serialized = framed(_NAME, name.encode())
     if lb_endpoints:
-        serialized += framed(_ENDPOINTS, b"".join([framed(_LB_ENDPOINTS, e) for e in lb_endpoints]))
+        serialized += framed(_ENDPOINTS, b"".join(lb_endpoints))
     return serialized
 
 
@@ -221,13 +225,18 @@ def _health_check(check: HealthCheck) -> health_check_pb2.HealthCheck:
     )
 
 
-def _lb_endpoint_bytes(endpoint: Endpoint) -> bytes:
-    """``_lb_endpoint(endpoint, None)``'s serialization: endpoint (1) > address (1) >
-    socket_address (1) > address (2), port_value (3, a varint)."""
+def _lb_endpoint_field(endpoint: Endpoint) -> bytes:
+    """``_lb_endpoint(endpoint, None)`` as a LocalityLbEndpoints.lb_endpoints field (2),
+    serialized: endpoint (1) > address (1) > socket_address (1) > address (2),
+    port_value (3, a varint). The four nested keys and lengths are written at once
+    when the socket address is short (always, for an IP address)."""
     socket = framed(_SOCKET_HOST, endpoint.host.encode()) if endpoint.host else b""
     # port_value is in the oneof port_specifier: set, it is written even when 0.
     socket += _SOCKET_PORT + varint(endpoint.port)
-    return framed(_ONE, framed(_ONE, framed(_ONE, socket)))
+    n = len(socket)
+    if n < 0x80 - 6:  # every length below fits one byte
+        return bytes((0x12, n + 6, 0x0A, n + 4, 0x0A, n + 2, 0x0A, n)) + socket
+    return framed(_LB_ENDPOINTS, framed(_ONE, framed(_ONE, framed(_ONE, socket))))
 
 
 def _lb_endpoint(endpoint: Endpoint, version: str | None) -> endpoint_components_pb2.LbEndpoint:
