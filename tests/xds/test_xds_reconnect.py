@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import RecordingCallbacks
 
-from turnout.cache import CLUSTER_TYPE, ENDPOINT_TYPE, ORDER, ROUTE_TYPE, Snapshot
+from turnout.cache import CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ORDER, ROUTE_TYPE, Snapshot
 from turnout.testing import (
     AdsClient,
     RunningXds,
@@ -112,6 +112,25 @@ async def test_reconnect_after_a_cluster_change_warms_its_endpoints(xds: Running
     await new.ack(cds)
     await new.ack(eds)
     await new.expect_silence(0.3)
+
+
+async def test_reconnect_after_a_listener_change_warms_its_routes(xds: RunningXds) -> None:
+    """Listeners changed while the proxy was away: LDS is answered, then (once it is
+    ACKed) RDS too, though the routes the proxy has are current (a changed listener
+    warms until it gets its routes); clusters and endpoints are not sent."""
+    xds.publish(make_snapshot({"a": 100}))
+    old = await xds.client()
+    await old.bootstrap()
+    xds.publish(make_snapshot({"a": 100}, port=10001))
+    new = await _reconnect(xds, old)
+    lds = await new.recv()
+    assert lds.type_url == LISTENER_TYPE
+    await new.expect_silence(0.2)  # RDS waits for the listeners' ACK
+    await new.ack(lds)
+    rds = await new.recv()
+    assert (rds.type_url, resource_names(rds)) == (ROUTE_TYPE, ["public"])
+    await new.ack(rds)
+    await new.expect_silence(0.2)
 
 
 async def test_reconnect_after_a_nack_gets_the_current_version(xds: RunningXds) -> None:
