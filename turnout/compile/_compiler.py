@@ -13,10 +13,12 @@ leaves the compiler exactly as it was (see :meth:`Compiler.compile`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import TypeVar
 
+from envoy.config.route.v3.scoped_route_pb2 import ScopedRouteConfiguration
 from google.protobuf.message import Message
 
 from turnout.cache import (
@@ -31,7 +33,7 @@ from turnout.cache import (
     Snapshot,
 )
 from turnout.policy import Endpoint, PolicySet
-from turnout.translate import Resources, ServiceResources, Translation, Translator
+from turnout.translate import Resources, RouteParts, ServiceResources, Translation, Translator
 
 Gateways = tuple[str, ...]
 """A set of gateway names, sorted: what one proxy group gets."""
@@ -214,16 +216,25 @@ class Compiler:
                 [pool.assignment(a.name, a.serialized) for s in added for a in s.assignments],
             ),
             LISTENER_TYPE: {m.name: pool.resource(LISTENER_TYPE, m) for m in pieces.listeners},
-            SCOPED_ROUTE_TYPE: {m.name: pool.resource(SCOPED_ROUTE_TYPE, m) for m in pieces.scopes},
-            ROUTE_TYPE: {
-                parts.name: pool.route_configuration(
+            SCOPED_ROUTE_TYPE: _patch_sources(
+                previous.scopes if previous is not None else None,
+                previous.snapshot.resources(SCOPED_ROUTE_TYPE) if previous is not None else {},
+                pieces.scopes,
+                lambda m: str(m.name),
+                lambda m: pool.resource(SCOPED_ROUTE_TYPE, m),
+            ),
+            ROUTE_TYPE: _patch_sources(
+                previous.routes if previous is not None else None,
+                previous.snapshot.resources(ROUTE_TYPE) if previous is not None else {},
+                pieces.routes,
+                lambda parts: parts.name,
+                lambda parts: pool.route_configuration(
                     parts.name, parts.virtual_hosts, parts.serialized
-                )
-                for parts in pieces.routes
-            },
+                ),
+            ),
         }
         snapshot = Snapshot(by_type, previous=previous.snapshot if previous is not None else None)
-        return _Built(services, snapshot)
+        return _Built(services, snapshot, pieces.scopes, pieces.routes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +243,39 @@ class _Built:
     """id of a service's clusters tuple -> its resources, as built (they are held, so
     the id is not reused while this lives)."""
     snapshot: Snapshot
+    scopes: tuple[ScopedRouteConfiguration, ...]
+    """What the snapshot's scopes were made from, in order (held: compared by identity)."""
+    routes: tuple[RouteParts, ...]
+    """What its route configurations were made from, in order."""
+
+
+_S = TypeVar("_S")
+
+
+def _patch_sources(
+    before: tuple[_S, ...] | None,
+    built: Mapping[str, CachedResource],
+    sources: tuple[_S, ...],
+    name: Callable[[_S], str],
+    make: Callable[[_S], CachedResource],
+) -> Mapping[str, CachedResource]:
+    """The resources made from ``sources``: ``built`` (what ``before`` made) itself when
+    every source is the very object at its place in ``before``, else ``built`` with
+    the differing ones made again. A one-service change on a 5,000-host gateway then
+    visits its own route configuration and scope, not 10,000 pool look-ups; ``make``
+    runs for every source when there is nothing to patch from."""
+    if before is None or len(before) != len(sources):
+        return {name(source): make(source) for source in sources}
+    changed = [(old, new) for old, new in zip(before, sources, strict=True) if old is not new]
+    if not changed:
+        return built
+    result = dict(built)
+    gone = {name(old) for old, _ in changed} - {name(new) for _, new in changed}
+    for old_name in gone:
+        del result[old_name]
+    for _, new in changed:
+        result[name(new)] = make(new)  # in place when the name stays, as _patch does
+    return result
 
 
 def _patch(
