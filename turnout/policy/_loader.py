@@ -255,7 +255,7 @@ def _place_empty_values(root: Node, text: str) -> None:
 def _fast_documents(text: str) -> list[Node] | None:
     """Every document of ``text`` composed by the C parser; None when it is not
     installed or refuses the text (the pure parser then says why)."""
-    if _C_YAML is None or any(c in text for c in _YAML11_BREAKS):
+    if _C_YAML is None or any(c in text for c in _PURE_ONLY):
         return None
     try:
         with warnings.catch_warnings():
@@ -273,7 +273,9 @@ _PLAIN_TAGS: dict[str, Tag] = {}
 """Each plain scalar's YAML 1.2 tag, by its text: a policy set repeats the same few
 hundred values (v1, 95, true, ...) and ruamel's resolver works each out again, at
 ~10 us a scalar."""
-_PLAIN_TAGS_MAX = 100_000
+_PLAIN_TAGS_MAX = 20_000
+_PLAIN_TAGS_LONGEST = 64
+"""Longer texts (prose, rarely repeated) are resolved each time, not kept."""
 _RESOLVER = VersionedResolver(version=(1, 2))
 """ruamel's YAML 1.2 core-schema rules, asked once per new plain scalar text."""
 _SCALAR, _SEQUENCE, _MAPPING = (
@@ -285,17 +287,19 @@ _SCALAR, _SEQUENCE, _MAPPING = (
 
 def _resolve(kind: Any, value: Any, implicit: Any) -> Tag:
     """The tag of an untagged node (or one tagged `!`), as ruamel's YAML 1.2 resolver
-    gives it: a plain scalar by the core schema's patterns, a quoted scalar str, a
-    collection seq or map. libyaml composes every document as YAML 1.2 whatever its
-    `%YAML` directive says, as ruamel's composer over libyaml did."""
+    gives it to a YAML 1.2 document: a plain scalar by the core schema's patterns, a
+    quoted scalar str, a collection seq or map (a text with a `%YAML` directive is
+    the pure parser's, `_PURE_ONLY`)."""
     if kind is ScalarNode:
         if not implicit[0]:
             return _SCALAR
         tag = _PLAIN_TAGS.get(value)
         if tag is None:
-            if len(_PLAIN_TAGS) >= _PLAIN_TAGS_MAX:
-                _PLAIN_TAGS.clear()
-            tag = _PLAIN_TAGS[value] = _RESOLVER.resolve(ScalarNode, value, (True, False))
+            tag = _RESOLVER.resolve(ScalarNode, value, (True, False))
+            if len(value) <= _PLAIN_TAGS_LONGEST:
+                if len(_PLAIN_TAGS) >= _PLAIN_TAGS_MAX:
+                    _PLAIN_TAGS.clear()
+                _PLAIN_TAGS[value] = tag
         return tag
     return _SEQUENCE if kind is SequenceNode else _MAPPING
 
@@ -325,11 +329,12 @@ def _c_yaml() -> type[Any] | None:
 
 
 _C_YAML = _c_yaml()
-_YAML11_BREAKS = ("\x85", "\u2028", "\u2029", "\t")
-"""Characters the two parsers disagree on, so a text with one takes the pure parser:
-line breaks to libyaml (YAML 1.1) that YAML 1.2 reads as ordinary characters (the lines
-would be numbered differently), and tabs, which libyaml lets into plain scalars where
-ruamel refuses them."""
+_PURE_ONLY = ("\x85", "\u2028", "\u2029", "\t", "%YAML")
+"""What the two parsers disagree on, so a text with one takes the pure parser: line
+breaks to libyaml (YAML 1.1) that YAML 1.2 reads as ordinary characters (the lines
+would be numbered differently), tabs, which libyaml lets into plain scalars where
+ruamel refuses them, and a `%YAML` directive, which ruamel honours (`%YAML 1.1` reads
+`0o10` as a string and `yes` as true) and the composer over libyaml does not."""
 
 
 def _yaml_lines(text: str) -> int:

@@ -19,6 +19,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple, NoReturn, TypeVar
 
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from ruamel.yaml.resolver import BaseResolver
 
 from ._durations import DURATION_PATTERN, parse_duration
 from ._errors import Problem
@@ -28,6 +29,7 @@ T = TypeVar("T")
 _TAG = "tag:yaml.org,2002:"
 STR, INT, FLOAT, BOOL, NULL = (_TAG + t for t in ("str", "int", "float", "bool", "null"))
 _MERGE = _TAG + "merge"
+_STR_TAG = BaseResolver.DEFAULT_SCALAR_TAG
 
 
 class Invalid(Exception):  # noqa: N818 (a signal between readers, never seen by users)
@@ -81,7 +83,10 @@ class At(NamedTuple):
 def tag_of(node: Node) -> str:
     """A node's tag as text, as `str(node.tag)` gives it, without ruamel's Node.tag
     making the text anew on every look (a 2,000-file set looks 150,000 times)."""
-    text = node.ctag.trval
+    tag = node.ctag
+    if tag is _STR_TAG:  # most nodes: ruamel's one default tag for str
+        return STR
+    text = tag.trval
     return text if text is not None else "None"
 
 
