@@ -112,3 +112,24 @@ async def test_names_are_never_duplicated(xds: RunningXds) -> None:
     await client.ack(clusters)
     await client.request(ENDPOINT_TYPE, ["b", "a", "b", "a"])
     assert resource_names(await client.recv()) == ["a", "b"]
+
+
+async def test_an_ack_swapping_one_name_for_another_is_a_subscription_change(
+    xds: RunningXds,
+) -> None:
+    """An ACK naming as many names as the last request but one of them different is
+    answered with the new selection, and repeating the same names in another order
+    after that is no change (ACKs repeating the subscription are compared as bytes:
+    ``_stream._names_key``)."""
+    xds.publish(make_snapshot({"a": 40, "b": 30, "c": 30}))
+    client = await xds.client()
+    await client.request(ENDPOINT_TYPE, ["a", "b"])
+    first = await client.recv()
+    assert resource_names(first) == ["a", "b"]
+    await client.ack(first)  # the same names again: nothing to send
+    await client.expect_silence()
+    await client.request(ENDPOINT_TYPE, ["a", "c"])
+    swapped = await client.recv()
+    assert resource_names(swapped) == ["a", "c"]
+    await client.ack(swapped, ["c", "a"])
+    await client.expect_silence()

@@ -80,6 +80,7 @@ class _TypeState:
         "legacy_wildcard",
         "nacked_version",
         "names",
+        "names_key",
         "new_names",
         "nonce",
         "pending_ack",
@@ -96,6 +97,9 @@ class _TypeState:
         self.wildcard = False
         self.legacy_wildcard = False
         self.names: frozenset[str] = intern_names(())
+        self.names_key: bytes | None = None
+        """The resource names of the request that set ``names``, as the proxy sent
+        them (:func:`_names_key`)."""
         self.new_names: frozenset[str] = _NO_NAMES
         """Names subscribed since the last response: answer as soon as one exists."""
         self.answered = False
@@ -215,15 +219,24 @@ class Stream(StreamBase[_TypeState, DiscoveryRequest]):
                 self._acked(state)
                 acked = True
 
-        changed = self._subscribe(state, request.resource_names)
+        changed = self._subscribe(state, request)
         state.requested = True
         if changed or not acked or not self._settled():
             self.wake.set()
 
-    def _subscribe(self, state: _TypeState, resource_names: Iterable[str]) -> bool:
-        """Apply a request's names; whether the subscription changed."""
+    def _subscribe(self, state: _TypeState, request: DiscoveryRequest) -> bool:
+        """Apply a request's names; whether the subscription changed. Consumes the
+        request (:func:`_names_key` clears what was already read of it)."""
+        # An ACK repeats the subscription (a change brings one per stream, each naming
+        # every subscribed resource: 2,000 EDS names, 500 route configurations), almost
+        # always byte for byte as the proxy last sent it: then it means what it meant
+        # then (names, wildcard) and is found so by comparing bytes, without making a
+        # string per name to build a set of them.
+        key = _names_key(request)
+        if state.requested and key == state.names_key:
+            return bool(state.new_names)
         before = (state.names, state.wildcard, state.legacy_wildcard, state.requested)
-        names = set(resource_names)
+        names = set(request.resource_names)
         # CDS/LDS: ``*`` subscribes to everything (plus any names listed); a first
         # request naming nothing is legacy wildcard and stays so while requests stay
         # empty; names without ``*`` then mean exactly those names. EDS/RDS are never
@@ -238,11 +251,10 @@ class Stream(StreamBase[_TypeState, DiscoveryRequest]):
             else:
                 state.wildcard, state.legacy_wildcard = False, False
         # A newly requested name must be sent even if it went out before (same section).
-        # An ACK repeats the subscription: the same names cost one set comparison, not
-        # a difference and a newly interned set (a change brings one ACK per stream).
         if names != state.names:
             state.new_names |= names - state.names
             state.names = intern_names(names)
+        state.names_key = _shared_key(key)
         return bool(state.new_names) or before != (
             state.names,
             state.wildcard,
@@ -511,6 +523,34 @@ class Stream(StreamBase[_TypeState, DiscoveryRequest]):
         self._recheck = state.type_url == CLUSTER_TYPE or self._retaining
         self._call("on_response", self.info, state.type_url, version, len(content))
         return frame
+
+
+def _names_key(request: DiscoveryRequest) -> bytes:
+    """The request's resource names, in order, as their wire bytes: equal exactly when
+    the names and their order are. The other fields are cleared to serialize the names
+    alone (C code, no string per name): call once everything else was read."""
+    for field in _NOT_NAMES:
+        request.ClearField(field)
+    key: bytes = request.SerializeToString()
+    return key
+
+
+_NOT_NAMES = tuple(f.name for f in DiscoveryRequest.DESCRIPTOR.fields if f.name != "resource_names")
+
+_KEYS: dict[bytes, bytes] = {}
+_KEYS_KEPT = 256
+
+
+def _shared_key(key: bytes) -> bytes:
+    """One bytes object per distinct subscription (the streams of a group ask for the
+    same names), so a stream holds a reference, not a copy of 2,000 names. A bounded
+    table: past :data:`_KEYS_KEPT` it starts again (the keys already held live on)."""
+    shared = _KEYS.get(key)
+    if shared is None:
+        if len(_KEYS) >= _KEYS_KEPT:
+            _KEYS.clear()
+        shared = _KEYS[key] = key
+    return shared
 
 
 # -- shared per snapshot -------------------------------------------------------------
