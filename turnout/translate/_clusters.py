@@ -122,26 +122,28 @@ def service_resources(service: Service, comparators: Sequence[Endpoint] = ()) ->
     clusters: list[cluster_pb2.Cluster] = []
     serialized: list[bytes] = []
     assignments: list[Assignment] = []
+    tail = _eds_cluster_tail(_lb_policy(service), service.health_check)
     for name, lb_endpoints, hosts in members:
-        if all(_is_ip(host) for host in hosts):
+        if all(map(_is_ip, hosts)):
             # An EDS cluster is its name (field 1) and then the same fields for every
             # cluster of the service: those are serialized once per distinct value
             # (_eds_cluster_tail) and the message is parsed from the joined bytes, which
             # are its deterministic serialization (tests/translate/test_written_bytes.py).
-            written = framed(_NAME, name.encode()) + _eds_cluster_tail(
-                _lb_policy(service), service.health_check
-            )
+            # The name is field 1 of its assignment too.
+            name_field = framed(_NAME, name.encode())
+            written = name_field + tail
             clusters.append(cluster_pb2.Cluster.FromString(written))
             serialized.append(written)
-            assignments.append(Assignment(name, _assignment(name, lb_endpoints)))
+            assignments.append(Assignment(name, _assignment(name_field, lb_endpoints)))
             continue
         cluster = _cluster(name, _lb_policy(service), service.health_check)
         cluster.type = cluster_pb2.Cluster.STRICT_DNS
         # `localhost` resolves to ::1 first on many hosts while test and demo backends
         # listen on 127.0.0.1: prefer IPv4, fall back to IPv6.
         cluster.dns_lookup_family = cluster_pb2.Cluster.V4_PREFERRED
+        load_assignment = _assignment(framed(_NAME, name.encode()), lb_endpoints)
         cluster.load_assignment.CopyFrom(
-            endpoint_pb2.ClusterLoadAssignment.FromString(_assignment(name, lb_endpoints))
+            endpoint_pb2.ClusterLoadAssignment.FromString(load_assignment)
         )
         clusters.append(cluster)
         serialized.append(cluster.SerializeToString(deterministic=True))
@@ -152,15 +154,14 @@ def service_resources(service: Service, comparators: Sequence[Endpoint] = ()) ->
     return ServiceResources(tuple(clusters), tuple(serialized), tuple(assignments))
 
 
-def _assignment(name: str, lb_endpoints: list[bytes]) -> bytes:
-    """A ClusterLoadAssignment, serialized: cluster_name (1), and one
-    LocalityLbEndpoints (2) holding the endpoints (its lb_endpoints fields, given
+def _assignment(name_field: bytes, lb_endpoints: list[bytes]) -> bytes:
+    """A ClusterLoadAssignment, serialized: its cluster_name (field 1, given framed), and
+    one LocalityLbEndpoints (2) holding the endpoints (its lb_endpoints fields, given
     framed). Zero endpoints: an empty assignment, never a missing one (Envoy would wait
     for it)."""
-    serialized = framed(_NAME, name.encode())
     if lb_endpoints:
-        serialized += framed(_ENDPOINTS, b"".join(lb_endpoints))
-    return serialized
+        return name_field + framed(_ENDPOINTS, b"".join(lb_endpoints))
+    return name_field
 
 
 _NAME = key(1)  # Cluster.name, ClusterLoadAssignment.cluster_name

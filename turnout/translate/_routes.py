@@ -111,39 +111,43 @@ def virtual_host(service: Service, *, comparing: bool = False) -> route_componen
 
 _VHOST_NAME, _VHOST_DOMAINS, _VHOST_ROUTES = key(1), key(2), key(3)
 _ROUTE_MATCH, _ROUTE_ACTION, _ROUTE_NAME = key(1), key(2), key(14)
-_ACTION_CLUSTER, _ACTION_WEIGHTED, _ACTION_MIRRORS = key(1), key(3), key(30)
+_ACTION_WEIGHTED, _ACTION_MIRRORS = key(3), key(30)
+_CLUSTER = key(1)  # RouteAction.cluster, ClusterWeight.name, RequestMirrorPolicy.cluster
 _WEIGHTED_CLUSTERS = key(1)
-_WEIGHT_NAME, _WEIGHT_VALUE = key(1), key(2)
-_MIRROR_CLUSTER, _MIRROR_FRACTION = key(1), key(3)
+_WEIGHT_VALUE = key(2)
+_MIRROR_FRACTION = key(3)
 
 
 def virtual_host_bytes(service: Service, *, comparing: bool = False) -> bytes:
     """``virtual_host(service, comparing=comparing)``'s deterministic serialization,
     written without building the message (see above)."""
     name = service.name
+    # A version's cluster name as field 1: RouteAction.cluster, ClusterWeight.name and
+    # RequestMirrorPolicy.cluster alike, written once per version.
+    clusters = {v.name: framed(_CLUSTER, f"{name}_{v.name}".encode()) for v in service.versions}
     routes: list[bytes] = []
     if service.pin_header is not None:
         for version in service.versions:
             routes.append(
                 _pin_match_field(service.pin_header, version.name, service.pin_when)
-                + framed(_ROUTE_ACTION, framed(_ACTION_CLUSTER, f"{name}_{version.name}".encode()))
+                + framed(_ROUTE_ACTION, clusters[version.name])
                 + framed(_ROUTE_NAME, f"{name}/pin/{version.name}".encode())
             )
     for rule in service.rules:
+        action = _action_bytes(
+            service, clusters, rule.traffic, rule.mirror, ("rule", rule.name), comparing
+        )
         routes.append(
             _rule_match_field(rule.match)
-            + framed(
-                _ROUTE_ACTION,
-                _action_bytes(service, rule.traffic, rule.mirror, ("rule", rule.name), comparing),
-            )
+            + framed(_ROUTE_ACTION, action)
             + framed(_ROUTE_NAME, f"{name}/rule/{rule.name}".encode())
         )
+    action = _action_bytes(
+        service, clusters, service.traffic, service.mirror, ("default",), comparing
+    )
     routes.append(
         _DEFAULT_MATCH_FIELD
-        + framed(
-            _ROUTE_ACTION,
-            _action_bytes(service, service.traffic, service.mirror, ("default",), comparing),
-        )
+        + framed(_ROUTE_ACTION, action)
         + framed(_ROUTE_NAME, f"{name}/default".encode())
     )
     return b"".join(
@@ -157,6 +161,7 @@ def virtual_host_bytes(service: Service, *, comparing: bool = False) -> bytes:
 
 def _action_bytes(
     service: Service,
+    clusters: dict[str, bytes],
     traffic: Traffic,
     mirror: Mirror | None,
     route: tuple[str, ...],
@@ -170,30 +175,30 @@ def _action_bytes(
         rare = _action(service, traffic, mirror, route, comparing=comparing)
         serialized: bytes = rare.SerializeToString(deterministic=True)
         return serialized
-    name = service.name
+
+    def cluster(version: str) -> bytes:
+        # A version the service does not deploy (the test of a traffic change to one
+        # still to come, or invalid policy): written all the same, and the consistency
+        # check names the missing cluster.
+        field = clusters.get(version)
+        return framed(_CLUSTER, f"{service.name}_{version}".encode()) if field is None else field
+
     if traffic == INSTANCES:
-        action = framed(_ACTION_CLUSTER, pool_cluster_name(name).encode())
+        action = framed(_CLUSTER, pool_cluster_name(service.name).encode())
     elif len(traffic) == 1:
-        action = framed(_ACTION_CLUSTER, f"{name}_{traffic[0][0]}".encode())
+        action = cluster(traffic[0][0])
     else:
         action = framed(
             _ACTION_WEIGHTED,
             b"".join(
                 [
-                    framed(
-                        _WEIGHTED_CLUSTERS,
-                        framed(_WEIGHT_NAME, f"{name}_{version}".encode()) + _weight_field(share),
-                    )
+                    framed(_WEIGHTED_CLUSTERS, cluster(version) + _weight_field(share))
                     for version, share in traffic
                 ]
             ),
         )
     if mirror is not None and mirror.percent > 0:
-        action += framed(
-            _ACTION_MIRRORS,
-            framed(_MIRROR_CLUSTER, f"{name}_{mirror.to}".encode())
-            + _fraction_field(mirror.percent),
-        )
+        action += framed(_ACTION_MIRRORS, cluster(mirror.to) + _fraction_field(mirror.percent))
     return action
 
 
