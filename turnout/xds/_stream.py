@@ -236,7 +236,8 @@ class Stream(StreamBase[_TypeState, DiscoveryRequest]):
         if state.requested and key == state.names_key:
             return bool(state.new_names)
         before = (state.names, state.wildcard, state.legacy_wildcard, state.requested)
-        names = set(request.resource_names)
+        shared_key, listed = _subscription(key, request)
+        names: frozenset[str] = listed
         # CDS/LDS: ``*`` subscribes to everything (plus any names listed); a first
         # request naming nothing is legacy wildcard and stays so while requests stay
         # empty; names without ``*`` then mean exactly those names. EDS/RDS are never
@@ -244,7 +245,7 @@ class Stream(StreamBase[_TypeState, DiscoveryRequest]):
         # https://www.envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol#how-the-client-specifies-what-resources-to-return
         if state.type_url in _WILDCARD_TYPES:
             if "*" in names:
-                names.discard("*")
+                names = intern_names(names - _STAR)
                 state.wildcard, state.legacy_wildcard = True, False
             elif not names and (not state.requested or state.legacy_wildcard):
                 state.wildcard, state.legacy_wildcard = True, True
@@ -253,8 +254,8 @@ class Stream(StreamBase[_TypeState, DiscoveryRequest]):
         # A newly requested name must be sent even if it went out before (same section).
         if names != state.names:
             state.new_names |= names - state.names
-            state.names = intern_names(names)
-        state.names_key = _shared_key(key)
+            state.names = names
+        state.names_key = shared_key
         return bool(state.new_names) or before != (
             state.names,
             state.wildcard,
@@ -537,20 +538,25 @@ def _names_key(request: DiscoveryRequest) -> bytes:
 
 _NOT_NAMES = tuple(f.name for f in DiscoveryRequest.DESCRIPTOR.fields if f.name != "resource_names")
 
-_KEYS: dict[bytes, bytes] = {}
-_KEYS_KEPT = 256
+_STAR = frozenset({"*"})
+
+_SUBSCRIPTIONS: dict[bytes, tuple[bytes, frozenset[str]]] = {}
+_SUBSCRIPTIONS_KEPT = 256
 
 
-def _shared_key(key: bytes) -> bytes:
-    """One bytes object per distinct subscription (the streams of a group ask for the
-    same names), so a stream holds a reference, not a copy of 2,000 names. A bounded
-    table: past :data:`_KEYS_KEPT` it starts again (the keys already held live on)."""
-    shared = _KEYS.get(key)
-    if shared is None:
-        if len(_KEYS) >= _KEYS_KEPT:
-            _KEYS.clear()
-        shared = _KEYS[key] = key
-    return shared
+def _subscription(key: bytes, request: DiscoveryRequest) -> tuple[bytes, frozenset[str]]:
+    """A request's names, interned (``intern_names``), and its :func:`_names_key` as
+    one bytes object per distinct subscription: the streams of a group ask for the
+    same names, so only the first stream to send them makes a string per name, and a
+    stream holds a reference to the key, not a copy of 2,000 names. A bounded table:
+    past :data:`_SUBSCRIPTIONS_KEPT` entries it starts again (what streams hold lives
+    on)."""
+    hit = _SUBSCRIPTIONS.get(key)
+    if hit is None:
+        if len(_SUBSCRIPTIONS) >= _SUBSCRIPTIONS_KEPT:
+            _SUBSCRIPTIONS.clear()
+        hit = _SUBSCRIPTIONS[key] = (key, intern_names(request.resource_names))
+    return hit
 
 
 # -- shared per snapshot -------------------------------------------------------------
