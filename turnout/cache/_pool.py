@@ -78,10 +78,11 @@ class ResourcePool:
         hit = self._lookup(id(serialized), serialized)
         if hit is not None:
             return hit
-        references: set[str] = set()
-        for vhost in virtual_hosts:
-            references |= self._host_references(vhost)
-        resource = CachedResource.prepared(ROUTE_TYPE, name, serialized, frozenset(references))
+        if len(virtual_hosts) == 1:  # a scope's configuration: its one service's names
+            references = self._host_references(virtual_hosts[0])
+        else:
+            references = frozenset().union(*map(self._host_references, virtual_hosts))
+        resource = CachedResource.prepared(ROUTE_TYPE, name, serialized, references)
         self.built += 1
         self._current[id(serialized)] = (serialized, resource)
         return resource
