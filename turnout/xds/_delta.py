@@ -312,12 +312,12 @@ class DeltaStream(StreamBase[_DeltaTypeState, DeltaDiscoveryRequest]):
             )
 
         first = not state.requested
-        # Read out of the protobuf map once, by items: updating a dict from the map, then
-        # looking each subscribed name up in it, went through the map's Python
-        # KeysView and cost a reconnecting stream ~3 ms of 4,000 names (issue 10).
-        initial: Mapping[str, str] = (
-            dict(request.initial_resource_versions.items()) if first else {}
-        )
+        # Read out of the protobuf map once, by iterating its keys (in C) and indexing:
+        # updating a dict from the map, then looking each subscribed name up in it, went
+        # through the map's Python KeysView/ItemsView and cost a reconnecting stream
+        # ~3 ms of 4,000 names (issue 10).
+        versions = request.initial_resource_versions
+        initial: Mapping[str, str] = {n: versions[n] for n in versions} if first else {}
         # A reconnecting Envoy (or one meeting a restarted control plane) lists what it
         # has: nothing it has at that version is resent.
         # https://www.envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol#incremental-xds
