@@ -11,7 +11,13 @@ time, and (with ``--reconnect``) the SIGKILL-and-restart storm.
 
     python -m bench scale                        # make bench: {1, 500} x 1,000, both
     python -m bench scale --full                 # {1, 500, 5,000} x {1,000, 10,000}
-    python -m bench scale --services 500 --streams 10000 --reconnect
+    python -m bench scale --sizes 500 --proxies 10000 --reconnect
+
+Each cell's connect (and reconnect) is given time in proportion to streams x services
+(``fleet.connect_budget``), so the 5,000-service cells print figures instead of
+timing out. The reconnect storm is in sync when turnout's /metrics counts every proxy
+connected and none behind: a proxy reconnecting with what the server has is sent
+nothing, so only the server can tell.
 
 The 10,000-proxy cells are heavy for a 2-core machine that also runs the simulated
 fleet (minutes each); the default is the subset `make bench` can afford.
