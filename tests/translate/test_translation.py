@@ -41,6 +41,7 @@ def test_public_surface() -> None:
         "ServiceResources",
         "Translation",
         "Translator",
+        "WrittenCluster",
         "cluster_name",
         "compare_cluster_name",
         "pool_cluster_name",

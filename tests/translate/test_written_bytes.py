@@ -42,16 +42,18 @@ def test_scope_bytes_are_the_messages_serialization(host: str) -> None:
 
 @pytest.mark.parametrize("comparing", [False, True])
 def test_service_resources_bytes_are_their_messages(comparing: bool) -> None:
-    """Every cluster's bytes are its message serialized, and every assignment's name is
-    the cluster_name its bytes carry (the cache takes both without parsing: an
-    assignment cached under another name than its own would pair with the wrong
-    cluster in the consistency check)."""
+    """Every cluster's and assignment's bytes are its message serialized, and its name
+    the name its bytes carry (an assignment is cached under the name given with it: one
+    cached under another name than its own would pair with the wrong cluster in the
+    consistency check)."""
     comparators = [Endpoint("127.0.0.1", 7070)] if comparing else []
     assignments = 0
     for service in [*comprehensive().services, *variety().services]:
         resources = service_resources(service, comparators)
-        for cluster, written in zip(resources.clusters, resources.serialized, strict=True):
-            assert cluster.SerializeToString(deterministic=True) == written, cluster.name
+        for cluster in resources.clusters:
+            message = cluster.message()
+            assert message.name == cluster.name
+            assert message.SerializeToString(deterministic=True) == cluster.serialized
         for assignment in resources.assignments:
             message = assignment.message()
             assert message.cluster_name == assignment.name

@@ -21,11 +21,12 @@ from google.protobuf.message import Message
 
 from turnout.cache._references import virtual_host_cluster_names
 from turnout.cache._snapshot import CachedResource
-from turnout.cache._types import ENDPOINT_TYPE, ROUTE_TYPE
+from turnout.cache._types import CLUSTER_TYPE, ENDPOINT_TYPE, ROUTE_TYPE
 
 __all__ = ["ResourcePool"]
 
 _NOTHING: frozenset[str] = frozenset()
+_RESTS = 1024
 
 
 class ResourcePool:
@@ -36,6 +37,10 @@ class ResourcePool:
         self._previous: dict[int, tuple[object, CachedResource]] = {}
         self._hosts: dict[int, tuple[VirtualHost, frozenset[str]]] = {}
         self._hosts_previous: dict[int, tuple[VirtualHost, frozenset[str]]] = {}
+        self._rests: dict[bytes, frozenset[str] | None] = {}
+        """What a cluster's bytes after its name say of its EDS name (of_cluster's memo:
+        a few entries, one per distinct cluster shape; cleared when it grows past
+        ``_RESTS``, a DNS cluster's endpoints making each rest distinct)."""
         self.built = 0
         """CachedResources made (not reused) since the pool was made."""
 
@@ -56,6 +61,18 @@ class ResourcePool:
         resource = CachedResource.of(type_url, message, serialized=serialized)
         self.built += 1
         self._current[key] = (message, resource)
+        return resource
+
+    def cluster(self, serialized: bytes) -> CachedResource:
+        """A Cluster given as its deterministic serialization (never parsed whole: see
+        :meth:`CachedResource.of_cluster`), made once while the same bytes object comes
+        back."""
+        hit = self._lookup(id(serialized), serialized)
+        if hit is not None and hit.type_url == CLUSTER_TYPE:
+            return hit
+        resource = CachedResource.of_cluster(serialized, self._rests)
+        self.built += 1
+        self._current[id(serialized)] = (serialized, resource)
         return resource
 
     def assignment(self, name: str, serialized: bytes) -> CachedResource:
@@ -89,6 +106,8 @@ class ResourcePool:
 
     def sweep(self) -> None:
         """Forget whatever was not used since the previous sweep."""
+        if len(self._rests) > _RESTS:
+            self._rests.clear()
         self._previous, self._current = self._current, {}
         self._hosts_previous, self._hosts = self._hosts, {}
 

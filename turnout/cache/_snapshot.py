@@ -193,6 +193,54 @@ class CachedResource:
             _references_of(message) if references is None else references,
         )
 
+    @classmethod
+    def of_cluster(
+        cls, serialized: bytes, rests: dict[bytes, frozenset[str] | None] | None = None
+    ) -> CachedResource:
+        """A Cluster given as its deterministic serialization, never parsed whole on the
+        way (:attr:`message` parses it when asked): what :meth:`of` computes from the
+        message, read from the bytes.
+
+        A message parsed from concatenated serializations is their merge (protobuf's
+        wire format), and deterministic serialization writes the name (field 1) first.
+        So a cluster is its name field followed by the rest, and parses to the rest's
+        message with that name: its EDS name is the rest's ``service_name``, or the
+        name when that is empty. The rest of a big gateway's clusters is the same few
+        byte strings, so each is parsed once per ``rests`` (a memo the caller keeps:
+        rest -> its EDS service name as a one-element set, empty for "the cluster's own
+        name", or None when the rest is not an EDS cluster). Bytes that do not start
+        with a name, or whose rest names the cluster again, go through :meth:`of`.
+        """
+        split = _leading_name(serialized)
+        if split is None:
+            return cls.of(CLUSTER_TYPE, Cluster.FromString(serialized), serialized=serialized)
+        name, rest = split
+        if rests is None:
+            rests = {}
+        eds = rests.get(rest, _UNSEEN)
+        if eds is _UNSEEN:
+            message = Cluster.FromString(rest)
+            if message.name:  # the name given twice: the last one counts
+                return cls.of(CLUSTER_TYPE, Cluster.FromString(serialized), serialized=serialized)
+            service = eds_name(message)
+            eds = None if service is None else frozenset((service,) if service else ())
+            rests[rest] = eds
+        if eds is None:
+            references = _NONE
+        elif eds:
+            references = eds
+        else:
+            references = frozenset((name,))
+        packed = _any_prefix(CLUSTER_TYPE) + varint(len(serialized)) + serialized
+        return cls(
+            CLUSTER_TYPE,
+            name,
+            None,
+            packed,
+            hashlib.sha256(packed).hexdigest()[:HASH_CHARS],
+            references,
+        )
+
     def to_any(self) -> Any:
         """A fresh ``Any`` parsed from the cached bytes."""
         return Any.FromString(self.serialized)
@@ -532,6 +580,28 @@ def _name_of(message: Message) -> str:
 
 
 _NONE: frozenset[str] = frozenset()
+_UNSEEN = frozenset({"\x00unseen"})
+
+
+def _leading_name(serialized: bytes) -> tuple[str, bytes] | None:
+    """A message's bytes split after a leading, non-empty field 1 (length-delimited, so
+    key 0x0a): the field's text and the bytes after it; None when they do not start so."""
+    if len(serialized) < 2 or serialized[0] != 0x0A:
+        return None
+    length, shift, at = 0, 0, 1
+    while True:
+        if at >= len(serialized) or shift > 28:
+            return None
+        byte = serialized[at]
+        at += 1
+        length |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            break
+        shift += 7
+    end = at + length
+    if length == 0 or end > len(serialized):
+        return None
+    return serialized[at:end].decode(), serialized[end:]
 
 
 def _references_of(message: Message) -> frozenset[str]:

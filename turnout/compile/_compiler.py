@@ -203,12 +203,8 @@ class Compiler:
         by_type: dict[str, Mapping[str, CachedResource]] = {
             CLUSTER_TYPE: _patch(
                 old_clusters,
-                [m.name for service in removed for m in service.clusters],
-                [
-                    pool.resource(CLUSTER_TYPE, m, written)
-                    for service in added
-                    for m, written in zip(service.clusters, service.serialized, strict=True)
-                ],
+                [c.name for service in removed for c in service.clusters],
+                [pool.cluster(c.serialized) for service in added for c in service.clusters],
             ),
             ENDPOINT_TYPE: _patch(
                 old_endpoints,

@@ -8,7 +8,7 @@ messages (serialized deterministically), so snapshot versions can be content has
 
 from __future__ import annotations
 
-from ._clusters import Assignment, ServiceResources
+from ._clusters import Assignment, ServiceResources, WrittenCluster
 from ._compare import COMPARE_HEADER, compare_cluster_name
 from ._names import cluster_name, pool_cluster_name, route_name
 from ._translation import Resources, RouteParts, Translation, Translator, to_json, translate
@@ -21,6 +21,7 @@ __all__ = [
     "ServiceResources",
     "Translation",
     "Translator",
+    "WrittenCluster",
     "cluster_name",
     "compare_cluster_name",
     "pool_cluster_name",

@@ -42,6 +42,7 @@ __all__ = [
     "METADATA_NAMESPACE",
     "Assignment",
     "ServiceResources",
+    "WrittenCluster",
     "service_clusters",
     "service_resources",
     "uses_pool",
@@ -72,14 +73,24 @@ class Assignment(NamedTuple):
         return endpoint_pb2.ClusterLoadAssignment.FromString(self.serialized)
 
 
-class ServiceResources(NamedTuple):
-    """Every cluster of one service (each message with its deterministic
-    serialization, which it was parsed from or serialized to) and the assignments of
-    those that use EDS."""
+class WrittenCluster(NamedTuple):
+    """A Cluster as its name and its deterministic serialization: the cache reads its
+    name and EDS name from the bytes (``CachedResource.of_cluster``); :meth:`message`
+    parses it."""
 
-    clusters: tuple[cluster_pb2.Cluster, ...]
-    serialized: tuple[bytes, ...]
-    """``clusters``' serializations, in the same order."""
+    name: str
+    serialized: bytes
+
+    def message(self) -> cluster_pb2.Cluster:
+        """The cluster as a message, parsed from the bytes."""
+        return cluster_pb2.Cluster.FromString(self.serialized)
+
+
+class ServiceResources(NamedTuple):
+    """Every cluster of one service and the assignments of those that use EDS, as
+    written (bytes)."""
+
+    clusters: tuple[WrittenCluster, ...]
     assignments: tuple[Assignment, ...]
 
 
@@ -90,12 +101,11 @@ def service_clusters(
     messages; with ``comparators``, the comparators' cluster when a mirror has
     `compare:`."""
     resources = service_resources(service, comparators)
-    return list(resources.clusters), [a.message() for a in resources.assignments]
+    return [c.message() for c in resources.clusters], [a.message() for a in resources.assignments]
 
 
 def service_resources(service: Service, comparators: Sequence[Endpoint] = ()) -> ServiceResources:
-    """:func:`service_clusters` as written: clusters with their bytes, assignments as
-    bytes only."""
+    """:func:`service_clusters` as written (bytes)."""
     members: list[tuple[str, list[bytes], list[str]]] = [
         (
             cluster_name(service.name, version.name),
@@ -119,21 +129,18 @@ def service_resources(service: Service, comparators: Sequence[Endpoint] = ()) ->
                 [e.host for v in service.versions for e in v.endpoints],
             )
         )
-    clusters: list[cluster_pb2.Cluster] = []
-    serialized: list[bytes] = []
+    clusters: list[WrittenCluster] = []
     assignments: list[Assignment] = []
     tail = _eds_cluster_tail(_lb_policy(service), service.health_check)
     for name, lb_endpoints, hosts in members:
         if all(map(_is_ip, hosts)):
             # An EDS cluster is its name (field 1) and then the same fields for every
             # cluster of the service: those are serialized once per distinct value
-            # (_eds_cluster_tail) and the message is parsed from the joined bytes, which
-            # are its deterministic serialization (tests/translate/test_written_bytes.py).
-            # The name is field 1 of its assignment too.
+            # (_eds_cluster_tail); the joined bytes are the cluster's deterministic
+            # serialization (tests/translate/test_written_bytes.py). The name is field
+            # 1 of its assignment too.
             name_field = framed(_NAME, name.encode())
-            written = name_field + tail
-            clusters.append(cluster_pb2.Cluster.FromString(written))
-            serialized.append(written)
+            clusters.append(WrittenCluster(name, name_field + tail))
             assignments.append(Assignment(name, _assignment(name_field, lb_endpoints)))
             continue
         cluster = _cluster(name, _lb_policy(service), service.health_check)
@@ -145,13 +152,11 @@ def service_resources(service: Service, comparators: Sequence[Endpoint] = ()) ->
         cluster.load_assignment.CopyFrom(
             endpoint_pb2.ClusterLoadAssignment.FromString(load_assignment)
         )
-        clusters.append(cluster)
-        serialized.append(cluster.SerializeToString(deterministic=True))
+        clusters.append(WrittenCluster(name, cluster.SerializeToString(deterministic=True)))
     if comparators and compares(service):
         compare = compare_cluster(service, comparators)
-        clusters.append(compare)
-        serialized.append(compare.SerializeToString(deterministic=True))
-    return ServiceResources(tuple(clusters), tuple(serialized), tuple(assignments))
+        clusters.append(WrittenCluster(compare.name, compare.SerializeToString(deterministic=True)))
+    return ServiceResources(tuple(clusters), tuple(assignments))
 
 
 def _assignment(name_field: bytes, lb_endpoints: list[bytes]) -> bytes:

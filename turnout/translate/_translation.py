@@ -92,10 +92,11 @@ class _ServicePart:  # not slotted: caches ``endpoints``
         part's life, so building a snapshot allocates nothing per unchanged service."""
         return self.built
 
-    @property
+    @functools.cached_property
     def clusters(self) -> tuple[cluster_pb2.Cluster, ...]:
-        """The service's clusters."""
-        return self.resources.clusters
+        """The clusters as messages, parsed once when first asked for (by
+        :meth:`Translation.select`; compiles take the bytes)."""
+        return tuple(c.message() for c in self.resources.clusters)
 
     @functools.cached_property
     def endpoints(self) -> tuple[endpoint_pb2.ClusterLoadAssignment, ...]:
@@ -383,14 +384,12 @@ def _is_scoped(part: _GatewayPart | None) -> bool:
     return part is not None and "" not in part.routes
 
 
-def _keep_equal(
-    before: Sequence[_T], after: Sequence[_T], key: Callable[[_T], object] = lambda item: item
-) -> list[_T]:
-    """``after``, with each item equal (by ``key``) to the one at its place in
-    ``before`` replaced by that (older) object."""
+def _keep_equal(before: Sequence[_T], after: Sequence[_T]) -> list[_T]:
+    """``after``, with each item equal to the one at its place in ``before`` replaced by
+    that (older) object."""
     kept = list(after)
     for i, (old, new) in enumerate(zip(before, after, strict=False)):
-        if key(old) == key(new):
+        if old == new:
             kept[i] = old
     return kept
 
@@ -409,17 +408,10 @@ def _service_part(
     vhost_bytes = virtual_host_bytes(service, comparing=bool(comparators))
     if previous is not None:
         # A traffic change leaves the clusters as they were: hand back the previous
-        # (equal) messages and records, so what is cached for them downstream stays
-        # valid. Equal bytes are equal messages (both are deterministic serializations).
+        # (equal) records, so what is cached for them downstream stays valid.
         old = previous.resources
-        pairs = _keep_equal(
-            list(zip(old.clusters, old.serialized, strict=True)),
-            list(zip(resources.clusters, resources.serialized, strict=True)),
-            key=lambda pair: pair[1],
-        )
         resources = ServiceResources(
-            tuple(cluster for cluster, _ in pairs),
-            tuple(written for _, written in pairs),
+            tuple(_keep_equal(old.clusters, resources.clusters)),
             tuple(_keep_equal(old.assignments, resources.assignments)),
         )
     route_field = length_delimited(_VIRTUAL_HOSTS, vhost_bytes)
