@@ -105,3 +105,15 @@ def test_unchanged_files_are_not_parsed_again_in_a_set_larger_than_the_cache(
     assert parsed == ["c.yaml"]
     assert all(second[name] is first[name] for name in ("a", "b", "d"))
     assert second["c"].traffic != first["c"].traffic
+
+
+def test_reading_services_leaves_nothing_behind_in_the_schema_registry() -> None:
+    """Reading documents registers no reader for `turnout schema` (a reader made per
+    document stayed registered for good: 2,000 per 2,000-file load, for a server's
+    lifetime)."""
+    from turnout.policy import _read, parse_policies
+
+    before = len(_read._SCHEMAS)
+    for i in range(20):
+        parse_policies({"gw.yaml": GATEWAY, "s.yaml": SERVICE.format(name=f"s{i}", v1=95, v2=5)})
+    assert len(_read._SCHEMAS) == before

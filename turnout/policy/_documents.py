@@ -8,6 +8,7 @@ read in table order, so that `versions` is known before `stable`, `traffic`, rul
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -112,7 +113,11 @@ class Named:
     path: str
 
 
+@functools.cache
 def _named(read: Callable[[Ctx, At], str]) -> Callable[[Ctx, At], Named]:
+    """`read`, giving a `Named`: one reader per `read` (each is registered with its schema
+    for good: made per document, they piled up, 2,000 per 2,000-file load)."""
+
     @described(schema_of(read) or {})
     def read_named(ctx: Ctx, at: At) -> Named:
         return Named(read(ctx, at), at.line, at.path)
