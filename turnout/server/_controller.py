@@ -52,7 +52,7 @@ class Controller:
     """When set, accepted sets are published through it (a gateway's ``rollout:``: the
     canary proxies first); otherwise straight to every proxy."""
     compiling: Callable[[], contextlib.AbstractContextManager[None]] = contextlib.nullcontext
-    """Entered around each compile: the server process's tuning for it (``turnout
+    """Entered around each load and compile: the server process's tuning for it (``turnout
     serve`` pauses the cyclic collector, ``HeapKeeper.compiling``); nothing by default."""
 
     def reload(self) -> bool:
@@ -61,10 +61,12 @@ class Controller:
         that: no compile, no publish."""
         started = time.perf_counter()
         try:
-            policies = load_policies(self.directory)
-            if self._unchanged(policies):
-                return True
+            # The load makes as many objects as the compile (2,000 files: ~400,000
+            # nodes read and dropped), so the collector's pause covers both.
             with self.compiling():
+                policies = load_policies(self.directory)
+                if self._unchanged(policies):
+                    return True
                 compiled = self.compiler.compile(policies)
         except PolicySetError as exc:
             return self._reject([str(p) for p in exc.problems])
