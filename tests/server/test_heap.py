@@ -120,6 +120,43 @@ async def test_without_a_timer_the_running_loop_schedules_it() -> None:
     assert pending.cancelled()
 
 
+def test_malloc_is_trimmed_once_quiet_after_work_and_not_while_busy_or_idle() -> None:
+    """After the first publish the keeper looks twice a second: it trims when the
+    process used at least half a CPU second since the last trim and almost none since
+    the previous look; never during work, and once per quiet spell; close() stops it."""
+    clock = _Clock()
+    cpu = [0.0]
+    trims: list[float] = []
+    keeper = HeapKeeper(timer=clock, trim=lambda: trims.append(clock.now), cpu=lambda: cpu[0])
+    keeper.published()
+    clock.advance(0.5)
+    assert trims == []  # nothing worked since the publish
+    for _ in range(6):  # a connect storm: busy at every look
+        cpu[0] += 0.4
+        clock.advance(0.5)
+    assert trims == []
+    clock.advance(0.5)  # quiet now
+    assert trims == [4.0]
+    clock.advance(10.0)
+    assert trims == [4.0]  # idle: nothing new to give back
+    cpu[0] += 0.6
+    clock.advance(0.5)
+    clock.advance(0.5)
+    assert trims == [4.0, 15.0]
+    keeper.close()
+    cpu[0] += 1.0
+    clock.advance(5.0)
+    assert keeper.trims == 2
+
+
+def test_glibc_malloc_trim_is_found() -> None:
+    """On glibc (this machine, the container images) the default trim is malloc_trim,
+    and calling it works."""
+    keeper = HeapKeeper()
+    assert keeper._trim is not None
+    keeper._trim()
+
+
 def test_compiling_pauses_the_collector_and_restores_it() -> None:
     """The keeper's compile guard turns the cyclic collector off inside and back on
     after, even when the compile raises; a collector already off stays off."""
