@@ -79,7 +79,7 @@ class RouteParts:
 
 
 @dataclass(frozen=True, eq=False)
-class _ServicePart:  # not slotted: caches ``endpoints``
+class _ServicePart:  # not slotted: caches ``clusters`` and ``endpoints``
     service: Service
     built: ServiceResources
     virtual_host: route_components_pb2.VirtualHost
@@ -88,8 +88,8 @@ class _ServicePart:  # not slotted: caches ``endpoints``
 
     @property
     def resources(self) -> ServiceResources:
-        """Its clusters (with their bytes) and assignments (bytes): one object for the
-        part's life, so building a snapshot allocates nothing per unchanged service."""
+        """Its clusters and assignments as written (bytes): one object for the part's
+        life, so building a snapshot allocates nothing per unchanged service."""
         return self.built
 
     @functools.cached_property
