@@ -19,6 +19,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
+from types import MappingProxyType
 from typing import NamedTuple
 
 import structlog
@@ -61,6 +62,11 @@ _CHANGES_ONLY = frozenset({ROUTE_TYPE})
 current version (``_emit``)."""
 
 Content = Mapping[str, CachedResource]
+
+_NOTHING: Content = MappingProxyType({})
+"""What a type has sent and ACKed before its first response: one object for every
+stream, so what is memoized per (sent, acked) pair in a snapshot (``_missing_clusters``,
+``_adds_or_changes``) is one entry for the fleet, not one per stream (~1 KB each)."""
 
 _NO_NAMES: frozenset[str] = frozenset()
 """A type's ``new_names`` when none are waiting (shared by every stream)."""
@@ -105,9 +111,9 @@ class _TypeState:
         self.answered = False
         self.nonce: str | None = None
         self.pending_ack = False
-        self.sent: Content = {}
+        self.sent: Content = _NOTHING
         self.sent_version: str | None = None
-        self.acked: Content = {}
+        self.acked: Content = _NOTHING
         self.acked_version: str | None = None
         self.nacked_version: str | None = None
         self.last_nack: NackRecord | None = None
