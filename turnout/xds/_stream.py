@@ -513,7 +513,7 @@ class Stream(StreamBase[_TypeState, DiscoveryRequest]):
             # unchanged content): it needs a nonce of its own, or an ACK of the first
             # would pass for an ACK of this one.
             nonce = f"{self._nonce_prefix}{next(self._nonces)}"
-            frame = shared.body + frame_nonce(nonce)
+            frame = shared.frame[: shared.body_size] + frame_nonce(nonce)
         state.sent = content
         state.sent_version = version
         state.nonce = nonce
@@ -610,11 +610,12 @@ def _adds_or_changes(snapshot: Snapshot, before: Content, after: Content) -> boo
 
 
 class _Response(NamedTuple):
-    body: bytes
-    """The response without its nonce."""
     nonce: str
     frame: bytes
-    """The whole response: the body and the nonce."""
+    """The whole response: the body and the nonce (last)."""
+    body_size: int
+    """How many bytes of ``frame`` are the response without its nonce (kept as a
+    length, not a second copy of a response that may be megabytes)."""
 
 
 _SHARED_NONCES = itertools.count(1)
@@ -663,6 +664,6 @@ def _shared_response(
         ]
     body = frame_body(version, type_url, (content[name] for name in names))
     nonce = f"{nonce_prefix}{next(_SHARED_NONCES)}"
-    response = _Response(body, nonce, body + frame_nonce(nonce))
+    response = _Response(nonce, body + frame_nonce(nonce), len(body))
     snapshot.memo[key] = (base, response)
     return response
