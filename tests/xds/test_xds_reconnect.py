@@ -289,3 +289,38 @@ def test_type_versions_are_identical_across_processes(tmp_path: Path) -> None:
         outputs.append(result.stdout)
     assert outputs[0] == outputs[1]
     assert len(outputs[0].splitlines()) == 1 + len(ORDER)
+
+
+async def test_synced_at_is_when_the_last_type_asked_for_was_found_in_sync(
+    xds: RunningXds,
+) -> None:
+    """A reconnecting proxy's requests arrive type by type: it is reported synced on
+    the first, and synced_at moves to when each later type was found in sync, so it
+    tells when the proxy's whole reconnect was."""
+    xds.publish(make_snapshot({"a": 100}), version="policy-1")
+    old = await xds.client()
+    await old.bootstrap()
+    await old.close()
+    await eventually(lambda: not xds.server.proxies(), what="the old stream closed")
+    new = await xds.client()
+    new.versions = dict(old.versions)
+    await new.request(CLUSTER_TYPE, nonce="")
+    first = await eventually(
+        lambda: (s := _stream(xds)) is not None and s.synced_version == "policy-1" and s,
+        what="synced on CDS",
+    )
+    assert first.synced_at is not None
+    await new.request(LISTENER_TYPE, nonce="")
+    later = await eventually(
+        lambda: (
+            (s := _stream(xds)) is not None
+            and LISTENER_TYPE in s.types
+            and s.synced_at is not None
+            and first.synced_at is not None
+            and s.synced_at > first.synced_at
+            and s
+        ),
+        what="synced_at moved on LDS",
+    )
+    assert later.synced_version == "policy-1"
+    await new.expect_silence(0.2)

@@ -443,7 +443,12 @@ class DeltaStream(StreamBase[_DeltaTypeState, DeltaDiscoveryRequest]):
             # https://www.envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol#resource-warming
             due = bool(diff) or not state.answered
             if not due and not state.pending_ack and diff.complete:
-                # In sync without a response (the proxy dropped what it unsubscribed).
+                # In sync without a response (the proxy dropped what it unsubscribed, or
+                # reconnected with all it should have).
+                if state.sent_version is None and self.synced_version is not None:
+                    # A reconnect's type found in sync after others were: synced_at
+                    # says when the last one was (as ``_stream._holds``).
+                    self.synced_at = now()
                 state.sent_version = state.acked_version = diff.version
                 state.synced_with = diff.desired
                 if diff.desired is not None:

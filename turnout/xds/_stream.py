@@ -447,6 +447,11 @@ class Stream(StreamBase[_TypeState, DiscoveryRequest]):
         state.sent_version = version
         state.answered = True
         state.new_names = _NO_NAMES
+        if self.synced_version is not None:
+            # Already synced on the types asked for so far (a reconnecting Envoy's
+            # requests of its types arrive one by one): synced_at says when the last
+            # of them was found in sync, so a fleet's storm ends when turnout says.
+            self.synced_at = now()
 
     def _due(self, state: _TypeState, content: Content, version: str) -> bool:
         if not state.answered:
