@@ -396,8 +396,9 @@ class DeltaStream(StreamBase[_DeltaTypeState, DeltaDiscoveryRequest]):
     def _acked(self, state: _DeltaTypeState) -> None:
         version = state.sent_version or ""
         state.acked_version = version
-        for name in state.unacked:
-            state.nacked.pop(name, None)
+        if state.nacked:  # nearly always empty: no walk of what was sent
+            for name in state.unacked:
+                state.nacked.pop(name, None)
         state.unacked = {}
         state.replaced = {}
         if state.desired_version == version:
