@@ -70,8 +70,13 @@ async def test_reconnect_with_the_current_versions_is_sent_nothing(
     responses_before = sum(1 for e in callbacks.events if e[0] == "response")
     new = await _reconnect(xds, old)
     status = await eventually(
-        lambda: (s := _stream(xds)) is not None and s.synced_version == "policy-1" and s,
-        what="the reconnected proxy reported synced",
+        lambda: (
+            (s := _stream(xds)) is not None
+            and s.synced_version == "policy-1"
+            and s.types.keys() == accepted.keys()
+            and s
+        ),
+        what="the reconnected proxy reported synced on every type",
     )
     await new.expect_silence(0.3)
     assert sum(1 for e in callbacks.events if e[0] == "response") == responses_before
@@ -162,7 +167,11 @@ async def test_a_change_after_a_silent_reconnect_sends_only_what_changed(xds: Ru
     assert old.names[ROUTE_TYPE] == ("ra", "rb")
     new = await _reconnect(xds, old)
     await eventually(
-        lambda: (s := _stream(xds)) is not None and s.synced_version == "policy-1",
+        lambda: (
+            (s := _stream(xds)) is not None
+            and s.synced_version == "policy-1"
+            and ROUTE_TYPE in s.types
+        ),
         what="synced without a response",
     )
     await new.expect_silence(0.2)

@@ -380,10 +380,9 @@ class DeltaStream(StreamBase[_DeltaTypeState, DeltaDiscoveryRequest]):
         # have forgotten it), except one whose version this first request lists in
         # initial_resource_versions.
         # https://www.envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol#xds-protocol-delta-subscribe
-        for name in added:
-            names.add(name)
-            if name not in initial:
-                state.resend.add(name)
+        # (Set operations: a reconnect subscribes thousands of names at once.)
+        names |= added
+        state.resend |= added.difference(initial) if initial else added
         if added or dropped:
             state.names = intern_names(names)
 
