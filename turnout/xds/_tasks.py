@@ -1,5 +1,5 @@
-"""A stream's two tasks, a reader and a writer, and how they stop (shared by the
-state-of-the-world and the Delta streams).
+"""A stream's reader (the RPC's own task) and its writer task, and how they stop
+(shared by the state-of-the-world and the Delta streams).
 
 - **A write handed to grpc is never cancelled in flight.** Cancelling ``write()``
   cancels only the Python side: the send stays pending in grpc core, and the status
