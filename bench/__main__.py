@@ -67,6 +67,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--reconnect", action="store_true", help="also the reconnect storm (scale)")
     parser.add_argument(
+        "--no-own-connections",
+        action="store_true",
+        help="skip the one-connection-per-proxy memory column, KB/conn (scale)",
+    )
+    parser.add_argument(
         "--wildcard", action="store_true", help="one route configuration (envoy-bytes)"
     )
     parser.add_argument(
@@ -105,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
                 reconnect=args.reconnect,
                 clients=args.clients,
                 channels=args.channels,
+                own_connections=not args.no_own_connections,
             )
         elif which == "envoy-bytes":
             envoy_bytes.run(wildcard=args.wildcard)

@@ -9,6 +9,12 @@ file write. Per cell: p50/p99/max from the write to each proxy's ACK, bytes each
 received per change (counted at the clients), server memory per idle stream, connect
 time, and (with ``--reconnect``) the SIGKILL-and-restart storm.
 
+The simulated Envoys share ``--channels`` TCP connections per client process, which
+spreads grpc core's per-connection memory over ~30 streams; a real Envoy opens its own.
+So each cell also connects a second fleet with one connection per proxy (connect only,
+its own `turnout serve`) and prints that server's memory per idle stream as ``KB/conn``
+(``--no-own-connections`` skips it).
+
     python -m bench scale                        # make bench: {1, 500} x 1,000, both
     python -m bench scale --full                 # {1, 500, 5,000} x {1,000, 10,000}
     python -m bench scale --sizes 500 --proxies 10000 --reconnect
@@ -51,8 +57,10 @@ def run(
     reconnect: bool = False,
     clients: int = 2,
     channels: int = 16,
+    own_connections: bool = True,
 ) -> list[Cell]:
-    """Run every cell, then print the table."""
+    """Run every cell, then print the table; ``own_connections`` adds each cell's
+    memory per idle stream with one TCP connection per proxy (``kb_per_connection``)."""
     scenarios = ("connect", "convergence", *(("reconnect",) if reconnect else ()))
     cells: list[Cell] = []
     for count in streams:
@@ -67,7 +75,19 @@ def run(
                     delta_every=PROTOCOLS[protocol],
                     scenarios=scenarios,
                 )
-                cells.append(Cell(size, count, protocol, dict(result.figures)))
+                figures = dict(result.figures)
+                if own_connections:
+                    alone = fleet.run(
+                        count,
+                        clients=clients,
+                        channels=-(-count // clients),
+                        services=size,
+                        delta_every=PROTOCOLS[protocol],
+                        scenarios=("connect",),
+                    )
+                    if "kb_per_stream" in alone.figures:
+                        figures["kb_per_connection"] = alone.figures["kb_per_stream"]
+                cells.append(Cell(size, count, protocol, figures))
     print_table(cells)
     return cells
 
@@ -77,7 +97,7 @@ def print_table(cells: Sequence[Cell]) -> None:
     print("\n== scale: one-service traffic change, file write -> every proxy's ACK ==")
     header = (
         f"{'services':>8} {'proxies':>8} {'proto':>5} {'p50 ms':>7} {'p99 ms':>7} "
-        f"{'max ms':>7} {'B/proxy/change':>14} {'KB/stream':>9} {'connect s':>9} "
+        f"{'max ms':>7} {'B/proxy/change':>14} {'KB/stream':>9} {'KB/conn':>7} {'connect s':>9} "
         f"{'reconnect s':>11}"
     )
     print(header)
@@ -91,7 +111,8 @@ def print_table(cells: Sequence[Cell]) -> None:
         print(
             f"{cell.services:>8,} {cell.streams:>8,} {cell.protocol:>5} {show('p50_ms', 7)} "
             f"{show('p99_ms', 7)} {show('max_ms', 7)} {show('bytes_per_change', 14)} "
-            f"{show('kb_per_stream', 9, 1)} {show('connect_s', 9, 1)} "
+            f"{show('kb_per_stream', 9, 1)} {show('kb_per_connection', 7, 1)} "
+            f"{show('connect_s', 9, 1)} "
             f"{show('reconnect_s', 11, 1)}",
             flush=True,
         )
