@@ -97,7 +97,7 @@ unread part of it for the next read, held while the connection idles. A SotW ACK
 services is 40-100 KB, so every idle Envoy's connection kept up to ~64-128 KB of read
 buffer. Capped at 8 KB the endpoint reads in 8 KB slices (a big ACK takes a few more
 ``recvmsg`` calls) and an idle connection keeps at most 8 KB: at 1,000 proxies with a
-connection each, 94 -> ~50 KB per idle stream at 500 services (``python -m bench scale
+connection each, 94 -> 54 KB per idle stream at 500 services (``python -m bench scale
 --sizes 1,500 --channels 500``, the KB/conn column).
 """
 
