@@ -229,14 +229,16 @@ def connect_budget(streams: int, services: int) -> float:
 
 def _profile(pid: int, what: str) -> subprocess.Popen[bytes] | None:
     """With ``BENCH_PYSPY`` naming a py-spy binary, sample turnout (``pid``) until
-    :func:`_end_profile`: collapsed stacks in ``BENCH_PROFILE_DIR`` (default /tmp),
-    ``turnout-{what}-{pid}.txt`` (feed them to a flame graph, or ``sort | head``)."""
+    :func:`_end_profile` (``BENCH_PYSPY_RATE`` samples a second, default 50): collapsed
+    stacks in ``BENCH_PROFILE_DIR`` (default /tmp), ``turnout-{what}-{pid}.txt`` (feed
+    them to a flame graph, or ``sort | head``); ``what``: reconnect, convergence."""
     binary = os.environ.get("BENCH_PYSPY")
     if not binary:
         return None
     out = Path(os.environ.get("BENCH_PROFILE_DIR", "/tmp")) / f"turnout-{what}-{pid}.txt"
     print(f"  profiling turnout ({pid}) into {out}", flush=True)
-    command = [binary, "record", "--pid", str(pid), "--rate", "50", "--format", "raw"]
+    rate = os.environ.get("BENCH_PYSPY_RATE", "50")
+    command = [binary, "record", "--pid", str(pid), "--rate", rate, "--format", "raw"]
     return subprocess.Popen(
         [*command, "--nonblocking", "--output", str(out)],
         stdout=subprocess.DEVNULL,
@@ -441,6 +443,7 @@ def run(
             slowest: list[float] = []
             received: list[float] = []
             cpu_before, fleet_cpu_before = proc_cpu(turnout.pid), fleet.cpu()
+            profiler = _profile(turnout.pid, "convergence")
             for change in range(1, changes + 1):
                 latencies, _report, _done = _converge(fleet, policies, change, index=changed)
                 pooled += latencies
@@ -452,6 +455,7 @@ def run(
                 received.append(sum(p["bytes"] for p in report) / max(1, len(report)))
             server_cpu = (proc_cpu(turnout.pid) - cpu_before) / changes
             fleet_cpu = (fleet.cpu() - fleet_cpu_before) / changes
+            _end_profile(profiler)
             p99 = _percentile(pooled, 0.99)
             per_change = sum(received) / len(received)
             results.figures.update(

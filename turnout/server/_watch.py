@@ -63,6 +63,17 @@ _NOT_TURNOUT_STATE = watchfiles.DefaultFilter(
 (turnout's own state: the config rollout's last good set) are not policy changes."""
 
 
+_QUIET_MS = 5
+"""A burst of changes ends after this many milliseconds without another (watchfiles'
+``step``; ``debounce_ms`` bounds a burst that does not stop). watchfiles looks for
+changes every step and yields when a look finds no more than the last, so a lone file
+write is yielded 1-2 steps after it: at 20 ms that took 31-36 ms, the whole wait
+before a reload with ``debounce_ms`` 20; at 5 ms, 8.5 ms (p50 of 20 writes, max 11).
+The writes of one checkout, an editor's save or a ConfigMap swap land microseconds
+apart; waking every 5 ms while idle costs ~1.5 ms of CPU a second more than every
+20 ms (12.4 vs 10.9)."""
+
+
 async def watch_policies(
     directory: Path, *, debounce_ms: int, stop: asyncio.Event
 ) -> AsyncIterator[None]:
@@ -74,7 +85,7 @@ async def watch_policies(
         async for _changes in watchfiles.awatch(
             *paths,
             debounce=debounce_ms,
-            step=20,
+            step=_QUIET_MS,
             stop_event=until,
             recursive=recursive,
             watch_filter=_NOT_TURNOUT_STATE,
