@@ -468,6 +468,7 @@ def run(
             results.add(
                 "convergence",
                 f"file write -> ACK, {changes} changes x {streams:,} streams: "
+                f"first {min(pooled) * 1000:.0f} ms, "
                 f"p50 {_percentile(pooled, 0.5) * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, "
                 f"max {max(pooled) * 1000:.0f} ms (slowest change "
                 f"{max(slowest) * 1000:.0f} ms); {per_change:,.0f} bytes per proxy per "
