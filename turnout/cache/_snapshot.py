@@ -148,15 +148,7 @@ class CachedResource:
         trusted to be exactly what :meth:`of` would compute from the message."""
         if type_url not in _MESSAGE_TYPES:
             raise ValueError(f"unknown resource type {type_url!r}")
-        packed = _any_prefix(type_url) + varint(len(value)) + value
-        return cls(
-            type_url,
-            name,
-            None,
-            packed,
-            hashlib.sha256(packed).hexdigest()[:HASH_CHARS],
-            references,
-        )
+        return cls._packed(type_url, name, None, value, references)
 
     @classmethod
     def of(
@@ -180,16 +172,11 @@ class CachedResource:
             raise TypeError(f"{type_url} needs {expected.__name__}, got {type(message).__name__}")
         if serialized is None:
             serialized = message.SerializeToString(deterministic=True)
-        # An Any is type_url (field 1) then value (field 2): framed by hand, the
-        # bytes equal Any(...).SerializeToString(deterministic=True) without a copy
-        # into a message first.
-        packed = _any_prefix(type_url) + varint(len(serialized)) + serialized
-        return cls(
+        return cls._packed(
             type_url,
             _name_of(message),
             message,
-            packed,
-            hashlib.sha256(packed).hexdigest()[:HASH_CHARS],
+            serialized,
             _references_of(message) if references is None else references,
         )
 
@@ -231,11 +218,28 @@ class CachedResource:
             references = eds
         else:
             references = frozenset((name,))
-        packed = _any_prefix(CLUSTER_TYPE) + varint(len(serialized)) + serialized
+        return cls._packed(CLUSTER_TYPE, name, None, serialized, references)
+
+    @classmethod
+    def _packed(
+        cls,
+        type_url: str,
+        name: str,
+        message: Message | None,
+        serialized: bytes,
+        references: frozenset[str],
+    ) -> CachedResource:
+        """The resource whose message serializes (deterministically) to ``serialized``,
+        packed in an Any and hashed: the one place :meth:`of`, :meth:`prepared` and
+        :meth:`of_cluster` make one."""
+        # An Any is type_url (field 1) then value (field 2): framed by hand, the
+        # bytes equal Any(...).SerializeToString(deterministic=True) without a copy
+        # into a message first.
+        packed = _any_prefix(type_url) + varint(len(serialized)) + serialized
         return cls(
-            CLUSTER_TYPE,
+            type_url,
             name,
-            None,
+            message,
             packed,
             hashlib.sha256(packed).hexdigest()[:HASH_CHARS],
             references,
